@@ -1,0 +1,68 @@
+import { decode } from './codec.ts'
+import { BadInputError } from './errors.ts'
+import { digestHex } from './ids.ts'
+import { appendEvents } from './log.ts'
+import { putBlob, putFile } from './blobs.ts'
+import { tagEventIfNeeded } from './tag.ts'
+import type { CID } from 'multiformats/cid'
+import type { BlobSource } from './blobs.ts'
+import type { BlobRecordProjection } from './projections/blobs.ts'
+import type { Store } from './store.ts'
+import type { BlobKind, EventDraft, OperationOptions, StoredEvent } from './types.ts'
+
+/** Options for adding a blob. */
+export interface AddOptions extends OperationOptions {
+  name?: string
+  meta?: Record<string, string>
+  /** A tag to point at the blob. */
+  tag?: string
+}
+
+/** The result of adding a blob: its id, size and the events it recorded (none when nothing was new). */
+export interface AddResult {
+  id: CID
+  size: number
+  events: StoredEvent[]
+}
+
+/**
+ * Stores bytes (in memory, streamed, or a file path) as a blob of the given kind and records `blob.add`.
+ * Adding bytes the store already holds as that kind, with no new name or metadata, records nothing.
+ * @example
+ * const { id } = await addBlob(store, 'snapshot', { path: 'state-0001.bin' }, { name: 'equilibrated' })
+ */
+export async function addBlob (store: Store, kind: BlobKind, source: BlobSource | { path: string }, options: AddOptions = {}): Promise<AddResult> {
+  if (options.tag !== undefined && options.tag === '') throw new BadInputError('Cannot add a tag with an empty name')
+  const put = isPath(source) ? await putFile(store, source.path, options) : await putBlob(store, source, options)
+  const drafts: EventDraft[] = []
+  if (await recordsSomethingNew(store, put.id, kind, options)) {
+    drafts.push({ type: 'blob.add', body: { blob: put.id, kind, size: put.size, ...pick(options) } })
+  }
+  if (options.tag !== undefined) {
+    const tag = await tagEventIfNeeded(store, options.tag, put.id)
+    if (tag !== undefined) drafts.push(tag)
+  }
+  const events = drafts.length === 0 ? [] : await appendEvents(store, drafts)
+  return { id: put.id, size: put.size, events }
+}
+
+function isPath (source: BlobSource | { path: string }): source is { path: string } {
+  return typeof (source as { path?: unknown }).path === 'string'
+}
+
+function pick (options: AddOptions): { name?: string, meta?: Record<string, string> } {
+  const out: { name?: string, meta?: Record<string, string> } = {}
+  if (options.name !== undefined) out.name = options.name
+  if (options.meta !== undefined && Object.keys(options.meta).length > 0) out.meta = options.meta
+  return out
+}
+
+async function recordsSomethingNew (store: Store, id: CID, kind: BlobKind, options: AddOptions): Promise<boolean> {
+  const stored = await store.sub.blobs.get(digestHex(id))
+  if (stored === undefined) return true
+  const projection = decode<BlobRecordProjection>(stored)
+  if (projection.kinds[kind] === undefined) return true
+  if (options.name !== undefined && projection.name?.value !== options.name) return true
+  const meta = pick(options).meta
+  return meta !== undefined && JSON.stringify(projection.meta?.value) !== JSON.stringify(meta)
+}

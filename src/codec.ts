@@ -1,0 +1,97 @@
+import { Encoder, addExtension } from 'cbor-x'
+import { CID } from 'multiformats/cid'
+import { CorruptError } from './errors.ts'
+
+/** Name of the codec, as in the multicodec table. */
+export const name = 'dag-cbor'
+/** Multicodec code of dag-cbor. */
+export const code = 0x71
+
+const CID_TAG = 42
+const MAX_UINT32 = 0xffffffff
+
+// dag-cbor carries a CID as tag 42 around a byte string that starts with 0x00 (the identity multibase).
+addExtension({
+  Class: CID,
+  tag: CID_TAG,
+  encode (cid: CID, encodeNext: (value: unknown) => Uint8Array) {
+    const bytes = new Uint8Array(cid.bytes.length + 1)
+    bytes.set(cid.bytes, 1)
+    return encodeNext(bytes)
+  },
+  decode (bytes: Uint8Array): CID {
+    if (!(bytes instanceof Uint8Array) || bytes[0] !== 0) throw new TypeError('Cannot decode CID: tag 42 must wrap a byte string starting with 0x00')
+    return CID.decode(bytes.subarray(1))
+  }
+})
+
+// Settings under which cbor-x writes what @ipld/dag-cbor writes: no records, minimal map headers, bare byte strings.
+const encoder = new Encoder({
+  useRecords: false,
+  variableMapSize: true,
+  tagUint8Array: false,
+  mapsAsObjects: true,
+  pack: false,
+  structuredClone: false,
+  useFloat32: 0
+})
+
+/** Encodes a value as dag-cbor-compatible CBOR: sorted keys, minimal headers, CIDs as tag 42. */
+export function encode (value: unknown): Uint8Array {
+  return encoder.encode(canonical(value))
+}
+
+/** Decodes bytes written by `encode` (or by `@ipld/dag-cbor`); malformed bytes raise `E_CORRUPT`. */
+export function decode<T = unknown> (bytes: Uint8Array): T {
+  let value: unknown
+  try {
+    value = encoder.decode(bytes)
+  } catch (err) {
+    throw new CorruptError(`Cannot decode CBOR: ${(err as Error).message}`, { cause: err })
+  }
+  return fromWire(value) as T
+}
+
+/** Sort keys the dag-cbor way (shorter first, then bytewise), drop undefined, and widen integers cbor-x would write as floats. */
+function canonical (value: unknown): unknown {
+  if (typeof value === 'number') {
+    if (Number.isInteger(value) && Math.abs(value) > MAX_UINT32) return BigInt(value)
+    if (Number.isNaN(value) || !Number.isFinite(value)) throw new TypeError(`Cannot encode ${value}: dag-cbor has no NaN or Infinity`)
+    return value
+  }
+  if (value === null || typeof value !== 'object') {
+    if (value === undefined) throw new TypeError('Cannot encode undefined: dag-cbor has no undefined')
+    return value
+  }
+  if (value instanceof Uint8Array || value instanceof CID) return value
+  if (Array.isArray(value)) return value.map(canonical)
+  const asCID = CID.asCID(value)
+  if (asCID !== null) return asCID
+  const out: Record<string, unknown> = {}
+  const keys = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined).sort(compareKeys)
+  for (const key of keys) out[key] = canonical((value as Record<string, unknown>)[key])
+  return out
+}
+
+function compareKeys (a: string, b: string): number {
+  const ab = Buffer.byteLength(a)
+  const bb = Buffer.byteLength(b)
+  if (ab !== bb) return ab - bb
+  return Buffer.compare(Buffer.from(a), Buffer.from(b))
+}
+
+/** Turn 64-bit integers that fit a double back into numbers. */
+function fromWire (value: unknown): unknown {
+  if (typeof value === 'bigint') {
+    if (value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER)) return Number(value)
+    return value
+  }
+  if (value === null || typeof value !== 'object' || value instanceof Uint8Array || value instanceof CID) return value
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = fromWire(value[i])
+    return value
+  }
+  const record = value as Record<string, unknown>
+  for (const key of Object.keys(record)) record[key] = fromWire(record[key])
+  return record
+}

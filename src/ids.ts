@@ -1,0 +1,64 @@
+import { createHash } from 'node:crypto'
+import { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
+import { BadInputError } from './errors.ts'
+
+/** Multicodec code of raw bytes: the codec of blob ids. */
+export const RAW = 0x55
+/** Multicodec code of dag-cbor: the codec of event ids. */
+export const DAG_CBOR = 0x71
+/** Multihash code of sha2-256. */
+export const SHA2_256 = 0x12
+
+/** The hex sha-256 digest of `bytes`. */
+export function sha256Hex (bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex')
+}
+
+/** The CIDv1 for a sha-256 digest given in hex, with the given codec. */
+export function cidFromHex (codec: number, hex: string): CID {
+  return CID.createV1(codec, Digest.create(SHA2_256, Buffer.from(hex, 'hex')))
+}
+
+/** The CIDv1 for a raw 32-byte sha-256 digest, with the given codec. */
+export function cidFromDigest (codec: number, digest: Uint8Array): CID {
+  return CID.createV1(codec, Digest.create(SHA2_256, digest))
+}
+
+/** The id of an event: CIDv1, dag-cbor, sha2-256 of its stored bytes. */
+export function eventId (bytes: Uint8Array): CID {
+  return cidFromDigest(DAG_CBOR, createHash('sha256').update(bytes).digest())
+}
+
+/** The hex sha-256 digest inside a CID. */
+export function digestHex (cid: CID): string {
+  return Buffer.from(cid.multihash.digest).toString('hex')
+}
+
+/** True for a CIDv1 with a sha2-256 multihash of the given codec. */
+export function isSha256Cid (cid: CID, codec: number): boolean {
+  return cid.version === 1 && cid.code === codec && cid.multihash.code === SHA2_256 && cid.multihash.digest.length === 32
+}
+
+/** Parses a full CID string, or returns undefined when `text` is not one. */
+export function tryParseCid (text: string): CID | undefined {
+  try {
+    return CID.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+/** Parses a CID given by the user, raising `E_BAD_INPUT` when it is not one of snapstore's ids. */
+export function parseCid (text: string): CID {
+  const cid = tryParseCid(text)
+  if (cid === undefined || !(isSha256Cid(cid, RAW) || isSha256Cid(cid, DAG_CBOR))) {
+    throw new BadInputError(`Cannot parse id "${text}": expected a CIDv1 with a sha2-256 digest`)
+  }
+  return cid
+}
+
+/** A new random origin id: 128 bits in lowercase hex. */
+export function newOrigin (): string {
+  return crypto.getRandomValues(new Uint8Array(16)).reduce((hex, byte) => hex + byte.toString(16).padStart(2, '0'), '')
+}

@@ -1,0 +1,39 @@
+/**
+ * snapstore: the history of long simulations, kept as an append-only, hash-chained log of run and
+ * snapshot events over a content-addressed blob store in LevelDB, mergeable across hosts without locks.
+ *
+ * @example
+ * ```ts
+ * import { initStore, addBlob, readBlob, listBlobs, verifyStore, closeStore } from 'snapstore'
+ *
+ * const store = await initStore('./my-store')
+ * const { id } = await addBlob(store, 'snapshot', { path: 'state-0001.bin' }, { name: 'equilibrated' })
+ * for await (const blob of listBlobs(store, 'snapshot')) console.log(blob.id.toString(), blob.size)
+ * for await (const bytes of readBlob(store, id)) process.stdout.write(bytes)
+ * console.log((await verifyStore(store)).ok)
+ * await closeStore(store)
+ * ```
+ * @packageDocumentation
+ */
+
+export { CHUNK_SIZE, FORMAT_VERSION, closeStore, initStore, openStore, withStore } from './store.ts'
+export { addBlob } from './add.ts'
+export { blobSize, hasBlob, putBlob, putFile, readBlob, readBlobBytes } from './blobs.ts'
+export { appendEvents, iterateLog, iterateOrigin, listHeads, readEventAt, readEventById } from './log.ts'
+export { describeBlob, listBlobIds, listBlobs, listTags, showItem, storeStats } from './query.ts'
+export { setTag } from './tag.ts'
+export { resolveId, MIN_PREFIX } from './resolve.ts'
+export { verifyStore } from './verify.ts'
+export { reindex } from './rebuild.ts'
+export { eventId, digestHex, parseCid, DAG_CBOR, RAW } from './ids.ts'
+export { sealEvent, openEvent } from './event-format.ts'
+export * as codec from './codec.ts'
+export * from './errors.ts'
+export type { Store, StoreInit } from './store.ts'
+export type { AddOptions, AddResult } from './add.ts'
+export type { BlobRecord, BlobSource, PutBlobResult } from './blobs.ts'
+export type { AppendOptions, LogQuery } from './log.ts'
+export type { ShownItem, StoreStats } from './query.ts'
+export type { IdScope } from './resolve.ts'
+export type { VerifyReport } from './verify.ts'
+export type * from './types.ts'

@@ -1,0 +1,206 @@
+import { decode, encode } from './codec.ts'
+import { BadInputError, CorruptError, NotFoundError } from './errors.ts'
+import { eventReferences, openEvent, sealEvent } from './event-format.ts'
+import { cidFromHex, digestHex } from './ids.ts'
+import { eventKey, parseEventKey, parsePositionKey, pad } from './keys.ts'
+import { StateOverlay } from './ops.ts'
+import { keysNeeded, projectEvent } from './projections/index.ts'
+import { exclusive } from './store.ts'
+import { writeBatch } from './batch.ts'
+import type { CID } from 'multiformats/cid'
+import type { Op } from './ops.ts'
+import type { Store, SublevelName } from './store.ts'
+import type { EventDraft, EventType, OperationOptions, OriginHead, SnapEvent, StoredEvent } from './types.ts'
+
+/** Options for appending events. */
+export interface AppendOptions {
+  /** Sync the batch to disk before resolving, so the ids survive a machine crash. @default true */
+  sync?: boolean
+}
+
+/**
+ * Appends events from this store's origin in one atomic batch: each event, its seq, `prev` link and clock,
+ * and every projection update it causes. Every blob or event an event names must already be stored
+ * (or come earlier in the same call).
+ * @example
+ * const [ev] = await appendEvents(store, [{ type: 'tag.set', body: { name: 'best', target: blobId } }])
+ */
+export async function appendEvents (store: Store, drafts: readonly EventDraft[], options: AppendOptions = {}): Promise<StoredEvent[]> {
+  return await exclusive(store, async () => {
+    const head = await readHead(store, store.origin)
+    let seq = head?.seq ?? 0
+    let prev: CID | null = head?.head ?? null
+    let clock = store.clock
+    const time = Date.now()
+    const sealed = drafts.map((draft) => {
+      const event = { v: 1, origin: store.origin, seq: ++seq, prev, clock: ++clock, time, host: store.host, ...draft } as SnapEvent
+      const stored = sealEvent(event)
+      prev = stored.id
+      return stored
+    })
+    await checkReferences(store, sealed)
+    await commitEvents(store, sealed, options.sync ?? true)
+    return sealed
+  })
+}
+
+/**
+ * Writes already-sealed events (own or received) with their index, projection, head and clock updates in one batch.
+ * The caller has checked ids, chains and references; the caller holds the store's write queue.
+ */
+export async function commitEvents (store: Store, events: readonly StoredEvent[], sync: boolean, extra: readonly Op[] = []): Promise<void> {
+  if (events.length === 0 && extra.length === 0) return
+  const state = await prefetchState(store, events)
+  const ops: Op[] = [...extra]
+  const heads = new Map<string, { seq: number, head: CID }>()
+  let clock = store.clock
+  for (const stored of events) {
+    const { event } = stored
+    ops.push({ type: 'put', sublevel: 'event', key: eventKey(event.origin, event.seq), value: stored.bytes })
+    const projected = projectEvent(stored, state)
+    state.apply(projected)
+    ops.push(...projected)
+    heads.set(event.origin, { seq: event.seq, head: stored.id })
+    clock = Math.max(clock, event.clock)
+  }
+  for (const [origin, head] of heads) ops.push({ type: 'put', sublevel: 'heads', key: origin, value: encode(head) })
+  if (clock !== store.clock) ops.push({ type: 'put', sublevel: 'meta', key: 'clock', value: encode(clock) })
+  await writeBatch(store, ops, sync)
+  store.clock = clock
+}
+
+/** Loads every projection value the events will read, with one `getMany` per sublevel. */
+export async function prefetchState (store: Store, events: readonly StoredEvent[], state = new StateOverlay()): Promise<StateOverlay> {
+  const wanted = new Map<SublevelName, Set<string>>()
+  for (const stored of events) {
+    for (const [sublevel, key] of keysNeeded(stored)) {
+      if (state.knows(sublevel, key)) continue
+      const keys = wanted.get(sublevel) ?? new Set<string>()
+      keys.add(key)
+      wanted.set(sublevel, keys)
+    }
+  }
+  for (const [sublevel, keySet] of wanted) {
+    const keys = [...keySet]
+    const values = await store.sub[sublevel].getMany(keys)
+    keys.forEach((key, i) => state.seed(sublevel, key, values[i]))
+  }
+  return state
+}
+
+/** Fails with `E_NOT_FOUND` unless every blob and event the events name is stored or among the events. */
+export async function checkReferences (store: Store, events: readonly StoredEvent[]): Promise<void> {
+  const batchIds = new Set(events.map((e) => e.id.toString()))
+  for (const { event } of events) {
+    const refs = eventReferences(event)
+    const blobs = await store.sub.blob.getMany(refs.blobs.map(digestHex))
+    refs.blobs.forEach((cid, i) => {
+      if (blobs[i] === undefined) throw new NotFoundError(`Cannot record ${event.type}: blob "${cid.toString()}" is not in the store`)
+    })
+    for (const cid of [...refs.events, ...refs.either]) {
+      if (batchIds.has(cid.toString())) continue
+      const [asEvent, asBlob] = await Promise.all([store.sub.eventId.get(digestHex(cid)), store.sub.blob.get(digestHex(cid))])
+      if (asEvent === undefined && asBlob === undefined) throw new NotFoundError(`Cannot record ${event.type}: "${cid.toString()}" is not in the store`)
+    }
+  }
+}
+
+/** The head of one origin in this store, or undefined when it holds no event of that origin. */
+export async function readHead (store: Store, origin: string): Promise<OriginHead | undefined> {
+  const value = await store.sub.heads.get(origin)
+  if (value === undefined) return undefined
+  const { seq, head } = decode<{ seq: number, head: CID }>(value)
+  return { origin, seq, head }
+}
+
+/** Every origin this store holds events of, with its highest seq and head id: the version vector. */
+export async function listHeads (store: Store): Promise<OriginHead[]> {
+  const heads: OriginHead[] = []
+  for await (const [origin, value] of store.sub.heads.iterator()) {
+    const { seq, head } = decode<{ seq: number, head: CID }>(value)
+    heads.push({ origin, seq, head })
+  }
+  return heads
+}
+
+/** The event at (origin, seq), or undefined. */
+export async function readEventAt (store: Store, origin: string, seq: number): Promise<StoredEvent | undefined> {
+  const key = eventKey(origin, seq)
+  const bytes = await store.sub.event.get(key)
+  return bytes === undefined ? undefined : openEvent(bytes, `${origin}:${seq}`)
+}
+
+/** The event with the given id, or undefined. */
+export async function readEventById (store: Store, id: CID): Promise<StoredEvent | undefined> {
+  const key = await store.sub.eventId.get(digestHex(id))
+  if (key === undefined) return undefined
+  const { origin, seq } = parseEventKey(new TextDecoder().decode(key))
+  const stored = await readEventAt(store, origin, seq)
+  if (stored === undefined || !stored.id.equals(id)) throw new CorruptError(`Cannot read event "${id.toString()}": the id index points at ${origin}:${seq}, which holds another event`)
+  return stored
+}
+
+/** Filters for reading the log. */
+export interface LogQuery extends OperationOptions {
+  origin?: string
+  type?: EventType
+  /** Only events at or after this time (ms since epoch). */
+  since?: number
+  limit?: number
+  /** Only events of this run (its start, checkpoints, end or failure). */
+  run?: CID
+}
+
+const PAGE = 512
+
+/** Iterates the log in total order (clock, origin, seq), with optional filters. */
+export async function * iterateLog (store: Store, query: LogQuery = {}): AsyncGenerator<StoredEvent> {
+  if (query.limit !== undefined && (!Number.isInteger(query.limit) || query.limit < 0)) throw new BadInputError(`Cannot read the log: limit must be a non-negative integer, got ${query.limit}`)
+  let left = query.limit ?? Infinity
+  if (left === 0) return
+  const iterator = store.sub.order.keys()
+  try {
+    for (;;) {
+      query.signal?.throwIfAborted()
+      const keys = await iterator.nextv(PAGE)
+      if (keys.length === 0) return
+      const positions = keys.map(parsePositionKey).filter((p) => query.origin === undefined || p.origin === query.origin)
+      const values = await store.sub.event.getMany(positions.map((p) => eventKey(p.origin, p.seq)))
+      for (let i = 0; i < positions.length; i++) {
+        const p = positions[i]!
+        const bytes = values[i]
+        if (bytes === undefined) throw new CorruptError(`Cannot read the log: the order index names ${p.origin}:${p.seq}, which is missing`)
+        const stored = openEvent(bytes, `${p.origin}:${p.seq}`)
+        if (!matches(stored, query)) continue
+        yield stored
+        if (--left <= 0) return
+      }
+    }
+  } finally {
+    await iterator.close()
+  }
+}
+
+function matches ({ id, event }: StoredEvent, query: LogQuery): boolean {
+  if (query.type !== undefined && event.type !== query.type) return false
+  if (query.since !== undefined && event.time < query.since) return false
+  if (query.run !== undefined) {
+    const run = (event.body as { run?: CID }).run
+    if (!(id.equals(query.run) || (run !== undefined && run.equals(query.run)))) return false
+  }
+  return true
+}
+
+/** Iterates the events of one origin in seq order, from `fromSeq` on. */
+export async function * iterateOrigin (store: Store, origin: string, fromSeq = 1): AsyncGenerator<StoredEvent> {
+  for await (const [key, bytes] of store.sub.event.iterator({ gte: eventKey(origin, fromSeq), lt: `${origin}:${pad(Number.MAX_SAFE_INTEGER)}~` })) {
+    const { seq } = parseEventKey(key)
+    yield openEvent(bytes, `${origin}:${seq}`)
+  }
+}
+
+
+/** The event id for a hex digest, as a CID. */
+export function eventCidFromHex (hex: string): CID {
+  return cidFromHex(0x71, hex)
+}

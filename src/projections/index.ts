@@ -1,0 +1,31 @@
+import { blobAddOps, blobKeysNeeded } from './blobs.ts'
+import { logIndexOps } from './log-index.ts'
+import { tagKeysNeeded, tagSetOps } from './tags.ts'
+import type { Op, StateReader } from '../ops.ts'
+import type { SublevelName } from '../store.ts'
+import type { StoredEvent } from '../types.ts'
+
+/** The projection keys that updating for `stored` reads; fetch them before calling `projectEvent`. */
+export function keysNeeded ({ event }: StoredEvent): Array<[SublevelName, string]> {
+  switch (event.type) {
+    case 'blob.add': return blobKeysNeeded(event.body)
+    case 'tag.set': return tagKeysNeeded(event.body)
+    default: return []
+  }
+}
+
+/**
+ * Every index and projection update one event causes, as batch operations.
+ * Pure: the same event and state give the same operations, which is what lets
+ * append, merge and reindex share it and never drift apart.
+ */
+export function projectEvent (stored: StoredEvent, state: StateReader): Op[] {
+  const ops = logIndexOps(stored)
+  const { event } = stored
+  switch (event.type) {
+    case 'blob.add': ops.push(...blobAddOps(event, state)); break
+    case 'tag.set': ops.push(...tagSetOps(event, state)); break
+    default: break
+  }
+  return ops
+}

@@ -1,0 +1,15 @@
+import { digestHex } from '../ids.ts'
+import { eventKey, positionKey } from '../keys.ts'
+import type { Op } from '../ops.ts'
+import type { StoredEvent } from '../types.ts'
+
+const EMPTY = new Uint8Array(0)
+
+/** Index entries of one event: its place in the total order and its id. */
+export function logIndexOps ({ id, event }: StoredEvent): Op[] {
+  const key = new TextEncoder().encode(eventKey(event.origin, event.seq))
+  return [
+    { type: 'put', sublevel: 'order', key: positionKey(event), value: EMPTY },
+    { type: 'put', sublevel: 'eventId', key: digestHex(id), value: key }
+  ]
+}

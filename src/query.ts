@@ -1,0 +1,152 @@
+import { CID } from 'multiformats/cid'
+import { decode } from './codec.ts'
+import { NotFoundError } from './errors.ts'
+import { RAW, digestHex } from './ids.ts'
+import { prefixEnd } from './keys.ts'
+import { listHeads, readEventById } from './log.ts'
+import { readBlobRecord } from './blobs.ts'
+import type { BlobRecord } from './blobs.ts'
+import type { BlobRecordProjection } from './projections/blobs.ts'
+import type { TagProjection } from './projections/tags.ts'
+import type { Store } from './store.ts'
+import type { BlobInfo, BlobKind, OperationOptions, StoredEvent, TagInfo } from './types.ts'
+
+const PAGE = 1000
+
+/** Iterates the ids of blobs of one kind in order of first appearance as that kind; cheap, reads only the listing index. */
+export async function * listBlobIds (store: Store, kind: BlobKind, options: OperationOptions = {}): AsyncGenerator<string> {
+  const iterator = store.sub.kinds.values({ gte: `${kind}:`, lt: prefixEnd(`${kind}:`) })
+  const decoder = new TextDecoder()
+  try {
+    for (;;) {
+      options.signal?.throwIfAborted()
+      const values = await iterator.nextv(PAGE)
+      if (values.length === 0) return
+      for (const value of values) yield decoder.decode(value)
+    }
+  } finally {
+    await iterator.close()
+  }
+}
+
+/** Iterates blobs of one kind in order of first appearance, with what the projections know of each. */
+export async function * listBlobs (store: Store, kind: BlobKind, options: OperationOptions = {}): AsyncGenerator<BlobInfo> {
+  const tags = await tagsByTarget(store)
+  let page: string[] = []
+  const emit = async function * (): AsyncGenerator<BlobInfo> {
+    const values = await store.sub.blobs.getMany(page.map((id) => digestHex(CID.parse(id))))
+    for (let i = 0; i < page.length; i++) {
+      const value = values[i]
+      if (value !== undefined) yield toBlobInfo(CID.parse(page[i]!), decode<BlobRecordProjection>(value), kind, tags)
+    }
+    page = []
+  }
+  for await (const id of listBlobIds(store, kind, options)) {
+    page.push(id)
+    if (page.length >= PAGE) yield * emit()
+  }
+  yield * emit()
+}
+
+/** What the projections know of one blob, or undefined when no `blob.add` names it. */
+export async function describeBlob (store: Store, id: CID): Promise<BlobInfo | undefined> {
+  const value = await store.sub.blobs.get(digestHex(id))
+  if (value === undefined) return undefined
+  return toBlobInfo(id, decode<BlobRecordProjection>(value), undefined, await tagsByTarget(store))
+}
+
+function toBlobInfo (id: CID, projection: BlobRecordProjection, kind: BlobKind | undefined, tags: Map<string, string[]>): BlobInfo {
+  const kinds = (Object.keys(projection.kinds) as BlobKind[]).sort()
+  const firstKind = kind ?? kinds.reduce((a, b) => (projection.kinds[a]!.clock <= projection.kinds[b]!.clock ? a : b))
+  const first = projection.kinds[firstKind]!
+  const info: BlobInfo = {
+    id,
+    kinds,
+    size: projection.size,
+    first: { clock: first.clock, origin: first.origin, seq: first.seq },
+    firstTime: first.time,
+    tags: tags.get(id.toString()) ?? []
+  }
+  if (projection.name !== undefined) info.name = projection.name.value
+  if (projection.meta !== undefined) info.meta = projection.meta.value
+  return info
+}
+
+/** Iterates tags by name. */
+export async function * listTags (store: Store): AsyncGenerator<TagInfo> {
+  for await (const [name, value] of store.sub.tags.iterator()) {
+    const { target, at } = decode<TagProjection>(value)
+    yield { name, target, position: at }
+  }
+}
+
+async function tagsByTarget (store: Store): Promise<Map<string, string[]>> {
+  const map = new Map<string, string[]>()
+  for await (const tag of listTags(store)) {
+    const key = tag.target.toString()
+    map.set(key, [...(map.get(key) ?? []), tag.name])
+  }
+  return map
+}
+
+/** What `show` can describe: a blob (with its storage) or an event. */
+export type ShownItem =
+  | { type: 'blob', blob: BlobInfo | undefined, record: BlobRecord }
+  | { type: 'event', event: StoredEvent }
+
+/** Describes a stored blob or event by id; `E_NOT_FOUND` when the store holds neither. */
+export async function showItem (store: Store, id: CID): Promise<ShownItem> {
+  if (id.code === RAW) {
+    const record = await readBlobRecord(store, id)
+    if (record !== undefined) return { type: 'blob', blob: await describeBlob(store, id), record }
+  } else {
+    const event = await readEventById(store, id)
+    if (event !== undefined) return { type: 'event', event }
+  }
+  throw new NotFoundError(`Cannot find "${id.toString()}"`)
+}
+
+/** Totals of a store: what users gave it and what it keeps on disk. */
+export interface StoreStats {
+  origin: string
+  origins: number
+  events: number
+  blobs: number
+  /** Sum of the sizes of every blob. */
+  logicalBytes: number
+  /** Sum of the sizes of every distinct chunk. */
+  storedBytes: number
+  /** logicalBytes / storedBytes (1 when nothing is shared). */
+  dedupRatio: number
+}
+
+/** Counts events, blobs, logical and stored bytes. */
+export async function storeStats (store: Store, options: OperationOptions = {}): Promise<StoreStats> {
+  const heads = await listHeads(store)
+  let blobs = 0
+  let logicalBytes = 0
+  let storedBytes = 0
+  const seen = new Set<string>()
+  for await (const value of store.sub.blob.values()) {
+    options.signal?.throwIfAborted()
+    const record = decode<BlobRecord>(value)
+    blobs++
+    logicalBytes += record.size
+    for (const [digest, size] of record.chunks) {
+      const key = Buffer.from(digest).toString('hex')
+      if (seen.has(key)) continue
+      seen.add(key)
+      storedBytes += size
+    }
+  }
+  return {
+    origin: store.origin,
+    origins: heads.length,
+    events: heads.reduce((sum, head) => sum + head.seq, 0),
+    blobs,
+    logicalBytes,
+    storedBytes,
+    dedupRatio: storedBytes === 0 ? 1 : logicalBytes / storedBytes
+  }
+}
+

@@ -1,0 +1,116 @@
+import { decode } from './codec.ts'
+import { AmbiguousError, BadInputError, NotFoundError } from './errors.ts'
+import { DAG_CBOR, RAW, cidFromHex, digestHex, tryParseCid } from './ids.ts'
+import { prefixEnd } from './keys.ts'
+import type { CID } from 'multiformats/cid'
+import type { BlobRecordProjection } from './projections/blobs.ts'
+import type { TagProjection } from './projections/tags.ts'
+import type { Store } from './store.ts'
+import type { BlobKind } from './types.ts'
+
+/** What an id given by the user may name: a blob of one kind, any blob, any event, or anything. */
+export type IdScope = BlobKind | 'any-blob' | 'event' | 'any'
+
+/** The shortest prefix (of a CID or of a hex digest) accepted. */
+export const MIN_PREFIX = 8
+
+const MAX_CANDIDATES = 10
+const HEX = /^[0-9a-f]+$/
+const BASE32 = /^b[a-z2-7]+$/
+
+/**
+ * Resolves what a user typed to one stored id: a full CID, a tag name, a unique CID prefix
+ * or a unique hex digest prefix (at least 8 characters). Tags win over prefixes so that adding
+ * data never changes what a tag name means.
+ */
+export async function resolveId (store: Store, text: string, scope: IdScope = 'any'): Promise<CID> {
+  const full = tryParseCid(text)
+  if (full !== undefined) {
+    if (await inScope(store, full, scope)) return full
+    throw new NotFoundError(`Cannot find ${describeScope(scope)} "${text}"`)
+  }
+  const tag = await store.sub.tags.get(text)
+  if (tag !== undefined) {
+    const { target } = decode<TagProjection>(tag)
+    if (await inScope(store, target, scope)) return target
+    throw new NotFoundError(`Cannot find ${describeScope(scope)} "${text}": the tag points at ${target.toString()}`)
+  }
+  if (text.length < MIN_PREFIX) {
+    throw new BadInputError(`Cannot resolve "${text}": no tag has that name, and an id prefix needs at least ${MIN_PREFIX} characters`)
+  }
+  const lower = text.toLowerCase()
+  const found = new Map<string, CID>()
+  if (HEX.test(lower)) for (const cid of await matchDigestPrefix(store, lower, scope)) found.set(cid.toString(), cid)
+  if (BASE32.test(text)) {
+    const digestPrefix = digestPrefixOfCidPrefix(text)
+    if (digestPrefix !== undefined) {
+      for (const cid of await matchDigestPrefix(store, digestPrefix, scope)) {
+        if (cid.toString().startsWith(text)) found.set(cid.toString(), cid)
+      }
+    }
+  }
+  const candidates = [...found.values()]
+  if (candidates.length === 1) return candidates[0]!
+  if (candidates.length === 0) throw new NotFoundError(`Cannot find ${describeScope(scope)} "${text}"`)
+  const names = candidates.slice(0, MAX_CANDIDATES).map(String)
+  throw new AmbiguousError(`Cannot resolve "${text}": it matches ${candidates.length > MAX_CANDIDATES ? `more than ${MAX_CANDIDATES}` : candidates.length} ids: ${names.join(', ')}`,
+    { details: { candidates: names } })
+}
+
+async function matchDigestPrefix (store: Store, hexPrefix: string, scope: IdScope): Promise<CID[]> {
+  const out: CID[] = []
+  const range = { gte: hexPrefix, lt: prefixEnd(hexPrefix), limit: MAX_CANDIDATES + 1 }
+  if (scope !== 'event') {
+    for await (const key of store.sub.blob.keys(range)) {
+      const cid = cidFromHex(RAW, key)
+      if (await inScope(store, cid, scope)) out.push(cid)
+    }
+  }
+  if (scope === 'event' || scope === 'any') {
+    for await (const key of store.sub.eventId.keys(range)) out.push(cidFromHex(DAG_CBOR, key))
+  }
+  return out
+}
+
+/** The hex digest prefix that a base32 CID prefix fixes, when it covers the whole CID header. */
+function digestPrefixOfCidPrefix (text: string): string | undefined {
+  const bytes = decodeBase32Prefix(text.slice(1))
+  // CIDv1 header: version 1, codec (0x55 or 0x71), sha2-256 (0x12), length 32 (0x20).
+  if (bytes.length < 4 || bytes[0] !== 1 || (bytes[1] !== RAW && bytes[1] !== DAG_CBOR) || bytes[2] !== 0x12 || bytes[3] !== 0x20) return undefined
+  return Buffer.from(bytes.subarray(4)).toString('hex')
+}
+
+function decodeBase32Prefix (text: string): Uint8Array {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567'
+  const out: number[] = []
+  let bits = 0
+  let value = 0
+  for (const char of text) {
+    value = (value << 5) | alphabet.indexOf(char)
+    bits += 5
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff)
+      bits -= 8
+    }
+  }
+  return Uint8Array.from(out)
+}
+
+async function inScope (store: Store, cid: CID, scope: IdScope): Promise<boolean> {
+  const hex = digestHex(cid)
+  if (cid.code === DAG_CBOR) return (scope === 'event' || scope === 'any') && await store.sub.eventId.has(hex)
+  if (cid.code !== RAW || scope === 'event') return false
+  if (scope === 'any' || scope === 'any-blob') return await store.sub.blob.has(hex)
+  const projection = await store.sub.blobs.get(hex)
+  return projection !== undefined && decode<BlobRecordProjection>(projection).kinds[scope] !== undefined
+}
+
+function describeScope (scope: IdScope): string {
+  switch (scope) {
+    case 'any': return 'id'
+    case 'any-blob': return 'blob'
+    case 'event': return 'event'
+    default: return scope
+  }
+}
+

@@ -1,0 +1,186 @@
+import { mkdir, readdir, stat } from 'node:fs/promises'
+import { hostname } from 'node:os'
+import { join, resolve } from 'node:path'
+import { ClassicLevel } from 'classic-level'
+import { decode, encode } from './codec.ts'
+import { CorruptError, ExistsError, LockedError, NoStoreError, VersionError } from './errors.ts'
+import { newOrigin } from './ids.ts'
+import { describeLockHolder } from './lock-holder.ts'
+import type { AbstractSublevel } from 'abstract-level'
+
+/** The store format this code writes; a store with a higher one is refused with `E_VERSION`. */
+export const FORMAT_VERSION = 1
+
+/** Bytes per stored chunk of a blob: a format parameter, recorded in each store's metadata. */
+export const CHUNK_SIZE = 1024 * 1024
+
+/** Every keyspace of a store, one sublevel each. */
+export const SUBLEVELS = {
+  /** format, origin, clock, chunk size */
+  meta: 'meta',
+  /** origin → { seq, head }: the version vector with head ids */
+  heads: 'heads',
+  /** hex digest → blob record { size, chunks } */
+  blob: 'blob',
+  /** hex digest → chunk bytes */
+  chunk: 'chunk',
+  /** origin:seq → event bytes (the log) */
+  event: 'event',
+  /** clock:origin:seq → origin:seq (the total order) */
+  order: 'order',
+  /** hex digest of an event id → origin:seq */
+  eventId: 'eid',
+  /** hex digest → blob projection */
+  blobs: 'p-blob',
+  /** kind:clock:origin:seq:digest → blob CID string (listing in order of first appearance) */
+  kinds: 'p-kind',
+  /** tag name → tag projection */
+  tags: 'p-tag'
+} as const
+
+/** The name by which code addresses one sublevel. */
+export type SublevelName = keyof typeof SUBLEVELS
+
+/** Sublevels that hold only what can be rebuilt from the log; `reindex` clears and rewrites them. */
+export const DERIVED_SUBLEVELS: readonly SublevelName[] = ['order', 'eventId', 'blobs', 'kinds', 'tags']
+
+type Database = ClassicLevel<string, Uint8Array>
+/** One keyspace of a store: string keys, byte values. */
+export type Sublevel = AbstractSublevel<Database, string | Buffer | Uint8Array, string, Uint8Array>
+
+/** Options for opening a store. */
+export interface StoreInit {
+  /** Seconds to wait for another process to release the store before `E_LOCKED`. @default 5 */
+  wait?: number
+}
+
+/** An open store: one LevelDB database and what this process knows of its metadata. */
+export interface Store {
+  readonly path: string
+  readonly db: Database
+  readonly origin: string
+  readonly host: string
+  /** The Lamport clock: the highest clock of any event this store holds. */
+  clock: number
+  /** Sublevel handles by name. */
+  readonly sub: Record<SublevelName, Sublevel>
+  /** Serialises writers inside this process. */
+  queue: Promise<unknown>
+}
+
+// Tuned for large values: the default 4 MiB write buffer stalls on snapshot bytes (measured 53 vs 190 MiB/s for 64 KiB values).
+const LEVEL_OPTIONS = {
+  keyEncoding: 'utf8',
+  valueEncoding: 'view',
+  writeBufferSize: 64 * 1024 * 1024,
+  maxFileSize: 64 * 1024 * 1024,
+  cacheSize: 16 * 1024 * 1024
+} as const
+
+function databasePath (path: string): string {
+  return join(path, 'db')
+}
+
+/**
+ * Creates an empty store in `path` (absent, or an empty directory) and returns it open.
+ * @example
+ * const store = await initStore('./my-store')
+ * console.log(store.origin)
+ * await closeStore(store)
+ */
+export async function initStore (path: string, init: StoreInit = {}): Promise<Store> {
+  const entries = await readdir(path).catch((err: NodeJS.ErrnoException): string[] => {
+    if (err.code === 'ENOENT') return []
+    if (err.code === 'ENOTDIR') throw new ExistsError(`Cannot create store "${path}": a file of that name exists`)
+    throw err
+  })
+  if (entries.includes('db')) throw new ExistsError(`Cannot create store "${path}": it is already a store`)
+  if (entries.length > 0) throw new ExistsError(`Cannot create store "${path}": the directory is not empty`)
+  await mkdir(path, { recursive: true })
+  const db = new ClassicLevel<string, Uint8Array>(databasePath(path), { ...LEVEL_OPTIONS, createIfMissing: true, errorIfExists: true })
+  await db.open()
+  const meta = db.sublevel<string, Uint8Array>(SUBLEVELS.meta, { valueEncoding: 'view' })
+  await db.batch([
+    { type: 'put', sublevel: meta, key: 'format', value: encode(FORMAT_VERSION) },
+    { type: 'put', sublevel: meta, key: 'origin', value: encode(newOrigin()) },
+    { type: 'put', sublevel: meta, key: 'clock', value: encode(0) },
+    { type: 'put', sublevel: meta, key: 'chunkSize', value: encode(CHUNK_SIZE) }
+  ], { sync: true })
+  await db.close()
+  return await openStore(path, init)
+}
+
+/**
+ * Opens an existing store, waiting up to `init.wait` seconds while another process holds it.
+ * @example
+ * const store = await openStore('./my-store')
+ * try { for await (const blob of listBlobs(store, 'snapshot')) console.log(blob.id.toString()) } finally { await closeStore(store) }
+ */
+export async function openStore (path: string, init: StoreInit = {}): Promise<Store> {
+  const info = await stat(path).catch(() => undefined)
+  if (info === undefined) throw new NoStoreError(`Cannot open store "${path}": no such directory`)
+  if (!info.isDirectory()) throw new NoStoreError(`Cannot open store "${path}": it is a file, not a store directory`)
+  const current = await stat(join(databasePath(path), 'CURRENT')).catch(() => undefined)
+  if (current === undefined) throw new NoStoreError(`Cannot open store "${path}": not a snapstore store (run "snapstore init" to create one)`)
+  const db = await openDatabase(path, init.wait ?? 5)
+  try {
+    const sub = Object.fromEntries(Object.entries(SUBLEVELS).map(([name, prefix]) => [name, db.sublevel<string, Uint8Array>(prefix, { valueEncoding: 'view' })])) as Record<SublevelName, Sublevel>
+    const [format, origin, clock] = await sub.meta.getMany(['format', 'origin', 'clock'])
+    if (format === undefined || origin === undefined || clock === undefined) {
+      throw new NoStoreError(`Cannot open store "${path}": the database holds no snapstore metadata`)
+    }
+    const version = decode<number>(format)
+    if (version > FORMAT_VERSION) {
+      throw new VersionError(`Cannot open store "${path}": it has format version ${version}, this snapstore reads up to ${FORMAT_VERSION}; upgrade snapstore`)
+    }
+    return { path: resolve(path), db, origin: decode<string>(origin), host: hostname(), clock: decode<number>(clock), sub, queue: Promise.resolve() }
+  } catch (err) {
+    await db.close()
+    throw err
+  }
+}
+
+async function openDatabase (path: string, waitSeconds: number): Promise<Database> {
+  const deadline = Date.now() + waitSeconds * 1000
+  for (let delay = 25; ; delay = Math.min(delay * 2, 250)) {
+    const db = new ClassicLevel<string, Uint8Array>(databasePath(path), { ...LEVEL_OPTIONS, createIfMissing: false })
+    try {
+      await db.open()
+      return db
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause
+      if (cause?.code === 'LEVEL_CORRUPTION') throw new CorruptError(`Cannot open store "${path}": its database is damaged`, { cause: err })
+      if (cause?.code !== 'LEVEL_LOCKED') throw new NoStoreError(`Cannot open store "${path}": ${(cause as Error | undefined)?.message ?? (err as Error).message}`, { cause: err })
+      if (Date.now() >= deadline) {
+        const holder = await describeLockHolder(join(databasePath(path), 'LOCK'))
+        throw new LockedError(
+          `Cannot open store "${path}": ${holder ?? 'another process'} has it open; wait for it to finish, stop it, or pass --wait SECONDS`,
+          { cause: err, details: { path, holder } })
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - Date.now()))))
+    }
+  }
+}
+
+/** Closes a store after any write in progress. */
+export async function closeStore (store: Store): Promise<void> {
+  await store.queue.catch(() => undefined)
+  await store.db.close()
+}
+
+/** Opens the store at `path`, runs `work` with it, and closes it whatever happens. */
+export async function withStore<T> (path: string, init: StoreInit, work: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStore(path, init)
+  try {
+    return await work(store)
+  } finally {
+    await closeStore(store)
+  }
+}
+
+/** Runs `work` after every earlier writer of this store in this process has finished. */
+export function exclusive<T> (store: Store, work: () => Promise<T>): Promise<T> {
+  const result = store.queue.then(work, work)
+  store.queue = result.catch(() => undefined)
+  return result
+}

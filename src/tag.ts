@@ -1,0 +1,28 @@
+import { decode } from './codec.ts'
+import { BadInputError } from './errors.ts'
+import { appendEvents } from './log.ts'
+import { resolveId } from './resolve.ts'
+import type { CID } from 'multiformats/cid'
+import type { TagProjection } from './projections/tags.ts'
+import type { Store } from './store.ts'
+import type { EventDraft, StoredEvent } from './types.ts'
+
+/** The `tag.set` draft that points `name` at `target`, or undefined when the tag already points there. */
+export async function tagEventIfNeeded (store: Store, name: string, target: CID): Promise<EventDraft | undefined> {
+  if (name === '' || /[\s]/.test(name)) throw new BadInputError(`Cannot set tag "${name}": a tag name is non-empty and has no spaces`)
+  const stored = await store.sub.tags.get(name)
+  if (stored !== undefined && decode<TagProjection>(stored).target.equals(target)) return undefined
+  return { type: 'tag.set', body: { name, target } }
+}
+
+/**
+ * Points a tag at a blob or run (anything `resolveId` accepts); last writer wins across merges.
+ * Returns the recorded event, or undefined when the tag already pointed there.
+ */
+export async function setTag (store: Store, name: string, id: string | CID): Promise<StoredEvent | undefined> {
+  const target = typeof id === 'string' ? await resolveId(store, id, 'any') : id
+  const draft = await tagEventIfNeeded(store, name, target)
+  if (draft === undefined) return undefined
+  const [event] = await appendEvents(store, [draft])
+  return event
+}

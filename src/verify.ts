@@ -1,0 +1,130 @@
+import { isSnapstoreError } from './errors.ts'
+import { eventReferences, openEvent } from './event-format.ts'
+import { DAG_CBOR, RAW, cidFromHex, digestHex } from './ids.ts'
+import { parseEventKey } from './keys.ts'
+import { listHeads } from './log.ts'
+import { readBlob } from './blobs.ts'
+import { rebuildState } from './rebuild.ts'
+import { DERIVED_SUBLEVELS } from './store.ts'
+import type { CID } from 'multiformats/cid'
+import type { Store } from './store.ts'
+import type { OperationOptions } from './types.ts'
+
+/** The outcome of verifying a store. */
+export interface VerifyReport {
+  ok: boolean
+  events: number
+  blobs: number
+  /** One line per problem found; empty when ok. */
+  problems: string[]
+}
+
+const MAX_PROJECTION_PROBLEMS = 20
+
+/**
+ * Re-hashes every event and blob, checks every origin's chain and seq continuity, every reference,
+ * the version vector and clock, and that the projections equal a rebuild from the log.
+ * @example
+ * const report = await verifyStore(store)
+ * if (!report.ok) console.error(report.problems.join('\n'))
+ */
+export async function verifyStore (store: Store, options: OperationOptions = {}): Promise<VerifyReport> {
+  const problems: string[] = []
+  const blobKeys = new Set<string>()
+  for await (const key of store.sub.blob.keys()) blobKeys.add(key)
+  const eventIds = new Set<string>()
+  const references: Array<{ at: string, cid: CID, as: 'blob' | 'event' | 'either' }> = []
+  const chains = new Map<string, { seq: number, id: CID, clock: number }>()
+  let maxClock = 0
+  let events = 0
+
+  for await (const [key, bytes] of store.sub.event.iterator()) {
+    options.signal?.throwIfAborted()
+    const { origin, seq } = parseEventKey(key)
+    const at = `${origin}:${seq}`
+    events++
+    let stored
+    try {
+      stored = openEvent(bytes, at)
+    } catch (err) {
+      problems.push(`event ${at}: ${isSnapstoreError(err) ? err.message : String(err)}`)
+      continue
+    }
+    const { event, id } = stored
+    eventIds.add(digestHex(id))
+    if (event.origin !== origin || event.seq !== seq) problems.push(`event ${at}: stored under the wrong key (it says ${event.origin}:${event.seq})`)
+    const previous = chains.get(origin)
+    const expectedSeq = (previous?.seq ?? 0) + 1
+    if (seq !== expectedSeq) problems.push(`origin ${origin}: seq ${expectedSeq} is missing before seq ${seq}`)
+    else if (previous !== undefined && (event.prev === null || !event.prev.equals(previous.id))) problems.push(`event ${at}: prev does not name event ${origin}:${previous.seq} (${previous.id.toString()})`)
+    if (previous !== undefined && event.clock <= previous.clock) problems.push(`event ${at}: clock ${event.clock} does not exceed the clock of the event before it`)
+    chains.set(origin, { seq, id, clock: event.clock })
+    maxClock = Math.max(maxClock, event.clock)
+    const refs = eventReferences(event)
+    for (const cid of refs.blobs) references.push({ at, cid, as: 'blob' })
+    for (const cid of refs.events) references.push({ at, cid, as: 'event' })
+    for (const cid of refs.either) references.push({ at, cid, as: 'either' })
+    if (events % 10000 === 0) options.onProgress?.({ type: 'snapstore:verify:event', done: events })
+  }
+
+  for (const { at, cid, as } of references) {
+    const hex = digestHex(cid)
+    const present = (as !== 'event' && cid.code === RAW && blobKeys.has(hex)) || (as !== 'blob' && cid.code === DAG_CBOR && eventIds.has(hex))
+    if (!present) problems.push(`event ${at}: names ${cid.toString()}, which the store lacks`)
+  }
+
+  const heads = await listHeads(store)
+  for (const head of heads) {
+    const chain = chains.get(head.origin)
+    if (chain === undefined || chain.seq !== head.seq || !chain.id.equals(head.head)) {
+      problems.push(`origin ${head.origin}: the version vector says seq ${head.seq}, the log ends at ${chain?.seq ?? 0}`)
+    }
+  }
+  for (const origin of chains.keys()) if (!heads.some((h) => h.origin === origin)) problems.push(`origin ${origin}: missing from the version vector`)
+  if (store.clock < maxClock) problems.push(`clock ${store.clock} is below the highest event clock ${maxClock}`)
+
+  let blobs = 0
+  for (const hex of blobKeys) {
+    options.signal?.throwIfAborted()
+    const id = cidFromHex(RAW, hex)
+    try {
+      for await (const part of readBlob(store, id)) void part
+    } catch (err) {
+      problems.push(`blob ${id.toString()}: ${isSnapstoreError(err) ? err.message : String(err)}`)
+    }
+    blobs++
+    options.onProgress?.({ type: 'snapstore:verify:blob', done: blobs, total: blobKeys.size })
+  }
+
+  problems.push(...await projectionProblems(store, options))
+  return { ok: problems.length === 0, events, blobs, problems }
+}
+
+async function projectionProblems (store: Store, options: OperationOptions): Promise<string[]> {
+  const problems: string[] = []
+  let rebuilt
+  try {
+    rebuilt = (await rebuildState(store, options)).state
+  } catch (err) {
+    return [`projections: cannot rebuild from the log: ${isSnapstoreError(err) ? err.message : String(err)}`]
+  }
+  const expected = new Map<string, Uint8Array>()
+  for (const [sublevel, key, value] of rebuilt.entries()) expected.set(`${sublevel} ${key}`, value)
+  for (const name of DERIVED_SUBLEVELS) {
+    for await (const [key, value] of store.sub[name].iterator()) {
+      const slot = `${name} ${key}`
+      const want = expected.get(slot)
+      if (want === undefined) problems.push(`projection ${slot}: present, but a rebuild does not have it`)
+      else if (!Buffer.from(want).equals(value)) problems.push(`projection ${slot}: differs from a rebuild`)
+      expected.delete(slot)
+    }
+  }
+  for (const slot of expected.keys()) problems.push(`projection ${slot}: missing`)
+  if (problems.length > MAX_PROJECTION_PROBLEMS) {
+    const more = problems.length - MAX_PROJECTION_PROBLEMS
+    problems.length = MAX_PROJECTION_PROBLEMS
+    problems.push(`projections: ${more} more differences (run "snapstore reindex" to rebuild them)`)
+  }
+  return problems
+}
+
