@@ -13,6 +13,8 @@ import type { BlobKind, EventDraft, OperationOptions, StoredEvent } from './type
 /** Options for adding a blob. */
 export interface AddOptions extends OperationOptions {
   name?: string
+  /** A name recorded only when the `blob.add` is recorded anyway (the CLI passes the file name). */
+  nameIfNew?: string
   meta?: Record<string, string>
   /** A tag to point at the blob. */
   tag?: string
@@ -52,7 +54,8 @@ function isPath (source: BlobSource | { path: string }): source is { path: strin
 
 function pick (options: AddOptions): { name?: string, meta?: Record<string, string> } {
   const out: { name?: string, meta?: Record<string, string> } = {}
-  if (options.name !== undefined) out.name = options.name
+  const name = options.name ?? options.nameIfNew
+  if (name !== undefined) out.name = name
   if (options.meta !== undefined && Object.keys(options.meta).length > 0) out.meta = options.meta
   return out
 }

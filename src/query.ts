@@ -91,14 +91,14 @@ async function tagsByTarget (store: Store): Promise<Map<string, string[]>> {
 
 /** What `show` can describe: a blob (with its storage) or an event. */
 export type ShownItem =
-  | { type: 'blob', blob: BlobInfo | undefined, record: BlobRecord }
+  | { type: 'blob', id: CID, blob: BlobInfo | undefined, record: BlobRecord }
   | { type: 'event', event: StoredEvent }
 
 /** Describes a stored blob or event by id; `E_NOT_FOUND` when the store holds neither. */
 export async function showItem (store: Store, id: CID): Promise<ShownItem> {
   if (id.code === RAW) {
     const record = await readBlobRecord(store, id)
-    if (record !== undefined) return { type: 'blob', blob: await describeBlob(store, id), record }
+    if (record !== undefined) return { type: 'blob', id, blob: await describeBlob(store, id), record }
   } else {
     const event = await readEventById(store, id)
     if (event !== undefined) return { type: 'event', event }

@@ -1,0 +1,102 @@
+import { Command, CommanderError, Option } from 'commander'
+import { collect } from './context.ts'
+import { reportError } from './report-error.ts'
+
+const KINDS = ['snapshot', 'config', 'blob']
+const LISTS = ['snapshots', 'configs', 'blobs', 'tags', 'origins']
+const EVENT_TYPES = ['blob.add', 'run.start', 'run.checkpoint', 'run.end', 'run.fail', 'tag.set']
+
+function withStoreOptions (command: Command): Command {
+  return command
+    .option('--json', 'print JSON Lines, one object per item')
+    .option('--wait <seconds>', 'how long to wait for another process to release the store', '5')
+}
+
+/** Builds the commander program of the CLI contract; command modules load only when their command runs. */
+export function buildProgram (): Command {
+  const program = new Command('snapstore')
+    .description('The history of long simulations: snapshots, configs and runs in an append-only, hash-chained store that merges across hosts.')
+    .version(process.env['npm_package_version'] ?? '0.1.0', '-V, --version')
+    .showSuggestionAfterError(true)
+    .configureOutput({ outputError: () => undefined })
+    .exitOverride()
+
+  program.command('init').argument('<store>', 'directory to create (absent or empty)')
+    .description('create an empty store and print its origin id')
+    .option('--json', 'print JSON')
+    .action(async (store: string, options) => { await (await import('./init.ts')).init(store, options) })
+
+  withStoreOptions(program.command('add')
+    .argument('<kind>', `what the files are: ${KINDS.join(', ')}`)
+    .argument('<store>', 'store directory')
+    .argument('<files...>', 'files to add ("-" reads standard input)')
+    .description('store files and record them; prints one id per line, in argument order')
+    .option('--name <name>', 'a name for the blob (default: the file name)')
+    .option('--meta <key=value>', 'metadata, repeatable', collect, [])
+    .option('--tag <tag>', 'point a tag at the blob (one file only)'))
+    .action(async (kind: string, store: string, files: string[], options) => { await (await import('./add.ts')).add(kind, store, files, options) })
+
+  withStoreOptions(program.command('ls')
+    .argument('<what>', LISTS.join('|'))
+    .argument('<store>', 'store directory')
+    .description('list in order of first appearance (tags by name, origins by id)')
+    .option('-l, --long', 'a header line, then tab-separated columns'))
+    .action(async (what: string, store: string, options) => { await (await import('./ls.ts')).ls(what, store, options) })
+
+  withStoreOptions(program.command('get')
+    .argument('<kind>', KINDS.join('|'))
+    .argument('<store>', 'store directory')
+    .argument('<id>', 'a CID, a unique prefix of one or of its hex digest (8+ characters), or a tag')
+    .description('write the bytes of a blob, verified against its id')
+    .option('-o, --output <file>', 'write to FILE instead of standard output'))
+    .action(async (kind: string, store: string, id: string, options) => { await (await import('./get.ts')).get(kind, store, id, options) })
+
+  withStoreOptions(program.command('show')
+    .argument('<store>', 'store directory')
+    .argument('[id]', 'a blob or event (no id: the store\'s totals)')
+    .description('describe a blob or event, or the whole store'))
+    .action(async (store: string, id: string | undefined, options) => { await (await import('./show.ts')).show(store, id, options) })
+
+  withStoreOptions(program.command('log')
+    .argument('<store>', 'store directory')
+    .description('the audit trail in total order: time clock origin:seq type summary')
+    .option('--run <id>', 'only the events of one run')
+    .option('--origin <origin>', 'only the events of one origin')
+    .addOption(new Option('--type <type>', 'only events of one type').choices(EVENT_TYPES))
+    .option('--since <iso>', 'only events at or after this time (ISO 8601)')
+    .option('--limit <n>', 'at most N events'))
+    .action(async (store: string, options) => { await (await import('./log.ts')).log(store, options) })
+
+  withStoreOptions(program.command('tag')
+    .argument('<store>', 'store directory')
+    .argument('<name>', 'tag name')
+    .argument('<id>', 'the blob or run it points at')
+    .description('point a tag at a blob or run (last writer wins across merges)'))
+    .action(async (store: string, name: string, id: string, options) => { await (await import('./tag.ts')).tag(store, name, id, options) })
+
+  withStoreOptions(program.command('verify')
+    .argument('<store>', 'store directory')
+    .description('re-hash every blob and event; check chains, references and projections'))
+    .action(async (store: string, options) => { await (await import('./verify.ts')).verify(store, options) })
+
+  withStoreOptions(program.command('reindex')
+    .argument('<store>', 'store directory')
+    .description('rebuild every projection from the log'))
+    .action(async (store: string, options) => { await (await import('./reindex.ts')).reindexCommand(store, options) })
+
+  return program
+}
+
+/** Runs the CLI on `argv` and returns the exit status; errors become one line on stderr. */
+export async function main (argv: readonly string[]): Promise<number> {
+  const program = buildProgram()
+  for (const command of program.commands) command.exitOverride().configureOutput({ outputError: () => undefined })
+  try {
+    await program.parseAsync(argv, { from: 'user' })
+    // A command that finished but found a problem (verify) sets the status itself.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0
+  } catch (err) {
+    if (err instanceof CommanderError && (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')) return 0
+    return reportError(err)
+  }
+}

@@ -1,0 +1,83 @@
+import { once } from 'node:events'
+import type { ProgressEvent } from '../types.ts'
+
+/** Writes text to stdout, waiting when the pipe is full so memory stays bounded. */
+export async function write (text: string | Uint8Array): Promise<void> {
+  if (!process.stdout.write(text)) await once(process.stdout, 'drain')
+}
+
+/** Writes one line to stdout. */
+export async function writeLine (line: string): Promise<void> {
+  await write(line + '\n')
+}
+
+/** Writes one JSON Lines record to stdout. */
+export async function writeJson (value: unknown): Promise<void> {
+  await writeLine(JSON.stringify(value, jsonReplacer))
+}
+
+/** Collects lines and writes them in large pieces: `ls` of 100,000 items is one write per page, not per line. */
+export class LineBuffer {
+  #lines: string[] = []
+
+  /** Queues a line, flushing when enough have gathered. */
+  async push (line: string): Promise<void> {
+    this.#lines.push(line)
+    if (this.#lines.length >= 4096) await this.flush()
+  }
+
+  /** Writes every queued line. */
+  async flush (): Promise<void> {
+    if (this.#lines.length === 0) return
+    const text = this.#lines.join('\n') + '\n'
+    this.#lines = []
+    await write(text)
+  }
+}
+
+/** JSON for CIDs (as plain id strings, not DAG-JSON links) and bytes (as hex). */
+export function jsonReplacer (_key: string, value: unknown): unknown {
+  if (value !== null && typeof value === 'object') {
+    const keys = Object.keys(value)
+    if (keys.length === 1 && keys[0] === '/' && typeof (value as { '/': unknown })['/'] === 'string') return (value as { '/': string })['/']
+    if (value instanceof Uint8Array) return Buffer.from(value).toString('hex')
+  }
+  if (typeof value === 'bigint') return value.toString()
+  return value
+}
+
+/** A size in bytes for people: 1536 → "1.5 KiB". */
+export function humanBytes (bytes: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB']
+  let value = bytes
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`
+}
+
+/** An ISO 8601 time from milliseconds since the epoch. */
+export function isoTime (ms: number): string {
+  return new Date(ms).toISOString()
+}
+
+/** A progress reporter for stderr: a self-rewriting line on a terminal, nothing otherwise. */
+export function progressReporter (label: string): { onProgress?: (event: ProgressEvent) => void, done: () => void } {
+  if (process.stderr.isTTY !== true) return { done: () => undefined }
+  let last = 0
+  let shown = false
+  return {
+    onProgress: (event) => {
+      const now = Date.now()
+      if (now - last < 100) return
+      last = now
+      shown = true
+      const amount = event.type.endsWith(':bytes') ? humanBytes(event.done) : String(event.done)
+      const total = event.total === undefined ? '' : ` of ${event.type.endsWith(':bytes') ? humanBytes(event.total) : event.total}`
+      process.stderr.write(`\r\x1b[K${label}: ${amount}${total}`)
+    },
+    done: () => { if (shown) process.stderr.write('\r\x1b[K') }
+  }
+}
