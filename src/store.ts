@@ -35,7 +35,9 @@ export const SUBLEVELS = {
   /** kind:clock:origin:seq:digest → blob CID string (listing in order of first appearance) */
   kinds: 'p-kind',
   /** tag name → tag projection */
-  tags: 'p-tag'
+  tags: 'p-tag',
+  /** time:random → merge journal entry (local to this store, never replicated) */
+  journal: 'journal'
 } as const
 
 /** The name by which code addresses one sublevel. */

@@ -3,7 +3,8 @@ import { iterateLog } from '../log.ts'
 import { resolveId } from '../resolve.ts'
 import { withStore } from '../store.ts'
 import { storeInit } from './context.ts'
-import { LineBuffer, jsonReplacer } from './output.ts'
+import { LineBuffer, isoTime, jsonReplacer } from './output.ts'
+import { iterateJournal } from '../merge/journal.ts'
 import { eventJson, logLine } from './summary.ts'
 import type { LogQuery } from '../log.ts'
 import type { EventType } from '../types.ts'
@@ -16,6 +17,7 @@ export interface LogOptions extends StoreCommandOptions {
   type?: EventType
   since?: string
   limit?: string
+  merges?: boolean
 }
 
 /** `snapstore log STORE`: the audit trail in total order, one line per event. */
@@ -35,6 +37,14 @@ export async function log (path: string, options: LogOptions): Promise<void> {
   }
   const out = new LineBuffer()
   await withStore(path, storeInit(options), async (store) => {
+    if (options.merges === true) {
+      for await (const entry of iterateJournal(store)) {
+        if (query.since !== undefined && entry.time < query.since) continue
+        if (options.json === true) await out.push(JSON.stringify(entry))
+        else await out.push(`${isoTime(entry.time)} merged ${entry.events} events, ${entry.blobs} blobs (${entry.bytes} bytes) from ${entry.source}`)
+      }
+      return
+    }
     if (options.run !== undefined) query.run = await resolveId(store, options.run, 'event')
     for await (const stored of iterateLog(store, query)) {
       if (options.json === true) await out.push(JSON.stringify(eventJson(stored), jsonReplacer))

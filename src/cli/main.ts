@@ -64,8 +64,22 @@ export function buildProgram (): Command {
     .option('--origin <origin>', 'only the events of one origin')
     .addOption(new Option('--type <type>', 'only events of one type').choices(EVENT_TYPES))
     .option('--since <iso>', 'only events at or after this time (ISO 8601)')
-    .option('--limit <n>', 'at most N events'))
+    .option('--limit <n>', 'at most N events')
+    .option('--merges', 'show this store\'s local journal of merges instead'))
     .action(async (store: string, options) => { await (await import('./log.ts')).log(store, options) })
+
+  withStoreOptions(program.command('merge')
+    .argument('<dest>', 'store directory to merge into')
+    .argument('<sources...>', 'store directories or .car files to merge from (only read)')
+    .description('copy in what each source has and DEST lacks, after checking every id, chain and digest'))
+    .action(async (dest: string, sources: string[], options) => { await (await import('./merge.ts')).merge(dest, sources, options) })
+
+  withStoreOptions(program.command('export')
+    .argument('<store>', 'store directory')
+    .argument('[ids...]', 'snapshots, configs, blobs or runs to export (all when none)')
+    .description('write a CARv1 file with the events and blobs a receiving store needs')
+    .requiredOption('-o, --output <file>', 'the .car file to write'))
+    .action(async (store: string, ids: string[], options) => { await (await import('./export.ts')).exportCommand(store, ids, options) })
 
   withStoreOptions(program.command('tag')
     .argument('<store>', 'store directory')

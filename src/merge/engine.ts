@@ -1,0 +1,129 @@
+import { CorruptError, ForkError } from '../errors.ts'
+import { eventReferences } from '../event-format.ts'
+import { RAW, digestHex } from '../ids.ts'
+import { commitEvents, listHeads, readEventAt } from '../log.ts'
+import { exclusive } from '../store.ts'
+import { writeBatch } from '../batch.ts'
+import { checkedEvents } from './check-events.ts'
+import { copyBlobs, uncopyBlobs } from './copy-blobs.ts'
+import { journalOp } from './journal.ts'
+import type { CID } from 'multiformats/cid'
+import type { Store } from '../store.ts'
+import type { OperationOptions, OriginHead, StoredEvent } from '../types.ts'
+import type { CopiedBlobs } from './copy-blobs.ts'
+import type { OriginRange } from './check-events.ts'
+import type { MergeSource } from './source.ts'
+
+/** What one merge copied. */
+export interface MergeResult {
+  source: string
+  events: number
+  blobs: number
+  /** Bytes of chunks copied (chunks the destination already held are not counted). */
+  bytes: number
+}
+
+const EVENT_BATCH = 2000
+
+/**
+ * Copies into `dest` every event of `source` above its version vector, with every blob they name that
+ * `dest` lacks, after checking everything: ids against bytes, chains, forks, digests, references.
+ * A source that fails a check leaves `dest` as it was. Blobs are written before the events that name
+ * them, and events in total order in bounded batches, so a merge killed at any moment leaves whole
+ * events only, and running it again completes it.
+ */
+export async function mergeFrom (dest: Store, source: MergeSource, options: OperationOptions = {}): Promise<MergeResult> {
+  return await exclusive(dest, async () => {
+    const sourceHeads = await source.heads()
+    const before = new Map((await listHeads(dest)).map((head) => [head.origin, head]))
+    const ranges = await planRanges(dest, source, sourceHeads, before)
+
+    // Pass 1: check every event and reference before anything is written; note the blobs to copy.
+    const newEvents = new Set<string>()
+    const needed = new Map<string, CID>()
+    for await (const stored of checkedEvents(source, ranges)) {
+      options.signal?.throwIfAborted()
+      await noteReferences(dest, source, stored, newEvents, needed)
+      newEvents.add(digestHex(stored.id))
+    }
+
+    // Pass 2: blobs, each verified whole; taken back if any fails.
+    const copied: CopiedBlobs = { blobs: [], chunks: [], bytes: 0 }
+    try {
+      await copyBlobs(dest, source, needed.values(), copied, options)
+    } catch (err) {
+      await uncopyBlobs(dest, copied)
+      throw err
+    }
+
+    // Pass 3: events in total order, in bounded atomic batches with their projection updates.
+    let batch: StoredEvent[] = []
+    let events = 0
+    for await (const stored of checkedEvents(source, ranges)) {
+      batch.push(stored)
+      if (batch.length >= EVENT_BATCH) {
+        await commitEvents(dest, batch, false)
+        events += batch.length
+        options.onProgress?.({ type: 'snapstore:merge:event', done: events, total: newEvents.size })
+        batch = []
+      }
+    }
+    events += batch.length
+    const after = Object.fromEntries(sourceHeads.map((head) => [head.origin, Math.max(head.seq, before.get(head.origin)?.seq ?? 0)]))
+    const entry = journalOp({
+      time: Date.now(),
+      source: source.name,
+      before: Object.fromEntries(sourceHeads.map((head) => [head.origin, before.get(head.origin)?.seq ?? 0])),
+      after,
+      events,
+      blobs: copied.blobs.length,
+      bytes: copied.bytes
+    })
+    if (batch.length > 0) await commitEvents(dest, batch, true, [entry])
+    else await writeBatch(dest, [entry], true)
+    return { source: source.name, events, blobs: copied.blobs.length, bytes: copied.bytes }
+  })
+}
+
+/** Compares version vectors and head ids: what to copy per origin, and whether the stores fork. */
+async function planRanges (dest: Store, source: MergeSource, sourceHeads: readonly OriginHead[], before: Map<string, OriginHead>): Promise<OriginRange[]> {
+  const ranges: OriginRange[] = []
+  for (const head of sourceHeads) {
+    const mine = before.get(head.origin)
+    const have = mine?.seq ?? 0
+    if (head.seq <= have) {
+      const ours = head.seq === have ? mine!.head : (await readEventAt(dest, head.origin, head.seq))?.id
+      if (ours === undefined || !ours.equals(head.head)) {
+        throw new ForkError(`Cannot merge from ${source.name}: origin ${head.origin} forks at seq ${head.seq}: the stores hold different events there`,
+          { details: { origin: head.origin, seq: head.seq } })
+      }
+      continue
+    }
+    const prevEvent = have === 0 ? undefined : await readEventAt(dest, head.origin, have)
+    ranges.push({ origin: head.origin, from: have + 1, to: head.seq, head: head.head, prev: mine?.head ?? null, prevClock: prevEvent?.event.clock ?? 0 })
+  }
+  return ranges
+}
+
+/** Every event or blob an incoming event names must be in `dest` or arrive in this merge; blobs `dest` lacks are noted for copying. */
+async function noteReferences (dest: Store, source: MergeSource, stored: StoredEvent, newEvents: Set<string>, needed: Map<string, CID>): Promise<void> {
+  const refs = eventReferences(stored.event)
+  const where = `${stored.event.origin}:${stored.event.seq} in ${source.name}`
+  for (const cid of refs.blobs) {
+    const hex = digestHex(cid)
+    if (!needed.has(hex) && !(await dest.sub.blob.has(hex))) needed.set(hex, cid)
+  }
+  for (const cid of refs.events) {
+    const hex = digestHex(cid)
+    if (!newEvents.has(hex) && !(await dest.sub.eventId.has(hex))) throw new CorruptError(`Cannot merge event ${where}: it names event ${cid.toString()}, which neither store holds`)
+  }
+  for (const cid of refs.either) {
+    const hex = digestHex(cid)
+    if (cid.code === RAW) {
+      if (!needed.has(hex) && !(await dest.sub.blob.has(hex))) needed.set(hex, cid)
+    } else if (!newEvents.has(hex) && !(await dest.sub.eventId.has(hex))) {
+      throw new CorruptError(`Cannot merge event ${where}: it names ${cid.toString()}, which neither store holds`)
+    }
+  }
+}
+

@@ -1,0 +1,48 @@
+import { realpath } from 'node:fs/promises'
+import { listHeads } from '../log.ts'
+import { eventKey } from '../keys.ts'
+import { openStore, closeStore } from '../store.ts'
+import type { Store, StoreInit } from '../store.ts'
+import type { OriginHead } from '../types.ts'
+
+/**
+ * Where a merge reads from: a store directory, a CAR file, or a peer. Everything a source returns is
+ * untrusted; the merge engine checks every id, link and digest itself.
+ */
+export interface MergeSource {
+  /** How the source is named in messages and in the journal. */
+  readonly name: string
+  /** The source's version vector with head ids. */
+  heads: () => Promise<OriginHead[]>
+  /** Raw event bytes of one origin for seqs from..to, in seq order. */
+  events: (origin: string, from: number, to: number) => AsyncIterable<Uint8Array>
+  /** Raw bytes of one event, or undefined. */
+  eventAt: (origin: string, seq: number) => Promise<Uint8Array | undefined>
+  /** A blob's record (its size and chunk list) as raw CBOR bytes, or undefined. */
+  blobRecord: (digestHex: string) => Promise<Uint8Array | undefined>
+  /** The bytes of one chunk, or undefined. */
+  chunk: (digestHex: string) => Promise<Uint8Array | undefined>
+  /** Releases what the source holds. */
+  close: () => Promise<void>
+}
+
+/** A store directory opened as a merge source; it is only read. */
+export async function openStoreSource (path: string, init: StoreInit = {}): Promise<MergeSource & { store: Store, realPath: string }> {
+  const store = await openStore(path, init)
+  return storeSource(store, path, await realpath(path))
+}
+
+function storeSource (store: Store, name: string, realPath: string): MergeSource & { store: Store, realPath: string } {
+  return {
+    name,
+    store,
+    realPath,
+    heads: async () => await listHeads(store),
+    events: (origin, from, to) => store.sub.event.values({ gte: eventKey(origin, from), lte: eventKey(origin, to) }),
+    eventAt: async (origin, seq) => await store.sub.event.get(eventKey(origin, seq)),
+    blobRecord: async (digestHex) => await store.sub.blob.get(digestHex),
+    chunk: async (digestHex) => await store.sub.chunk.get(digestHex),
+    close: async () => { await closeStore(store) }
+  }
+}
+
