@@ -1,4 +1,4 @@
-import { decode } from './codec.ts'
+import { decode, encode } from './codec.ts'
 import { BadInputError } from './errors.ts'
 import { digestHex } from './ids.ts'
 import { appendEvents } from './log.ts'
@@ -67,5 +67,5 @@ async function recordsSomethingNew (store: Store, id: CID, kind: BlobKind, optio
   if (projection.kinds[kind] === undefined) return true
   if (options.name !== undefined && projection.name?.value !== options.name) return true
   const meta = pick(options).meta
-  return meta !== undefined && JSON.stringify(projection.meta?.value) !== JSON.stringify(meta)
+  return meta !== undefined && (projection.meta === undefined || !Buffer.from(encode(projection.meta.value)).equals(encode(meta)))
 }

@@ -165,7 +165,7 @@ export async function * readBlob (store: Store, id: CID, options: OperationOptio
   const whole = createHash('sha256')
   const single = record.chunks.length === 1
   let done = 0
-  let next = fetchChunk(store, id, record, 0)
+  let next = record.chunks.length === 0 ? Promise.resolve(new Uint8Array(0)) : fetchChunk(store, id, record, 0)
   for (let i = 0; i < record.chunks.length; i++) {
     options.signal?.throwIfAborted()
     const bytes = await next

@@ -26,15 +26,17 @@ addExtension({
 })
 
 // Settings under which cbor-x writes what @ipld/dag-cbor writes: no records, minimal map headers, bare byte strings.
+// cbor-x's types do not list useTag259ForMaps; without it cbor-x tags Maps with 259, which dag-cbor refuses.
 const encoder = new Encoder({
   useRecords: false,
   variableMapSize: true,
   tagUint8Array: false,
   mapsAsObjects: true,
+  useTag259ForMaps: false,
   pack: false,
   structuredClone: false,
   useFloat32: 0
-})
+} as ConstructorParameters<typeof Encoder>[0])
 
 /** Encodes a value as dag-cbor-compatible CBOR: sorted keys, minimal headers, CIDs as tag 42. */
 export function encode (value: unknown): Uint8Array {
@@ -55,7 +57,8 @@ export function decode<T = unknown> (bytes: Uint8Array): T {
 /** Sort keys the dag-cbor way (shorter first, then bytewise), drop undefined, and widen integers cbor-x would write as floats. */
 function canonical (value: unknown): unknown {
   if (typeof value === 'number') {
-    if (Number.isInteger(value) && Math.abs(value) > MAX_UINT32) return BigInt(value)
+    // cbor-x writes integers past 32 bits as floats; dag-cbor wants the shortest integer encoding.
+    if (Number.isSafeInteger(value) && (value > MAX_UINT32 || value < -MAX_UINT32 - 1)) return BigInt(value)
     if (Number.isNaN(value) || !Number.isFinite(value)) throw new TypeError(`Cannot encode ${value}: dag-cbor has no NaN or Infinity`)
     return value
   }
@@ -67,9 +70,10 @@ function canonical (value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical)
   const asCID = CID.asCID(value)
   if (asCID !== null) return asCID
-  const out: Record<string, unknown> = {}
+  // A Map keeps the dag-cbor key order; a plain object would list integer-like keys ("10") first.
+  const out = new Map<string, unknown>()
   const keys = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined).sort(compareKeys)
-  for (const key of keys) out[key] = canonical((value as Record<string, unknown>)[key])
+  for (const key of keys) out.set(key, canonical((value as Record<string, unknown>)[key]))
   return out
 }
 

@@ -40,13 +40,12 @@ export async function resolveId (store: Store, text: string, scope: IdScope = 'a
   }
   const lower = text.toLowerCase()
   const found = new Map<string, CID>()
-  if (HEX.test(lower)) for (const cid of await matchDigestPrefix(store, lower, scope)) found.set(cid.toString(), cid)
+  if (HEX.test(lower)) for (const cid of await matchDigestPrefix(store, lower, scope, () => true)) found.set(cid.toString(), cid)
   if (BASE32.test(text)) {
     const digestPrefix = digestPrefixOfCidPrefix(text)
     if (digestPrefix !== undefined) {
-      for (const cid of await matchDigestPrefix(store, digestPrefix, scope)) {
-        if (cid.toString().startsWith(text)) found.set(cid.toString(), cid)
-      }
+      // The digest prefix covers only whole bytes of the CID prefix: the rest is matched on the string.
+      for (const cid of await matchDigestPrefix(store, digestPrefix, scope, (c) => c.toString().startsWith(text))) found.set(cid.toString(), cid)
     }
   }
   const candidates = [...found.values()]
@@ -57,17 +56,22 @@ export async function resolveId (store: Store, text: string, scope: IdScope = 'a
     { details: { candidates: names } })
 }
 
-async function matchDigestPrefix (store: Store, hexPrefix: string, scope: IdScope): Promise<CID[]> {
+async function matchDigestPrefix (store: Store, hexPrefix: string, scope: IdScope, accept: (cid: CID) => boolean): Promise<CID[]> {
   const out: CID[] = []
-  const range = { gte: hexPrefix, lt: prefixEnd(hexPrefix), limit: MAX_CANDIDATES + 1 }
+  const range = { gte: hexPrefix, lt: prefixEnd(hexPrefix) }
   if (scope !== 'event') {
     for await (const key of store.sub.blob.keys(range)) {
       const cid = cidFromHex(RAW, key)
-      if (await inScope(store, cid, scope)) out.push(cid)
+      if (accept(cid) && await inScope(store, cid, scope)) out.push(cid)
+      if (out.length > MAX_CANDIDATES) return out
     }
   }
   if (scope === 'event' || scope === 'any') {
-    for await (const key of store.sub.eventId.keys(range)) out.push(cidFromHex(DAG_CBOR, key))
+    for await (const key of store.sub.eventId.keys(range)) {
+      const cid = cidFromHex(DAG_CBOR, key)
+      if (accept(cid)) out.push(cid)
+      if (out.length > MAX_CANDIDATES) return out
+    }
   }
   return out
 }
