@@ -1,0 +1,323 @@
+import { createHash } from 'node:crypto'
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import fc from 'fast-check'
+import * as assert from 'uvu/assert'
+import { CHUNK_SIZE, blobSize, codec, hasBlob, putBlob, putFile, readBlob, readBlobBytes, storeStats } from '../src/index.ts'
+import { readBlobRecord } from '../src/blobs.ts'
+import { RAW, cidFromHex, digestHex } from '../src/ids.ts'
+import { collect, expectCode, expectNoUnhandledRejection, seededBytes, rawSublevel, storeSuite, tempStore } from './_helpers/store.ts'
+import type { CID } from 'multiformats/cid'
+import type { BlobRecord } from '../src/index.ts'
+import type { RawDb } from './_helpers/store.ts'
+
+function sha256 (data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex')
+}
+
+/** The id a blob of these bytes must have, computed without snapstore's blob code. */
+function expectedId (data: Uint8Array): string {
+  return cidFromHex(RAW, sha256(data)).toString()
+}
+
+function flipByte (data: Uint8Array, at: number): Uint8Array {
+  const out = Uint8Array.from(data)
+  out[at] = out[at]! ^ 0xff
+  return out
+}
+
+/** Reads a blob to the end or to its first error, keeping what was yielded before the error. */
+async function drain (parts: AsyncIterable<Uint8Array>): Promise<{ yielded: Uint8Array, error: unknown }> {
+  const out: Uint8Array[] = []
+  try {
+    for await (const part of parts) out.push(Uint8Array.from(part))
+  } catch (error) {
+    return { yielded: Buffer.concat(out), error }
+  }
+  return { yielded: Buffer.concat(out), error: undefined }
+}
+
+// ---------------------------------------------------------------- round trip
+
+const RoundTrip = storeSuite('blob round trip')
+
+const SIZES: Array<[string, number]> = [
+  ['0 bytes', 0],
+  ['1 byte', 1],
+  ['2 bytes', 2],
+  ['CHUNK_SIZE - 1 bytes', CHUNK_SIZE - 1],
+  ['CHUNK_SIZE bytes', CHUNK_SIZE],
+  ['CHUNK_SIZE + 1 bytes', CHUNK_SIZE + 1],
+  ['2 * CHUNK_SIZE + 3 bytes', 2 * CHUNK_SIZE + 3]
+]
+
+for (const [name, size] of SIZES) {
+  RoundTrip(`a blob of ${name} reads back unchanged under the sha-256 of its bytes`, async ({ t }) => {
+    const data = seededBytes(size, size)
+    const put = await putBlob(t.store, data)
+    assert.is(put.id.toString(), expectedId(data))
+    assert.is(put.size, size)
+    assert.ok(put.created)
+    const back = await expectNoUnhandledRejection(async () => await readBlobBytes(t.store, put.id))
+    assert.is(back.length, size)
+    assert.is(sha256(back), sha256(data))
+    assert.is(await blobSize(t.store, put.id), size)
+    const record = await readBlobRecord(t.store, put.id)
+    assert.is(record?.chunks.length, Math.ceil(size / CHUNK_SIZE), 'stored as ceil(size / CHUNK_SIZE) chunks')
+  })
+}
+
+RoundTrip('putting the same bytes again gives the same id and creates nothing', async ({ t }) => {
+  const data = seededBytes(5000, 1)
+  const first = await putBlob(t.store, data)
+  const second = await putBlob(t.store, data)
+  assert.is(second.id.toString(), first.id.toString())
+  assert.is(second.created, false)
+  assert.is((await storeStats(t.store)).blobs, 1)
+})
+
+RoundTrip.run()
+
+// ---------------------------------------------------------------- streaming
+
+const Streaming = storeSuite('blob streaming')
+
+async function * asyncPieces (data: Uint8Array, sizes: readonly number[]): AsyncGenerator<Uint8Array> {
+  let at = 0
+  for (const size of sizes) {
+    yield data.subarray(at, at + size)
+    at += size
+  }
+  if (at < data.length) yield data.subarray(at)
+}
+
+Streaming('a streamed put of odd-sized pieces gives the same id as one buffer', async ({ t }) => {
+  const data = seededBytes(2 * CHUNK_SIZE + 3, 9)
+  const whole = await putBlob(t.store, data)
+  const other = await tempStore()
+  try {
+    const streamed = await putBlob(other.store, asyncPieces(data, [1, 0, 7, 4093, CHUNK_SIZE - 5, 3, CHUNK_SIZE + 17, 2]))
+    assert.is(streamed.id.toString(), whole.id.toString())
+    assert.is(streamed.size, data.length)
+    assert.is(sha256(await readBlobBytes(other.store, streamed.id)), sha256(data))
+  } finally {
+    await other.dispose()
+  }
+})
+
+Streaming('any split of the bytes into pieces gives the id of the whole', async ({ t }) => {
+  const data = seededBytes(2 * CHUNK_SIZE + 10, 3)
+  await fc.assert(fc.asyncProperty(
+    fc.integer({ min: 0, max: data.length }),
+    fc.array(fc.integer({ min: 0, max: CHUNK_SIZE + 100 }), { maxLength: 6 }),
+    async (length, sizes) => {
+      const slice = data.subarray(0, length)
+      const put = await putBlob(t.store, asyncPieces(slice, sizes))
+      assert.is(put.id.toString(), expectedId(slice))
+      assert.is(sha256(await readBlobBytes(t.store, put.id)), sha256(slice))
+    }), { numRuns: 20 })
+})
+
+Streaming('a put from a synchronous iterable of pieces gives the same id as one buffer', async ({ t }) => {
+  const data = seededBytes(CHUNK_SIZE + 1, 4)
+  const put = await putBlob(t.store, [data.subarray(0, 10), data.subarray(10, CHUNK_SIZE), data.subarray(CHUNK_SIZE)])
+  assert.is(put.id.toString(), expectedId(data))
+})
+
+Streaming.run()
+
+// ---------------------------------------------------------------- bad input
+
+const Inputs = storeSuite('blob inputs')
+
+Inputs('putFile of a missing file fails with E_NOT_FOUND and writes nothing', async ({ t }) => {
+  const err = await expectCode(putFile(t.store, join(t.dir, 'absent.bin')), 'E_NOT_FOUND')
+  assert.match(err.message, 'absent.bin')
+  assert.is((await storeStats(t.store)).blobs, 0)
+})
+
+Inputs('putFile of a directory fails with E_BAD_INPUT and writes nothing', async ({ t }) => {
+  const dir = join(t.dir, 'a-directory')
+  await mkdir(dir)
+  const err = await expectCode(putFile(t.store, dir), 'E_BAD_INPUT')
+  assert.match(err.message, 'a-directory')
+  assert.is((await storeStats(t.store)).blobs, 0)
+})
+
+Inputs('readBlob of an unknown id fails with E_NOT_FOUND naming the id', async ({ t }) => {
+  const unknown = cidFromHex(RAW, sha256(new Uint8Array([1, 2, 3])))
+  const err = await expectCode(collect(readBlob(t.store, unknown)), 'E_NOT_FOUND')
+  assert.match(err.message, unknown.toString())
+  assert.is(await hasBlob(t.store, unknown), false)
+  await expectCode(blobSize(t.store, unknown), 'E_NOT_FOUND')
+})
+
+Inputs.run()
+
+// ---------------------------------------------------------------- tampering
+
+const Tampering = storeSuite('blob tampering')
+
+interface TamperCase {
+  name: string
+  size: number
+  /** Damages the stored blob `id` (whose bytes are `data`) through the raw database; returns what the error must name. */
+  tamper: (db: RawDb, id: CID, data: Uint8Array, other: CID) => Promise<{ names: string[], yieldedChunks: number }>
+}
+
+function chunkOf (data: Uint8Array, index: number): Uint8Array {
+  return data.subarray(index * CHUNK_SIZE, (index + 1) * CHUNK_SIZE)
+}
+
+async function putRecord (db: RawDb, id: CID, record: unknown): Promise<void> {
+  await rawSublevel(db, 'blob').put(digestHex(id), codec.encode(record))
+}
+
+const TAMPER_CASES: TamperCase[] = [
+  {
+    name: 'a flipped byte in its only chunk',
+    size: 1000,
+    tamper: async (db, _id, data) => {
+      const bad = flipByte(data, 500)
+      await rawSublevel(db, 'chunk').put(sha256(data), bad)
+      return { names: [sha256(data), sha256(bad)], yieldedChunks: 0 }
+    }
+  },
+  {
+    name: 'a flipped byte in the middle of three chunks',
+    size: 2 * CHUNK_SIZE + 3,
+    tamper: async (db, _id, data) => {
+      const good = chunkOf(data, 1)
+      const bad = flipByte(good, 12345)
+      await rawSublevel(db, 'chunk').put(sha256(good), bad)
+      return { names: [sha256(good), sha256(bad)], yieldedChunks: 1 }
+    }
+  },
+  {
+    name: 'a truncated last chunk',
+    size: CHUNK_SIZE + 100,
+    tamper: async (db, _id, data) => {
+      const good = chunkOf(data, 1)
+      const bad = good.subarray(0, good.length - 1)
+      await rawSublevel(db, 'chunk').put(sha256(good), bad)
+      return { names: [sha256(good), sha256(bad)], yieldedChunks: 1 }
+    }
+  },
+  {
+    name: 'a deleted chunk',
+    size: 2 * CHUNK_SIZE + 3,
+    tamper: async (db, _id, data) => {
+      await rawSublevel(db, 'chunk').del(sha256(chunkOf(data, 1)))
+      return { names: ['missing', sha256(chunkOf(data, 1))], yieldedChunks: 1 }
+    }
+  },
+  {
+    name: 'a blob record that points at the chunks of another blob',
+    size: 1000,
+    tamper: async (db, id, _data, other) => {
+      const otherRecord = await rawSublevel(db, 'blob').get(digestHex(other))
+      await rawSublevel(db, 'blob').put(digestHex(id), otherRecord!)
+      return { names: [digestHex(id), digestHex(other)], yieldedChunks: 0 }
+    }
+  },
+  {
+    name: 'a blob record that lists no chunks',
+    size: 1000,
+    tamper: async (db, id) => {
+      await putRecord(db, id, { size: 0, chunks: [] })
+      return { names: [digestHex(id), sha256(new Uint8Array(0))], yieldedChunks: 0 }
+    }
+  },
+  {
+    name: 'a blob record that claims another size',
+    size: 1000,
+    tamper: async (db, id) => {
+      const record = codec.decode<BlobRecord>((await rawSublevel(db, 'blob').get(digestHex(id)))!)
+      await putRecord(db, id, { ...record, size: record.size + 1 })
+      return { names: [digestHex(id)], yieldedChunks: 0 }
+    }
+  },
+  {
+    name: 'a blob record of malformed CBOR',
+    size: 1000,
+    tamper: async (db, id) => {
+      await rawSublevel(db, 'blob').put(digestHex(id), Uint8Array.from([0xa2, 0x61]))
+      return { names: [], yieldedChunks: 0 }
+    }
+  },
+  {
+    name: 'a blob record whose chunk list is not a list',
+    size: 1000,
+    tamper: async (db, id) => {
+      await putRecord(db, id, { size: 1000, chunks: 'none' })
+      return { names: [id.toString()], yieldedChunks: 0 }
+    }
+  }
+]
+
+for (const row of TAMPER_CASES) {
+  Tampering(`readBlob of a blob with ${row.name} fails with E_CORRUPT`, async ({ t }) => {
+    const data = seededBytes(row.size, 11)
+    const { id } = await putBlob(t.store, data)
+    const { id: other } = await putBlob(t.store, seededBytes(row.size, 12))
+    let expected: { names: string[], yieldedChunks: number } = { names: [], yieldedChunks: 0 }
+    await t.editRaw(async (db) => { expected = await row.tamper(db, id, data, other) })
+
+    const { yielded, error } = await expectNoUnhandledRejection(async () => await drain(readBlob(t.store, id)))
+    assert.ok(error !== undefined, 'reading the damaged blob fails')
+    const err = await expectCode(Promise.reject(error), 'E_CORRUPT')
+    for (const name of expected.names) assert.match(err.message, name)
+    assert.is(yielded.length, expected.yieldedChunks * CHUNK_SIZE, 'only the chunks before the damaged one are yielded')
+    assert.is(sha256(yielded), sha256(data.subarray(0, yielded.length)), 'what was yielded is the true content')
+    // The other blob is untouched by the damage.
+    assert.is(sha256(await readBlobBytes(t.store, other)), sha256(seededBytes(row.size, 12)))
+  })
+}
+
+Tampering('a digest mismatch names the expected and computed digests in its message and details', async ({ t }) => {
+  const data = seededBytes(300, 5)
+  const { id } = await putBlob(t.store, data)
+  const bad = flipByte(data, 0)
+  await t.editRaw(async (db) => { await rawSublevel(db, 'chunk').put(sha256(data), bad) })
+  const err = await expectCode(readBlobBytes(t.store, id), 'E_CORRUPT')
+  assert.match(err.message, id.toString())
+  assert.match(err.message, `expected ${sha256(data)}`)
+  assert.match(err.message, `computed ${sha256(bad)}`)
+  assert.is(err.details['expected'], sha256(data))
+  assert.is(err.details['computed'], sha256(bad))
+})
+
+Tampering.run()
+
+// ---------------------------------------------------------------- dedup
+
+const Dedup = storeSuite('blob dedup')
+
+Dedup('a chunk shared by two blobs is stored once and both read back', async ({ t }) => {
+  const shared = seededBytes(CHUNK_SIZE, 21)
+  const a = Buffer.concat([shared, Buffer.from('tail of a')])
+  const b = Buffer.concat([shared, Buffer.from('tail of b, longer')])
+  const putA = await putBlob(t.store, a)
+  const putB = await putBlob(t.store, b)
+  assert.is.not(putA.id.toString(), putB.id.toString())
+
+  const stats = await storeStats(t.store)
+  assert.is(stats.blobs, 2)
+  assert.is(stats.logicalBytes, a.length + b.length)
+  assert.is(stats.storedBytes, CHUNK_SIZE + 'tail of a'.length + 'tail of b, longer'.length)
+  assert.ok(stats.storedBytes < stats.logicalBytes)
+  assert.is((await collect(t.store.sub.chunk.keys())).length, 3, 'three distinct chunks on disk')
+
+  assert.is(sha256(await readBlobBytes(t.store, putA.id)), sha256(a))
+  assert.is(sha256(await readBlobBytes(t.store, putB.id)), sha256(b))
+})
+
+Dedup('a blob whose bytes are exactly a chunk of another blob shares that chunk', async ({ t }) => {
+  const shared = seededBytes(CHUNK_SIZE, 22)
+  await putBlob(t.store, Buffer.concat([shared, Buffer.from('x')]))
+  const alone = await putBlob(t.store, shared)
+  assert.is((await collect(t.store.sub.chunk.keys())).length, 2)
+  assert.is(sha256(await readBlobBytes(t.store, alone.id)), sha256(shared))
+})
+
+Dedup.run()
