@@ -209,6 +209,27 @@ async function fetchChunk (store: Store, id: CID, record: BlobRecord, index: num
   return bytes
 }
 
+/**
+ * Checks a stored blob without yielding its bytes: one pass hashing the whole content, and only when that
+ * fails, a second pass naming the first damaged chunk. `E_CORRUPT` or `E_NOT_FOUND` when it is not intact.
+ */
+export async function verifyBlob (store: Store, id: CID, options: OperationOptions = {}): Promise<void> {
+  const record = await readBlobRecord(store, id)
+  if (record === undefined) throw new NotFoundError(`Cannot find blob "${id.toString()}"`)
+  const whole = createHash('sha256')
+  let size = 0
+  for (let i = 0; i < record.chunks.length; i++) {
+    options.signal?.throwIfAborted()
+    const bytes = await fetchChunk(store, id, record, i)
+    whole.update(bytes)
+    size += bytes.length
+  }
+  const computed = whole.digest()
+  if (computed.toString('hex') === digestHex(id) && size === record.size) return
+  for await (const part of readBlob(store, id, options)) void part
+  checkWhole(id, computed, size, record.size)
+}
+
 /** Reads a whole blob into memory, verified; for small blobs such as configs. */
 export async function readBlobBytes (store: Store, id: CID, options: OperationOptions = {}): Promise<Uint8Array> {
   const parts: Uint8Array[] = []

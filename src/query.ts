@@ -9,7 +9,7 @@ import type { BlobRecord } from './blobs.ts'
 import type { BlobRecordProjection } from './projections/blobs.ts'
 import type { TagProjection } from './projections/tags.ts'
 import type { Store } from './store.ts'
-import type { BlobInfo, BlobKind, OperationOptions, StoredEvent, TagInfo } from './types.ts'
+import type { BlobInfo, BlobKind, OperationOptions, OriginHead, StoredEvent, TagInfo } from './types.ts'
 
 const PAGE = 1000
 
@@ -72,12 +72,26 @@ function toBlobInfo (id: CID, projection: BlobRecordProjection, kind: BlobKind |
   return info
 }
 
-/** Iterates tags by name. */
+/** Iterates tags in order of first appearance; each points where its latest `tag.set` says. */
 export async function * listTags (store: Store): AsyncGenerator<TagInfo> {
-  for await (const [name, value] of store.sub.tags.iterator()) {
+  for await (const key of store.sub.tagOrder.keys()) {
+    const name = key.split(':').slice(3).join(':')
+    const value = await store.sub.tags.get(name)
+    if (value === undefined) continue
     const { target, at } = decode<TagProjection>(value)
     yield { name, target, position: at }
   }
+}
+
+/** Every origin this store holds events of, in order of first appearance, with its highest seq and head id. */
+export async function listOrigins (store: Store): Promise<OriginHead[]> {
+  const heads = new Map((await listHeads(store)).map((head) => [head.origin, head]))
+  const ordered: OriginHead[] = []
+  for await (const value of store.sub.origins.values()) {
+    const head = heads.get(new TextDecoder().decode(value))
+    if (head !== undefined) ordered.push(head)
+  }
+  return ordered
 }
 
 async function tagsByTarget (store: Store): Promise<Map<string, string[]>> {
@@ -86,6 +100,7 @@ async function tagsByTarget (store: Store): Promise<Map<string, string[]>> {
     const key = tag.target.toString()
     map.set(key, [...(map.get(key) ?? []), tag.name])
   }
+  for (const names of map.values()) names.sort()
   return map
 }
 

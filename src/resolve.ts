@@ -40,12 +40,11 @@ export async function resolveId (store: Store, text: string, scope: IdScope = 'a
   }
   const lower = text.toLowerCase()
   const found = new Map<string, CID>()
-  if (HEX.test(lower)) for (const cid of await matchDigestPrefix(store, lower, scope, () => true)) found.set(cid.toString(), cid)
+  if (HEX.test(lower)) for (const cid of await matchDigests(store, { gte: lower, lt: prefixEnd(lower) }, scope, () => true)) found.set(cid.toString(), cid)
   if (BASE32.test(text)) {
-    const digestPrefix = digestPrefixOfCidPrefix(text)
-    if (digestPrefix !== undefined) {
-      // The digest prefix covers only whole bytes of the CID prefix: the rest is matched on the string.
-      for (const cid of await matchDigestPrefix(store, digestPrefix, scope, (c) => c.toString().startsWith(text))) found.set(cid.toString(), cid)
+    const range = digestRangeOfCidPrefix(text)
+    if (range !== undefined) {
+      for (const cid of await matchDigests(store, range, scope, (c) => c.toString().startsWith(text))) found.set(cid.toString(), cid)
     }
   }
   const candidates = [...found.values()]
@@ -56,9 +55,8 @@ export async function resolveId (store: Store, text: string, scope: IdScope = 'a
     { details: { candidates: names } })
 }
 
-async function matchDigestPrefix (store: Store, hexPrefix: string, scope: IdScope, accept: (cid: CID) => boolean): Promise<CID[]> {
+async function matchDigests (store: Store, range: { gte: string, lt: string }, scope: IdScope, accept: (cid: CID) => boolean): Promise<CID[]> {
   const out: CID[] = []
-  const range = { gte: hexPrefix, lt: prefixEnd(hexPrefix) }
   if (scope !== 'event') {
     for await (const key of store.sub.blob.keys(range)) {
       const cid = cidFromHex(RAW, key)
@@ -76,28 +74,35 @@ async function matchDigestPrefix (store: Store, hexPrefix: string, scope: IdScop
   return out
 }
 
-/** The hex digest prefix that a base32 CID prefix fixes, when it covers the whole CID header. */
-function digestPrefixOfCidPrefix (text: string): string | undefined {
-  const bytes = decodeBase32Prefix(text.slice(1))
+/** The range of hex digests that a base32 CID prefix allows, when it covers the whole CID header. */
+function digestRangeOfCidPrefix (text: string): { gte: string, lt: string } | undefined {
+  const { bytes, rest, restBits } = decodeBase32Prefix(text.slice(1))
   // CIDv1 header: version 1, codec (0x55 or 0x71), sha2-256 (0x12), length 32 (0x20).
   if (bytes.length < 4 || bytes[0] !== 1 || (bytes[1] !== RAW && bytes[1] !== DAG_CBOR) || bytes[2] !== 0x12 || bytes[3] !== 0x20) return undefined
-  return Buffer.from(bytes.subarray(4)).toString('hex')
+  const prefix = Buffer.from(bytes.subarray(4)).toString('hex')
+  // The bits of a last, partial character fix the top bits of the next digest byte.
+  const low = rest << (8 - restBits)
+  const high = (rest + 1) << (8 - restBits)
+  return {
+    gte: prefix + (restBits === 0 ? '' : low.toString(16).padStart(2, '0')),
+    lt: restBits === 0 || high > 0xff ? prefixEnd(prefix) : prefix + high.toString(16).padStart(2, '0')
+  }
 }
 
-function decodeBase32Prefix (text: string): Uint8Array {
+function decodeBase32Prefix (text: string): { bytes: Uint8Array, rest: number, restBits: number } {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz234567'
   const out: number[] = []
   let bits = 0
   let value = 0
   for (const char of text) {
-    value = (value << 5) | alphabet.indexOf(char)
+    value = ((value << 5) | alphabet.indexOf(char)) & 0xffff
     bits += 5
     if (bits >= 8) {
       out.push((value >>> (bits - 8)) & 0xff)
       bits -= 8
     }
   }
-  return Uint8Array.from(out)
+  return { bytes: Uint8Array.from(out), rest: value & ((1 << bits) - 1), restBits: bits }
 }
 
 async function inScope (store: Store, cid: CID, scope: IdScope): Promise<boolean> {

@@ -36,6 +36,18 @@ export const SUBLEVELS = {
   kinds: 'p-kind',
   /** tag name → tag projection */
   tags: 'p-tag',
+  /** clock:origin:seq:name → empty (tags in order of first appearance) */
+  tagOrder: 'p-tag-order',
+  /** clock:origin:seq of an origin's first event → origin (origins in order of first appearance) */
+  origins: 'p-origin',
+  /** hex digest of a run id → run projection */
+  runs: 'p-run',
+  /** clock:origin:seq:digest → run id string (runs in order of first appearance) */
+  runOrder: 'p-run-order',
+  /** run key:digest → empty (runs by run key, for memoisation) */
+  runKeys: 'p-run-key',
+  /** snapshot digest:role:clock:origin:seq:run digest → empty (lineage: runs from, and runs that produced, a snapshot) */
+  lineage: 'p-lineage',
   /** time:random → merge journal entry (local to this store, never replicated) */
   journal: 'journal'
 } as const
@@ -44,7 +56,7 @@ export const SUBLEVELS = {
 export type SublevelName = keyof typeof SUBLEVELS
 
 /** Sublevels that hold only what can be rebuilt from the log; `reindex` clears and rewrites them. */
-export const DERIVED_SUBLEVELS: readonly SublevelName[] = ['order', 'eventId', 'blobs', 'kinds', 'tags']
+export const DERIVED_SUBLEVELS: readonly SublevelName[] = ['order', 'eventId', 'blobs', 'kinds', 'tags', 'tagOrder', 'origins', 'runs', 'runOrder', 'runKeys', 'lineage']
 
 type Database = ClassicLevel<string, Uint8Array>
 /** One keyspace of a store: string keys, byte values. */

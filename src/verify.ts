@@ -3,7 +3,7 @@ import { eventReferences, openEvent } from './event-format.ts'
 import { DAG_CBOR, RAW, cidFromHex, digestHex } from './ids.ts'
 import { parseEventKey } from './keys.ts'
 import { listHeads } from './log.ts'
-import { readBlob } from './blobs.ts'
+import { verifyBlob } from './blobs.ts'
 import { rebuildState } from './rebuild.ts'
 import { DERIVED_SUBLEVELS } from './store.ts'
 import type { CID } from 'multiformats/cid'
@@ -88,7 +88,7 @@ export async function verifyStore (store: Store, options: OperationOptions = {})
     options.signal?.throwIfAborted()
     const id = cidFromHex(RAW, hex)
     try {
-      for await (const part of readBlob(store, id)) void part
+      await verifyBlob(store, id)
     } catch (err) {
       problems.push(`blob ${id.toString()}: ${isSnapstoreError(err) ? err.message : String(err)}`)
     }

@@ -108,7 +108,7 @@ Laws('projections built event by event equal a full reindex, and both match a mo
         }
       }
       const tags = (await collect(listTags(t.store))).map((tag) => [tag.name, tag.target.toString()])
-      assert.equal(tags, [...model.tags].sort(([a], [b]) => (a < b ? -1 : 1)))
+      assert.equal(tags, [...model.tags], "tags are listed in order of first appearance")
 
       const incremental = { view: await view(t.store), raw: await dumpDerived(t.store) }
       await assertVerified(t.store, 'before reindex')

@@ -3,7 +3,7 @@ import { rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
-import { readBlob } from '../blobs.ts'
+import { readBlob, verifyBlob } from '../blobs.ts'
 import { BadInputError } from '../errors.ts'
 import { resolveId } from '../resolve.ts'
 import { withStore } from '../store.ts'
@@ -26,6 +26,8 @@ export async function get (kindText: string, path: string, idText: string, optio
     const bytes = readBlob(store, id, progress.onProgress === undefined ? {} : { onProgress: progress.onProgress })
     try {
       if (options.output === undefined) {
+        // Bytes on stdout cannot be taken back: check the whole blob before writing any of it.
+        await verifyBlob(store, id)
         for await (const part of bytes) await write(part)
       } else {
         await writeFileAtomically(options.output, bytes)

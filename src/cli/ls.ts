@@ -1,6 +1,5 @@
 import { UsageError } from '../errors.ts'
-import { listHeads } from '../log.ts'
-import { listBlobIds, listBlobs, listTags } from '../query.ts'
+import { listBlobIds, listBlobs, listOrigins, listTags } from '../query.ts'
 import { withStore } from '../store.ts'
 import { storeInit } from './context.ts'
 import { LineBuffer, isoTime, jsonReplacer } from './output.ts'
@@ -56,7 +55,7 @@ async function listTagLines (store: Store, options: LsOptions, out: LineBuffer):
 
 async function listOriginLines (store: Store, options: LsOptions, out: LineBuffer): Promise<void> {
   if (options.long === true && options.json !== true) await out.push(['origin', 'seq', 'head', 'self'].join('\t'))
-  for (const head of await listHeads(store)) {
+  for (const head of await listOrigins(store)) {
     const self = head.origin === store.origin
     if (options.json === true) await out.push(JSON.stringify({ origin: head.origin, seq: head.seq, head: head.head, self }, jsonReplacer))
     else if (options.long === true) await out.push([head.origin, head.seq, head.head.toString(), self ? 'yes' : 'no'].join('\t'))

@@ -39,7 +39,7 @@ export function buildProgram (): Command {
   withStoreOptions(program.command('ls')
     .argument('<what>', LISTS.join('|'))
     .argument('<store>', 'store directory')
-    .description('list in order of first appearance (tags by name, origins by id)')
+    .description('list in order of first appearance')
     .option('-l, --long', 'a header line, then tab-separated columns'))
     .action(async (what: string, store: string, options) => { await (await import('./ls.ts')).ls(what, store, options) })
 
@@ -110,7 +110,9 @@ export async function main (argv: readonly string[]): Promise<number> {
     // A command that finished but found a problem (verify) sets the status itself.
     return typeof process.exitCode === 'number' ? process.exitCode : 0
   } catch (err) {
-    if (err instanceof CommanderError && (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')) return 0
+    if (err instanceof CommanderError && (err.code === 'commander.helpDisplayed' || err.code === 'commander.version')) return 0
+    // No command at all: commander has printed the help to stderr; that is a usage error.
+    if (err instanceof CommanderError && err.code === 'commander.help') return err.exitCode === 0 ? 0 : 2
     return reportError(err)
   }
 }

@@ -1,16 +1,18 @@
 import { blobAddOps, blobKeysNeeded } from './blobs.ts'
 import { logIndexOps } from './log-index.ts'
+import { runEventOps, runOf } from './runs.ts'
 import { tagKeysNeeded, tagSetOps } from './tags.ts'
 import type { Op, StateReader } from '../ops.ts'
 import type { SublevelName } from '../store.ts'
 import type { StoredEvent } from '../types.ts'
 
 /** The projection keys that updating for `stored` reads; fetch them before calling `projectEvent`. */
-export function keysNeeded ({ event }: StoredEvent): Array<[SublevelName, string]> {
+export function keysNeeded (stored: StoredEvent): Array<[SublevelName, string]> {
+  const { event } = stored
   switch (event.type) {
     case 'blob.add': return blobKeysNeeded(event.body)
     case 'tag.set': return tagKeysNeeded(event.body)
-    default: return []
+    default: return [['runs', runOf(stored)!]]
   }
 }
 
@@ -25,7 +27,7 @@ export function projectEvent (stored: StoredEvent, state: StateReader): Op[] {
   switch (event.type) {
     case 'blob.add': ops.push(...blobAddOps(event, state)); break
     case 'tag.set': ops.push(...tagSetOps(event, state)); break
-    default: break
+    default: ops.push(...runEventOps({ ...stored, event }, state)); break
   }
   return ops
 }

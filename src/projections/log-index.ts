@@ -5,11 +5,13 @@ import type { StoredEvent } from '../types.ts'
 
 const EMPTY = new Uint8Array(0)
 
-/** Index entries of one event: its place in the total order and its id. */
+/** Index entries of one event: its place in the total order, its id, and for an origin's first event the origin's place. */
 export function logIndexOps ({ id, event }: StoredEvent): Op[] {
   const key = new TextEncoder().encode(eventKey(event.origin, event.seq))
-  return [
+  const ops: Op[] = [
     { type: 'put', sublevel: 'order', key: positionKey(event), value: EMPTY },
     { type: 'put', sublevel: 'eventId', key: digestHex(id), value: key }
   ]
+  if (event.seq === 1) ops.push({ type: 'put', sublevel: 'origins', key: positionKey(event), value: new TextEncoder().encode(event.origin) })
+  return ops
 }

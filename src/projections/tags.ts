@@ -1,13 +1,14 @@
 import { decode, encode } from '../codec.ts'
-import { comparePositions } from '../keys.ts'
+import { comparePositions, positionKey } from '../keys.ts'
 import type { Op, StateReader } from '../ops.ts'
 import type { CID } from 'multiformats/cid'
 import type { EventPosition, SnapEvent, TagSetBody } from '../types.ts'
 
-/** What the tag projection keeps of one tag: the target of its latest `tag.set` by (clock, origin, seq). */
+/** What the tag projection keeps of one tag: the target of its latest `tag.set`, and its first `tag.set`. */
 export interface TagProjection {
   target: CID
   at: EventPosition
+  first: EventPosition
 }
 
 /** The projection keys a `tag.set` reads. */
@@ -15,11 +16,26 @@ export function tagKeysNeeded (body: TagSetBody): Array<['tags', string]> {
   return [['tags', body.name]]
 }
 
-/** Updates of the tag projection caused by one `tag.set`: last writer wins. */
+/** Key of a tag in the listing by first appearance. */
+export function tagOrderKey (first: EventPosition, name: string): string {
+  return `${positionKey(first)}:${name}`
+}
+
+/** Updates of the tag projections caused by one `tag.set`: last writer wins; listed by first appearance. */
 export function tagSetOps (event: Extract<SnapEvent, { type: 'tag.set' }>, state: StateReader): Op[] {
   const at: EventPosition = { clock: event.clock, origin: event.origin, seq: event.seq }
-  const stored = state.get('tags', event.body.name)
-  if (stored !== undefined && comparePositions(at, decode<TagProjection>(stored).at) <= 0) return []
-  const record: TagProjection = { target: event.body.target, at }
-  return [{ type: 'put', sublevel: 'tags', key: event.body.name, value: encode(record) }]
+  const name = event.body.name
+  const stored = state.get('tags', name)
+  const current = stored === undefined ? undefined : decode<TagProjection>(stored)
+  const ops: Op[] = []
+  let first = current?.first ?? at
+  if (current === undefined || comparePositions(at, current.first) < 0) {
+    if (current !== undefined) ops.push({ type: 'del', sublevel: 'tagOrder', key: tagOrderKey(current.first, name) })
+    ops.push({ type: 'put', sublevel: 'tagOrder', key: tagOrderKey(at, name), value: new Uint8Array(0) })
+    first = at
+  }
+  const latest = current === undefined || comparePositions(at, current.at) > 0
+  const record: TagProjection = latest ? { target: event.body.target, at, first } : { ...current, first }
+  if (latest || first !== current?.first) ops.push({ type: 'put', sublevel: 'tags', key: name, value: encode(record) })
+  return ops
 }

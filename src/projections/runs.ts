@@ -1,0 +1,94 @@
+import { decode, encode } from '../codec.ts'
+import { digestHex } from '../ids.ts'
+import { comparePositions, positionKey } from '../keys.ts'
+import type { CID } from 'multiformats/cid'
+import type { Op, StateReader } from '../ops.ts'
+import type { RunStartBody, SnapEvent, StoredEvent } from '../types.ts'
+import type { TimedPosition } from './blobs.ts'
+
+/** The status of a run: `running` until a `run.end` (completed) or `run.fail` (failed, or interrupted). */
+export type RunStatus = 'running' | 'completed' | 'failed' | 'interrupted'
+
+/** A checkpoint or end snapshot of a run. */
+export interface RunSnapshot {
+  snapshot: CID
+  cycle?: number
+  at: TimedPosition
+}
+
+/** What the run projection keeps of one run; each field is a join over the run's events, in any order. */
+export interface RunProjection {
+  start?: { body: RunStartBody, at: TimedPosition, host: string }
+  checkpoints: RunSnapshot[]
+  end?: RunSnapshot
+  fail?: { reason: string, exitCode?: number, signal?: string, lastCheckpoint?: CID, at: TimedPosition }
+}
+
+/** Where a snapshot stands in a run, for lineage: the run started from it, or produced it. */
+export type LineageRole = 'from' | 'checkpoint' | 'end'
+
+/** Key of a lineage entry: snapshot, role, position of the event, run. */
+export function lineageKey (snapshot: CID, role: LineageRole, at: TimedPosition, run: string): string {
+  return `${digestHex(snapshot)}:${role}:${positionKey(at)}:${run}`
+}
+
+/** The status a run projection implies. */
+export function runStatus (run: RunProjection): RunStatus {
+  if (run.end !== undefined) return 'completed'
+  if (run.fail !== undefined) return run.fail.reason === 'interrupted' ? 'interrupted' : 'failed'
+  return 'running'
+}
+
+type RunEvent = Extract<SnapEvent, { type: 'run.start' | 'run.checkpoint' | 'run.end' | 'run.fail' }>
+
+/** The run a run event belongs to, as a hex digest. */
+export function runOf ({ id, event }: StoredEvent): string | undefined {
+  if (event.type === 'run.start') return digestHex(id)
+  if (event.type === 'run.checkpoint' || event.type === 'run.end' || event.type === 'run.fail') return digestHex(event.body.run)
+  return undefined
+}
+
+/** Updates of the run and lineage projections caused by one run event, given the current state. */
+export function runEventOps (stored: StoredEvent & { event: RunEvent }, state: StateReader): Op[] {
+  const { event } = stored
+  const run = runOf(stored)!
+  const at: TimedPosition = { clock: event.clock, origin: event.origin, seq: event.seq, time: event.time }
+  const current = state.get('runs', run)
+  const record: RunProjection = current === undefined ? { checkpoints: [] } : decode<RunProjection>(current)
+  const ops: Op[] = []
+  switch (event.type) {
+    case 'run.start':
+      record.start = { body: event.body, at, host: event.host }
+      ops.push({ type: 'put', sublevel: 'runOrder', key: `${positionKey(at)}:${run}`, value: new TextEncoder().encode(stored.id.toString()) })
+      ops.push({ type: 'put', sublevel: 'runKeys', key: `${event.body.key}:${run}`, value: new Uint8Array(0) })
+      if (event.body.from !== undefined) ops.push({ type: 'put', sublevel: 'lineage', key: lineageKey(event.body.from, 'from', at, run), value: new Uint8Array(0) })
+      break
+    case 'run.checkpoint':
+      record.checkpoints.push(withCycle({ snapshot: event.body.snapshot, at }, event.body.cycle))
+      record.checkpoints.sort(compareCheckpoints)
+      ops.push({ type: 'put', sublevel: 'lineage', key: lineageKey(event.body.snapshot, 'checkpoint', at, run), value: new Uint8Array(0) })
+      break
+    case 'run.end':
+      if (record.end !== undefined && comparePositions(record.end.at, at) <= 0) return []
+      record.end = withCycle({ snapshot: event.body.snapshot, at }, event.body.cycle)
+      ops.push({ type: 'put', sublevel: 'lineage', key: lineageKey(event.body.snapshot, 'end', at, run), value: new Uint8Array(0) })
+      break
+    case 'run.fail': {
+      if (record.fail !== undefined && comparePositions(record.fail.at, at) <= 0) return []
+      const { run: _run, ...fail } = event.body
+      record.fail = { ...fail, at }
+      break
+    }
+  }
+  ops.push({ type: 'put', sublevel: 'runs', key: run, value: encode(record) })
+  return ops
+}
+
+function withCycle (snapshot: RunSnapshot, cycle: number | undefined): RunSnapshot {
+  return cycle === undefined ? snapshot : { ...snapshot, cycle }
+}
+
+function compareCheckpoints (a: RunSnapshot, b: RunSnapshot): number {
+  const byCycle = (a.cycle ?? Number.MAX_SAFE_INTEGER) - (b.cycle ?? Number.MAX_SAFE_INTEGER)
+  return byCycle !== 0 ? byCycle : comparePositions(a.at, b.at)
+}

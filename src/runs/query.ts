@@ -1,0 +1,153 @@
+import { hostname } from 'node:os'
+import { decode } from '../codec.ts'
+import { BadInputError, NotFoundError } from '../errors.ts'
+import { DAG_CBOR, cidFromHex, digestHex } from '../ids.ts'
+import { prefixEnd } from '../keys.ts'
+import { runStatus } from '../projections/runs.ts'
+import type { CID } from 'multiformats/cid'
+import type { RunProjection, RunSnapshot, RunStatus } from '../projections/runs.ts'
+import type { Store } from '../store.ts'
+import type { OperationOptions, RunStartBody, Value } from '../types.ts'
+
+/** A run as the projections describe it. */
+export interface RunInfo {
+  id: CID
+  status: RunStatus
+  /** True for a `running` run recorded on this host whose wrapper process is gone. */
+  stale: boolean
+  start: RunStartBody
+  host: string
+  origin: string
+  started: number
+  ended?: number
+  end?: RunSnapshot
+  checkpoints: RunSnapshot[]
+  fail?: RunProjection['fail']
+}
+
+/** A condition on a run's params: `params.NAME OP VALUE`. */
+export interface ParamCondition {
+  name: string
+  op: '=' | '!=' | '<' | '<=' | '>' | '>='
+  value: string
+}
+
+/** Filters for listing runs; every given filter must hold. */
+export interface RunFilter extends OperationOptions {
+  status?: RunStatus | 'stale'
+  from?: CID
+  config?: CID
+  where?: ParamCondition[]
+}
+
+const PAGE = 500
+
+/** Iterates runs in order of first appearance, with optional filters. */
+export async function * listRuns (store: Store, filter: RunFilter = {}): AsyncGenerator<RunInfo> {
+  const iterator = store.sub.runOrder.keys()
+  try {
+    for (;;) {
+      filter.signal?.throwIfAborted()
+      const keys = await iterator.nextv(PAGE)
+      if (keys.length === 0) return
+      const runs = keys.map((key) => key.slice(key.lastIndexOf(':') + 1))
+      const values = await store.sub.runs.getMany(runs)
+      for (let i = 0; i < runs.length; i++) {
+        const value = values[i]
+        if (value === undefined) continue
+        const info = toRunInfo(cidFromHex(DAG_CBOR, runs[i]!), decode<RunProjection>(value))
+        if (info !== undefined && matches(info, filter)) yield info
+      }
+    }
+  } finally {
+    await iterator.close()
+  }
+}
+
+/** What the projections know of one run, or undefined when the id is not a run. */
+export async function describeRun (store: Store, id: CID): Promise<RunInfo | undefined> {
+  const value = await store.sub.runs.get(digestHex(id))
+  return value === undefined ? undefined : toRunInfo(id, decode<RunProjection>(value))
+}
+
+/** The run with this id; `E_NOT_FOUND` when the id names no run. */
+export async function requireRun (store: Store, id: CID): Promise<RunInfo> {
+  const run = await describeRun(store, id)
+  if (run === undefined) throw new NotFoundError(`Cannot find run "${id.toString()}": no run.start has that id`)
+  return run
+}
+
+/** The completed runs with this run key, oldest first. */
+export async function completedRunsWithKey (store: Store, key: string): Promise<RunInfo[]> {
+  const found: RunInfo[] = []
+  for await (const entry of store.sub.runKeys.keys({ gte: `${key}:`, lt: prefixEnd(`${key}:`) })) {
+    const run = await describeRun(store, cidFromHex(DAG_CBOR, entry.slice(key.length + 1)))
+    if (run?.status === 'completed') found.push(run)
+  }
+  return found.sort((a, b) => a.started - b.started)
+}
+
+function toRunInfo (id: CID, record: RunProjection): RunInfo | undefined {
+  if (record.start === undefined) return undefined
+  const status = runStatus(record)
+  const info: RunInfo = {
+    id,
+    status,
+    stale: status === 'running' && record.start.host === hostname() && record.start.body.pid !== undefined && !processAlive(record.start.body.pid),
+    start: record.start.body,
+    host: record.start.host,
+    origin: record.start.at.origin,
+    started: record.start.at.time,
+    checkpoints: record.checkpoints
+  }
+  const ended = record.end?.at.time ?? record.fail?.at.time
+  if (ended !== undefined) info.ended = ended
+  if (record.end !== undefined) info.end = record.end
+  if (record.fail !== undefined) info.fail = record.fail
+  return info
+}
+
+/** True when a process with this pid exists on this host. */
+export function processAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+function matches (run: RunInfo, filter: RunFilter): boolean {
+  if (filter.status === 'stale' ? !run.stale : filter.status !== undefined && run.status !== filter.status) return false
+  if (filter.from !== undefined && (run.start.from === undefined || !run.start.from.equals(filter.from))) return false
+  if (filter.config !== undefined && (run.start.config === undefined || !run.start.config.equals(filter.config))) return false
+  return (filter.where ?? []).every((condition) => holds(run.start.params[condition.name], condition))
+}
+
+const CONDITION = /^params\.([^\s=!<>]+)\s*(=|!=|<=|>=|<|>)\s*(.*)$/
+
+/** Parses `params.NAME OP VALUE`; anything else is `E_BAD_INPUT`. */
+export function parseCondition (text: string): ParamCondition {
+  const match = CONDITION.exec(text.trim())
+  if (match === null) throw new BadInputError(`Invalid --where "${text}": expected params.NAME OP VALUE with OP one of = != < <= > >=`)
+  return { name: match[1]!, op: match[2] as ParamCondition['op'], value: match[3]!.trim() }
+}
+
+function holds (actual: Value | undefined, { op, value }: ParamCondition): boolean {
+  if (actual === undefined) return op === '!='
+  const wanted = Number(value)
+  const numeric = typeof actual === 'number' && value !== '' && Number.isFinite(wanted)
+  const order = numeric ? Math.sign((actual as number) - wanted) : compareText(String(actual), value)
+  switch (op) {
+    case '=': return order === 0
+    case '!=': return order !== 0
+    case '<': return order < 0
+    case '<=': return order <= 0
+    case '>': return order > 0
+    case '>=': return order >= 0
+  }
+}
+
+function compareText (a: string, b: string): number {
+  return a === b ? 0 : a < b ? -1 : 1
+}
