@@ -1,0 +1,130 @@
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { decode, encode } from '../src/codec.ts'
+import {
+  chunkDigests, cliContext, digestOf, dumpStore, expectOk, jsonLines, lines, seed, sha256Hex, snap, sublevel, tamperChunk, withDb
+} from './_helpers/cli.ts'
+import type { CliContext } from './_helpers/cli.ts'
+
+interface Ctx extends CliContext {
+  ids: string[]
+}
+
+const Verify = suite<Ctx>('cli verify and reindex', {} as Ctx)
+Verify.before.each(async (ctx) => {
+  Object.assign(ctx, await cliContext())
+  // 3 blobs, 4 events: the repeated add records nothing, the tag records one event.
+  ctx.ids = await seed(ctx.store, [
+    { kind: 'snapshot', content: 'state 1\n', options: { name: 'one' } },
+    { kind: 'config', content: 'config 1\n' },
+    { kind: 'snapshot', content: 'state 1\n' },
+    { kind: 'blob', content: 'result\n', options: { tag: 'result' } }
+  ])
+})
+Verify.after.each(async (ctx) => { await ctx.dispose() })
+
+Verify('verify prints "ok: E events, B blobs" with the store\'s counts', async ({ store }) => {
+  expectOk(await snap(['verify', store]), 'ok: 4 events, 3 blobs\n')
+})
+
+Verify('verify of an empty store prints "ok: 0 events, 0 blobs"', async () => {
+  const empty = await cliContext()
+  try {
+    expectOk(await snap(['verify', empty.store]), 'ok: 0 events, 0 blobs\n')
+  } finally {
+    await empty.dispose()
+  }
+})
+
+Verify('verify --json prints one report object', async ({ store }) => {
+  const run = await snap(['verify', store, '--json'])
+  expectOk(run)
+  assert.equal(jsonLines(run.stdout), [{ ok: true, events: 4, blobs: 3, problems: [] }])
+})
+
+Verify('verify after tampering with two chunks prints one problem per blob and exits 1', async ({ store, ids }) => {
+  const [state, config] = ids
+  const tampered = [await tamperChunk(store, digestOf(state!)), await tamperChunk(store, digestOf(config!))]
+  const run = await snap(['verify', store])
+  assert.is(run.stderr, '')
+  assert.is(run.status, 1)
+  const problems = lines(run.stdout)
+  assert.is(problems.length, 2, run.stdout)
+  for (const [i, id] of [state!, config!].entries()) {
+    const line = problems.find((p) => p.includes(id))
+    assert.ok(line !== undefined, `no problem names ${id}: ${run.stdout}`)
+    assert.ok(line.includes(digestOf(id)) && line.includes(sha256Hex(tampered[i]!)), line)
+  }
+  assert.not.match(run.stdout, /^ok:/m)
+})
+
+Verify('verify reports a missing chunk and exits 1', async ({ store, ids }) => {
+  const [chunk] = await chunkDigests(store, ids[3]!)
+  await withDb(store, async (db) => { await sublevel(db, 'chunk').del(chunk!) })
+  const run = await snap(['verify', store])
+  assert.is(run.status, 1)
+  assert.is(run.stderr, '')
+  const problems = lines(run.stdout)
+  assert.is(problems.length, 1)
+  assert.ok(problems[0]!.includes(ids[3]!), problems[0])
+})
+
+Verify('reindex prints "reindexed E events", rebuilds the projections identically, and verify stays ok', async ({ store }) => {
+  const before = await dumpStore(store)
+  expectOk(await snap(['reindex', store]), 'reindexed 4 events\n')
+  assert.equal(await dumpStore(store), before)
+  expectOk(await snap(['verify', store]), 'ok: 4 events, 3 blobs\n')
+})
+
+Verify('reindex --json prints the number of events', async ({ store }) => {
+  const run = await snap(['reindex', store, '--json'])
+  expectOk(run)
+  assert.equal(jsonLines(run.stdout), [{ events: 4 }])
+})
+
+Verify('a tampered blob projection makes verify fail, and reindex repairs it', async ({ store, ids }) => {
+  const original = await dumpStore(store)
+  const key = digestOf(ids[0]!)
+  await withDb(store, async (db) => {
+    const projections = sublevel(db, 'p-blob')
+    const value = await projections.get(key)
+    assert.ok(value !== undefined)
+    const projection = decode<{ name: { value: string } }>(value)
+    projection.name.value = 'forged'
+    await projections.put(key, encode(projection))
+  })
+  const forged = await snap(['ls', 'snapshots', store, '--json'])
+  assert.is(jsonLines(forged.stdout)[0]?.['name'], 'forged', 'ls reads the projection')
+
+  const failed = await snap(['verify', store])
+  assert.is(failed.status, 1)
+  assert.is(failed.stderr, '')
+  const problems = lines(failed.stdout)
+  assert.is(problems.length, 1, failed.stdout)
+  assert.ok(problems[0]!.includes(key), problems[0])
+
+  expectOk(await snap(['reindex', store]), 'reindexed 4 events\n')
+  expectOk(await snap(['verify', store]), 'ok: 4 events, 3 blobs\n')
+  assert.equal(await dumpStore(store), original)
+})
+
+Verify('a deleted listing entry hides a blob from ls until reindex restores it', async ({ store, ids }) => {
+  await withDb(store, async (db) => {
+    const listing = sublevel(db, 'p-kind')
+    for await (const key of listing.keys()) if (key.startsWith('config:')) await listing.del(key)
+  })
+  expectOk(await snap(['ls', 'configs', store]), '')
+  const failed = await snap(['verify', store])
+  assert.is(failed.status, 1)
+  assert.is(lines(failed.stdout).length, 1, failed.stdout)
+  expectOk(await snap(['reindex', store]), 'reindexed 4 events\n')
+  expectOk(await snap(['ls', 'configs', store]), `${ids[1]}\n`)
+})
+
+// verify reads every blob, the empty one included (see the empty-blob test of cli-get).
+Verify('verify counts an empty blob and stays ok', async ({ store }) => {
+  await seed(store, [{ kind: 'blob', content: '' }])
+  expectOk(await snap(['verify', store]), 'ok: 5 events, 4 blobs\n')
+})
+
+Verify.run()
