@@ -182,14 +182,26 @@ export async function closeStore (store: Store): Promise<void> {
   await store.db.close()
 }
 
-/** Opens the store at `path`, runs `work` with it, and closes it whatever happens. */
+const openInThisProcess = new Map<string, Promise<unknown>>()
+
+/**
+ * Opens the store at `path`, runs `work` with it, and closes it whatever happens. Callers in this
+ * process take turns (LevelDB admits one opener); other processes are waited for up to `init.wait`.
+ */
 export async function withStore<T> (path: string, init: StoreInit, work: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openStore(path, init)
-  try {
-    return await work(store)
-  } finally {
-    await closeStore(store)
-  }
+  const key = resolve(path)
+  const turn = (openInThisProcess.get(key) ?? Promise.resolve()).catch(() => undefined).then(async () => {
+    const store = await openStore(path, init)
+    try {
+      return await work(store)
+    } finally {
+      await closeStore(store)
+    }
+  })
+  const settled = turn.catch(() => undefined)
+  openInThisProcess.set(key, settled)
+  void settled.then(() => { if (openInThisProcess.get(key) === settled) openInThisProcess.delete(key) })
+  return await turn
 }
 
 /** Runs `work` after every earlier writer of this store in this process has finished. */

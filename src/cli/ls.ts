@@ -1,15 +1,24 @@
 import { UsageError } from '../errors.ts'
 import { listBlobIds, listBlobs, listOrigins, listTags } from '../query.ts'
 import { withStore } from '../store.ts'
+import { resolveId } from '../resolve.ts'
+import { listRuns, parseCondition } from '../runs/query.ts'
+import { runJson, runRow } from './run-format.ts'
 import { storeInit } from './context.ts'
 import { LineBuffer, isoTime, jsonReplacer } from './output.ts'
 import type { Store } from '../store.ts'
 import type { BlobKind } from '../types.ts'
 import type { StoreCommandOptions } from './context.ts'
+import type { RunStatus } from '../projections/runs.ts'
+import type { RunFilter } from '../runs/query.ts'
 
 /** Options of `snapstore ls`. */
 export interface LsOptions extends StoreCommandOptions {
   long?: boolean
+  status?: RunStatus | 'stale'
+  from?: string
+  config?: string
+  where: string[]
 }
 
 const BLOB_LISTS: Record<string, BlobKind> = { snapshots: 'snapshot', configs: 'config', blobs: 'blob' }
@@ -17,12 +26,15 @@ const BLOB_LISTS: Record<string, BlobKind> = { snapshots: 'snapshot', configs: '
 /** `snapstore ls WHAT STORE`: lists snapshots, configs, blobs, tags or origins. */
 export async function ls (what: string, path: string, options: LsOptions): Promise<void> {
   const kind = BLOB_LISTS[what]
-  if (kind === undefined && what !== 'tags' && what !== 'origins') {
-    throw new UsageError(`Cannot list "${what}": expected one of snapshots, configs, blobs, tags, origins`)
+  if (kind === undefined && what !== 'tags' && what !== 'origins' && what !== 'runs') {
+    throw new UsageError(`Cannot list "${what}": expected one of snapshots, configs, blobs, runs, tags, origins`)
   }
+  const runFilters = options.status !== undefined || options.from !== undefined || options.config !== undefined || options.where.length > 0
+  if (what !== 'runs' && runFilters) throw new UsageError('Cannot use --status, --from, --config or --where except with "ls runs"')
   const out = new LineBuffer()
   await withStore(path, storeInit(options), async (store) => {
     if (kind !== undefined) await listKind(store, kind, options, out)
+    else if (what === 'runs') await listRunLines(store, options, out)
     else if (what === 'tags') await listTagLines(store, options, out)
     else await listOriginLines(store, options, out)
   })
@@ -60,5 +72,18 @@ async function listOriginLines (store: Store, options: LsOptions, out: LineBuffe
     if (options.json === true) await out.push(JSON.stringify({ origin: head.origin, seq: head.seq, head: head.head, self }, jsonReplacer))
     else if (options.long === true) await out.push([head.origin, head.seq, head.head.toString(), self ? 'yes' : 'no'].join('\t'))
     else await out.push(`${head.origin}\t${head.seq}`)
+  }
+}
+
+async function listRunLines (store: Store, options: LsOptions, out: LineBuffer): Promise<void> {
+  const filter: RunFilter = { where: options.where.map(parseCondition) }
+  if (options.status !== undefined) filter.status = options.status
+  if (options.from !== undefined) filter.from = await resolveId(store, options.from, 'snapshot')
+  if (options.config !== undefined) filter.config = await resolveId(store, options.config, 'config')
+  if (options.long === true && options.json !== true) await out.push(['run', 'status', 'from', 'end', 'config', 'cycles', 'host', 'started', 'ended'].join('\t'))
+  for await (const run of listRuns(store, filter)) {
+    if (options.json === true) await out.push(JSON.stringify(runJson(run), jsonReplacer))
+    else if (options.long === true) await out.push(runRow(run).join('\t'))
+    else await out.push(run.id.toString())
   }
 }

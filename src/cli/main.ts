@@ -3,7 +3,7 @@ import { collect } from './context.ts'
 import { reportError } from './report-error.ts'
 
 const KINDS = ['snapshot', 'config', 'blob']
-const LISTS = ['snapshots', 'configs', 'blobs', 'tags', 'origins']
+const LISTS = ['snapshots', 'configs', 'blobs', 'runs', 'tags', 'origins']
 const EVENT_TYPES = ['blob.add', 'run.start', 'run.checkpoint', 'run.end', 'run.fail', 'tag.set']
 
 function withStoreOptions (command: Command): Command {
@@ -40,7 +40,11 @@ export function buildProgram (): Command {
     .argument('<what>', LISTS.join('|'))
     .argument('<store>', 'store directory')
     .description('list in order of first appearance')
-    .option('-l, --long', 'a header line, then tab-separated columns'))
+    .option('-l, --long', 'a header line, then tab-separated columns')
+    .addOption(new Option('--status <status>', 'runs: only with this status').choices(['running', 'completed', 'failed', 'interrupted', 'stale']))
+    .option('--from <id>', 'runs: only those started from this snapshot')
+    .option('--config <id>', 'runs: only those with this config')
+    .option('--where <condition>', "runs: 'params.NAME OP VALUE', OP one of = != < <= > >= (repeatable)", collect, []))
     .action(async (what: string, store: string, options) => { await (await import('./ls.ts')).ls(what, store, options) })
 
   withStoreOptions(program.command('get')
@@ -73,6 +77,31 @@ export function buildProgram (): Command {
     .argument('<sources...>', 'store directories or .car files to merge from (only read)')
     .description('copy in what each source has and DEST lacks, after checking every id, chain and digest'))
     .action(async (dest: string, sources: string[], options) => { await (await import('./merge.ts')).merge(dest, sources, options) })
+
+  withStoreOptions(program.command('run')
+    .argument('<store>', 'store directory (only read with --job-dir)')
+    .argument('[command...]', 'the simulation command, after "--"')
+    .description('run CMD as one segment (or N chained segments), recording its start, checkpoints and end')
+    .option('--from <id>', 'start snapshot')
+    .option('--config <id>', 'config')
+    .option('--param <key=value>', 'a parameter, repeatable (numbers are compared as numbers)', collect, [])
+    .option('--seed <seed>', 'the seed (default: derived from the run key, so reruns are reproducible)')
+    .option('--job-dir <dir>', 'write events and blobs to DIR/checkpoint.store instead; merge it home later')
+    .option('--force', 'run even if a completed run with the same key exists')
+    .option('--label <label>', 'a label for the run')
+    .option('--segments <n>', 'run N segments, each from the previous end snapshot')
+    .option('--trajectory <t>', 'trajectory number, for batch labels and seeds')
+    .option('--seed-base <id>', 'seed rule id: segment seeds are ID, trajectory and step as two digits each')
+    .option('--template <file>', 'a Jinja2-style config template rendered per segment'))
+    .action(async (store: string, command: string[], options) => { await (await import('./run.ts')).run(store, command, options) })
+
+  withStoreOptions(program.command('resume')
+    .argument('<store>', 'store directory')
+    .argument('<run>', 'the run to continue')
+    .argument('[command...]', 'the simulation command, after "--"')
+    .description('start a run that continues RUN from its last checkpoint, with the same config and params')
+    .option('--job-dir <dir>', 'write events and blobs to DIR/checkpoint.store instead'))
+    .action(async (store: string, run: string, command: string[], options) => { await (await import('./resume.ts')).resume(store, run, command, options) })
 
   withStoreOptions(program.command('export')
     .argument('<store>', 'store directory')

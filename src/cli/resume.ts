@@ -1,0 +1,35 @@
+import { BadInputError, LockedError } from '../errors.ts'
+import { resolveId } from '../resolve.ts'
+import { requireRun } from '../runs/query.ts'
+import { runSegment } from '../runs/segment.ts'
+import { withStore } from '../store.ts'
+import { hostname } from 'node:os'
+import { storeInit } from './context.ts'
+import { report } from './run.ts'
+import type { SegmentSpec } from '../runs/segment.ts'
+import type { StoreCommandOptions } from './context.ts'
+
+/** Options of `snapstore resume`. */
+export interface ResumeOptions extends StoreCommandOptions {
+  jobDir?: string
+}
+
+/** `snapstore resume STORE RUN -- CMD`: a new run that continues RUN from its last checkpoint, same config and params. */
+export async function resume (store: string, runText: string, command: string[], options: ResumeOptions): Promise<void> {
+  const init = storeInit(options)
+  const previous = await withStore(store, init, async (s) => await requireRun(s, await resolveId(s, runText, 'event')))
+  if (previous.status === 'completed') throw new BadInputError(`Cannot resume run ${previous.id.toString()}: it completed; start a new run from its end snapshot instead`)
+  if (previous.status === 'running' && previous.host === hostname() && !previous.stale) {
+    throw new LockedError(`Cannot resume run ${previous.id.toString()}: it is still running here (wrapper process ${previous.start.pid ?? '?'} is alive)`)
+  }
+  const last = previous.checkpoints.at(-1)?.snapshot ?? previous.fail?.lastCheckpoint ?? previous.start.from
+  const spec: SegmentSpec = { store, command, params: previous.start.params, seed: previous.start.seed, continues: previous.id, ...init }
+  if (last !== undefined) spec.from = last
+  if (previous.start.config !== undefined) spec.config = previous.start.config
+  for (const field of ['trajectory', 'batch', 'previousBatch', 'label'] as const) {
+    const value = previous.start[field]
+    if (value !== undefined && value !== null) spec[field] = value
+  }
+  if (options.jobDir !== undefined) spec.jobDir = options.jobDir
+  await report(await runSegment(spec), options)
+}

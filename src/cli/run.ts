@@ -1,0 +1,72 @@
+import { UsageError } from '../errors.ts'
+import { runSegment } from '../runs/segment.ts'
+import { runSegments } from '../runs/segments.ts'
+import { parsePairs, storeInit } from './context.ts'
+import { writeJson, writeLine } from './output.ts'
+import type { SegmentResult, SegmentSpec } from '../runs/segment.ts'
+import type { Value } from '../types.ts'
+import type { StoreCommandOptions } from './context.ts'
+
+/** Options of `snapstore run`. */
+export interface RunOptions extends StoreCommandOptions {
+  from?: string
+  config?: string
+  param: string[]
+  seed?: string
+  jobDir?: string
+  force?: boolean
+  segments?: string
+  trajectory?: string
+  seedBase?: string
+  template?: string
+  label?: string
+}
+
+/** Parses `--param K=V` values: numbers become numbers, so `--where` compares them as numbers. */
+export function parseParams (pairs: readonly string[]): Record<string, Value> {
+  const params: Record<string, Value> = {}
+  for (const [key, text] of Object.entries(parsePairs(pairs, '--param'))) params[key] = parseValue(text)
+  return params
+}
+
+/** A parameter value from the command line: a number when it reads as one, else the string. */
+export function parseValue (text: string): Value {
+  return /^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text) ? Number(text) : text
+}
+
+/** `snapstore run STORE … -- CMD`: runs CMD as one segment, or N chained segments. */
+export async function run (store: string, command: string[], options: RunOptions): Promise<void> {
+  if (command.length === 0) throw new UsageError('Cannot run: no command given after "--"')
+  const spec: SegmentSpec = { store, command, params: parseParams(options.param), ...storeInit(options) }
+  if (options.from !== undefined) spec.from = options.from
+  if (options.config !== undefined) spec.config = options.config
+  if (options.seed !== undefined) spec.seed = options.seed
+  if (options.jobDir !== undefined) spec.jobDir = options.jobDir
+  if (options.force === true) spec.force = true
+  if (options.label !== undefined) spec.label = options.label
+  if (options.segments === undefined) {
+    if (options.trajectory !== undefined || options.seedBase !== undefined || options.template !== undefined) throw new UsageError('Cannot use --trajectory, --seed-base or --template without --segments')
+    await report(await runSegment(spec), options)
+    return
+  }
+  if (options.seed !== undefined && options.seedBase !== undefined) throw new UsageError('Cannot use --seed with --seed-base: the seed base gives each segment its seed')
+  const results = await runSegments(spec, {
+    segments: Number(options.segments),
+    ...(options.trajectory === undefined ? {} : { trajectory: options.trajectory }),
+    ...(options.seedBase === undefined ? {} : { seedBase: options.seedBase }),
+    ...(options.template === undefined ? {} : { template: options.template })
+  })
+  for (const result of results) await report(result, options)
+}
+
+/** Prints how a segment ended; the exit status is CMD's (1 when it wrote no output). */
+export async function report (result: SegmentResult, options: { json?: boolean }): Promise<void> {
+  if (options.json === true) {
+    await writeJson(result)
+  } else if (result.status === 'completed') {
+    await writeLine(`Run start and end hashes: ${result.from?.toString() ?? '-'}, ${result.end?.toString() ?? '-'}`)
+  }
+  if (result.memoised) process.stderr.write(`snapstore: run ${result.run.toString()} already completed with the same start, config, params, seed and command; not run again (use --force to rerun)\n`)
+  if (result.status !== 'completed') process.stderr.write(`snapstore: run ${result.run.toString()} ${result.status}: ${result.reason ?? ''}\n`)
+  if (result.exitCode !== 0) process.exitCode = result.exitCode
+}

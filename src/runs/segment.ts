@@ -1,0 +1,248 @@
+import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises'
+import { constants, tmpdir } from 'node:os'
+import { extname, join, resolve } from 'node:path'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { addBlob } from '../add.ts'
+import { hasBlob, readBlob } from '../blobs.ts'
+import { NotFoundError } from '../errors.ts'
+import { RAW, cidFromDigest } from '../ids.ts'
+import { appendEvents } from '../log.ts'
+import { describeBlob } from '../query.ts'
+import { resolveId } from '../resolve.ts'
+import { initStore, closeStore, withStore } from '../store.ts'
+import { checkExecutable } from './executable.ts'
+import { watchCheckpoints } from './checkpoints.ts'
+import { completedRunsWithKey } from './query.ts'
+import { deriveSeed, runKey } from './run-key.ts'
+import type { CID } from 'multiformats/cid'
+import type { Store, StoreInit } from '../store.ts'
+import type { RunFailBody, RunStartBody, Value } from '../types.ts'
+import type { RunStatus } from '../projections/runs.ts'
+
+/** Everything one segment needs: where its inputs come from, what to run, where to record it. */
+export interface SegmentSpec extends StoreInit {
+  /** The store inputs are read from (and, without `jobDir`, written to). */
+  store: string
+  /** A directory for the job: inputs, checkpoints and `checkpoint.store` live there. */
+  jobDir?: string
+  /** A directory for the inputs and checkpoints only (events still go to `store`); a temp dir when neither is given. */
+  workDir?: string
+  /** The start snapshot: an id as users give it, or a CID. */
+  from?: string | CID
+  /** The config: an id as users give it, or a CID. */
+  config?: string | CID
+  /** A config file to store and use as the config (a rendered template). */
+  configFile?: string
+  params: Record<string, Value>
+  seed?: string
+  command: string[]
+  force?: boolean
+  continues?: CID
+  label?: string
+  trajectory?: string
+  batch?: string
+  previousBatch?: string | null
+  /** Called with the run id once `run.start` is recorded. */
+  onStart?: (run: CID) => void
+}
+
+/** How a segment ended. */
+export interface SegmentResult {
+  run: CID
+  status: RunStatus
+  /** True when a completed run with the same key was reused and CMD did not run. */
+  memoised: boolean
+  from?: CID
+  end?: CID
+  /** The exit status for the `run` command: CMD's, or 1 when it wrote no output. */
+  exitCode: number
+  reason?: string
+}
+
+const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM'] as const
+
+/**
+ * Runs CMD as one segment: materialises the start snapshot and config as files, runs CMD with the
+ * `SNAPSTORE_*` environment, stores each checkpoint as it appears and the end snapshot at the end,
+ * recording `run.start`, `run.checkpoint`, then `run.end` or `run.fail`. The store is opened only for
+ * each write, so other commands can read it while the segment runs.
+ */
+export async function runSegment (spec: SegmentSpec): Promise<SegmentResult> {
+  const init: StoreInit = spec.wait === undefined ? {} : { wait: spec.wait }
+  const inputs = await withStore(spec.store, init, async (store) => ({
+    from: spec.from === undefined ? undefined : typeof spec.from === 'string' ? await resolveId(store, spec.from, 'snapshot') : spec.from,
+    config: spec.config === undefined ? undefined : typeof spec.config === 'string' ? await resolveId(store, spec.config, 'config') : spec.config
+  }))
+  await checkExecutable(spec.command[0] ?? '')
+  const given = spec.jobDir ?? spec.workDir
+  const jobDir = given === undefined ? await mkdtemp(join(tmpdir(), 'snapstore-job-')) : resolve(given)
+  await mkdir(jobDir, { recursive: true })
+  const target = spec.jobDir === undefined ? resolve(spec.store) : join(jobDir, 'checkpoint.store')
+  try {
+    if (spec.jobDir !== undefined && await stat(join(target, 'db')).catch(() => undefined) === undefined) await closeStore(await initStore(target, init))
+    const config = spec.configFile === undefined ? inputs.config : await fileId(spec.configFile)
+    const parts = { ...(inputs.from === undefined ? {} : { from: inputs.from }), ...(config === undefined ? {} : { config }), params: spec.params, command: spec.command }
+    const seed = spec.seed ?? deriveSeed(parts)
+    const key = runKey({ ...parts, seed })
+    if (spec.force !== true) {
+      const done = await findCompleted(spec.store, target, key, init)
+      if (done !== undefined) return done
+    }
+    const files = await materialise(spec, inputs, jobDir, target, init)
+    return await execute(spec, { ...parts, seed, key }, files, jobDir, target, init)
+  } finally {
+    if (given === undefined) await rm(jobDir, { recursive: true, force: true })
+  }
+}
+
+interface Materialised {
+  from?: CID
+  config?: CID
+  inputPath?: string
+  configPath?: string
+}
+
+/** Writes the start snapshot and config into the job directory, and into a job store when there is one. */
+async function materialise (spec: SegmentSpec, inputs: { from: CID | undefined, config: CID | undefined }, jobDir: string, target: string, init: StoreInit): Promise<Materialised> {
+  const out: Materialised = {}
+  if (inputs.from !== undefined) {
+    out.from = inputs.from
+    out.inputPath = join(jobDir, 'start.snapshot')
+    await copyOut([spec.store, target], inputs.from, out.inputPath, init)
+  }
+  if (spec.configFile !== undefined) {
+    out.configPath = spec.configFile
+    out.config = await withStore(target, init, async (store) => (await addBlob(store, 'config', { path: spec.configFile! }, { nameIfNew: spec.configFile!.split('/').pop()! })).id)
+  } else if (inputs.config !== undefined) {
+    out.config = inputs.config
+    const name = await withStore(spec.store, init, async (store) => (await describeBlob(store, inputs.config!))?.name)
+    out.configPath = join(jobDir, `config${name === undefined ? '' : extname(name)}`)
+    await copyOut([spec.store, target], inputs.config, out.configPath, init)
+  }
+  if (target !== resolve(spec.store)) {
+    // A job store is complete by itself: it holds the inputs its run.start names.
+    await withStore(target, init, async (store) => {
+      if (out.from !== undefined && out.inputPath !== undefined) await addBlob(store, 'snapshot', { path: out.inputPath })
+      if (out.config !== undefined && out.configPath !== undefined && spec.configFile === undefined) await addBlob(store, 'config', { path: out.configPath })
+    })
+  }
+  return out
+}
+
+/** The blob id a file would get, computed by streaming it through sha-256. */
+async function fileId (path: string): Promise<CID> {
+  const hash = createHash('sha256')
+  await pipeline(createReadStream(path), hash)
+  return cidFromDigest(RAW, hash.digest())
+}
+
+async function copyOut (storePaths: readonly string[], id: CID, path: string, init: StoreInit): Promise<void> {
+  for (const storePath of storePaths) {
+    const copied = await withStore(storePath, init, async (store) => {
+      if (!(await hasBlob(store, id))) return false
+      await pipeline(Readable.from(readBlob(store, id)), createWriteStream(path))
+      return true
+    })
+    if (copied) return
+  }
+  throw new NotFoundError(`Cannot find blob "${id.toString()}" in ${storePaths.join(' or ')}`)
+}
+
+async function findCompleted (storePath: string, target: string, key: string, init: StoreInit): Promise<SegmentResult | undefined> {
+  for (const path of new Set([resolve(storePath), resolve(target)])) {
+    const [run] = await withStore(path, init, async (store) => await completedRunsWithKey(store, key))
+    if (run !== undefined) {
+      const result: SegmentResult = { run: run.id, status: 'completed', memoised: true, exitCode: 0 }
+      if (run.start.from !== undefined) result.from = run.start.from
+      if (run.end !== undefined) result.end = run.end.snapshot
+      return result
+    }
+  }
+  return undefined
+}
+
+type Start = Pick<RunStartBody, 'params' | 'seed' | 'key' | 'command'> & { from?: CID, config?: CID }
+
+/** Records the start, runs CMD, stores checkpoints as they come, and records how it ended. */
+async function execute (spec: SegmentSpec, start: Start, files: Materialised, jobDir: string, target: string, init: StoreInit): Promise<SegmentResult> {
+  const body: RunStartBody = { ...start, pid: process.pid }
+  for (const field of ['continues', 'label', 'trajectory', 'batch', 'previousBatch'] as const) {
+    if (spec[field] !== undefined) (body as unknown as Record<string, unknown>)[field] = spec[field]
+  }
+  const append = async (work: (store: Store) => Promise<void>): Promise<void> => { await withStore(target, init, work) }
+  let run: CID | undefined
+  await append(async (store) => { run = (await appendEvents(store, [{ type: 'run.start', body }]))[0]!.id })
+  spec.onStart?.(run!)
+
+  const checkpointDir = join(jobDir, 'checkpoints')
+  await rm(checkpointDir, { recursive: true, force: true })
+  await mkdir(checkpointDir, { recursive: true })
+  const outputPath = join(jobDir, 'end.snapshot')
+  await rm(outputPath, { force: true })
+
+  let lastCheckpoint: CID | undefined
+  let lastCycle: number | undefined
+  let storeError: unknown
+  const watcher = watchCheckpoints(checkpointDir, async (file) => {
+    await append(async (store) => {
+      const { id } = await addBlob(store, 'snapshot', { path: file.path }, { nameIfNew: file.name })
+      await appendEvents(store, [{ type: 'run.checkpoint', body: { run: run!, snapshot: id, ...(file.cycle === undefined ? {} : { cycle: file.cycle }) } }])
+      lastCheckpoint = id
+      lastCycle = file.cycle
+    })
+  }, (err) => { storeError ??= err })
+
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    SNAPSTORE_OUTPUT: outputPath,
+    SNAPSTORE_CHECKPOINTS: checkpointDir,
+    SNAPSTORE_SEED: start.seed,
+    SNAPSTORE_RUN: run!.toString(),
+    SNAPSTORE_PARAMS: JSON.stringify(start.params)
+  }
+  if (files.inputPath !== undefined) env['SNAPSTORE_INPUT'] = files.inputPath
+  if (files.configPath !== undefined) env['SNAPSTORE_CONFIG'] = files.configPath
+  const [command, ...args] = spec.command
+  // CMD runs in the job directory; a relative path given to snapstore means the caller's directory.
+  const child = spawn(command!.includes('/') ? resolve(command!) : command!, args, { env, stdio: 'inherit', cwd: jobDir })
+  let interrupted: NodeJS.Signals | undefined
+  const forward = (signal: NodeJS.Signals): void => {
+    interrupted = signal
+    child.kill(signal)
+  }
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, forward)
+  const exit = await new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolveExit) => {
+    child.on('error', () => resolveExit({ code: 127, signal: null }))
+    child.on('exit', (code, signal) => resolveExit({ code, signal }))
+  })
+  for (const signal of FORWARDED_SIGNALS) process.off(signal, forward)
+  await watcher.stop()
+  if (storeError !== undefined) throw storeError
+
+  const result: SegmentResult = { run: run!, status: 'failed', memoised: false, exitCode: exit.code ?? 1 }
+  if (start.from !== undefined) result.from = start.from
+  const fail = async (reason: string, extra: Partial<RunFailBody> = {}): Promise<SegmentResult> => {
+    const failure: RunFailBody = { run: run!, reason, ...extra }
+    if (lastCheckpoint !== undefined) failure.lastCheckpoint = lastCheckpoint
+    await append(async (store) => { await appendEvents(store, [{ type: 'run.fail', body: failure }]) })
+    return { ...result, status: reason === 'interrupted' ? 'interrupted' : 'failed', reason }
+  }
+  if (interrupted !== undefined) return { ...await fail('interrupted', { signal: interrupted }), exitCode: exit.code ?? 128 + signalNumber(interrupted) }
+  if (exit.signal !== null) return { ...await fail(`killed by ${exit.signal}`, { signal: exit.signal }), exitCode: 128 + signalNumber(exit.signal) }
+  if (exit.code !== 0) return await fail(`exit code ${exit.code ?? 1}`, { exitCode: exit.code ?? 1 })
+  if (await stat(outputPath).catch(() => undefined) === undefined) return { ...await fail('no output', { exitCode: 0 }), exitCode: 1 }
+  let end: CID | undefined
+  await append(async (store) => {
+    end = (await addBlob(store, 'snapshot', { path: outputPath }, { nameIfNew: 'end.snapshot' })).id
+    await appendEvents(store, [{ type: 'run.end', body: { run: run!, snapshot: end, ...(lastCycle === undefined ? {} : { cycle: lastCycle }) } }])
+  })
+  return { ...result, status: 'completed', end: end!, exitCode: 0 }
+}
+
+function signalNumber (signal: NodeJS.Signals): number {
+  return constants.signals[signal] ?? 1
+}
