@@ -1,4 +1,7 @@
-import { digestHex } from '../ids.ts'
+import { DAG_CBOR, digestHex } from '../ids.ts'
+import { describeRun } from '../runs/query.ts'
+import { lineageOf } from '../runs/lineage.ts'
+import { runJson } from './run-format.ts'
 import { showItem, storeStats } from '../query.ts'
 import { resolveId } from '../resolve.ts'
 import { FORMAT_VERSION, withStore } from '../store.ts'
@@ -7,9 +10,12 @@ import { humanBytes, isoTime, jsonReplacer, writeJson, writeLine } from './outpu
 import { eventJson, summarize } from './summary.ts'
 import type { ShownItem, StoreStats } from '../query.ts'
 import type { StoreCommandOptions } from './context.ts'
+import type { CID } from 'multiformats/cid'
+import type { RunInfo } from '../runs/query.ts'
+import type { Store } from '../store.ts'
 
 /** `snapstore show STORE [ID]`: describes a blob or event, or (no id) the store's totals. */
-export async function show (path: string, idText: string | undefined, options: StoreCommandOptions): Promise<void> {
+export async function show (path: string, idText: string | undefined, options: StoreCommandOptions & { lineage?: boolean }): Promise<void> {
   await withStore(path, storeInit(options), async (store) => {
     if (idText === undefined) {
       const stats = await storeStats(store)
@@ -17,10 +23,62 @@ export async function show (path: string, idText: string | undefined, options: S
       else await writeLine(describeStats(store.path, stats))
       return
     }
-    const item = await showItem(store, await resolveId(store, idText, 'any'))
+    if (options.lineage === true) {
+      await showLineage(store, await resolveId(store, idText, 'snapshot'), options)
+      return
+    }
+    const id = await resolveId(store, idText, 'any')
+    const run = id.code === DAG_CBOR ? await describeRun(store, id) : undefined
+    if (run !== undefined) {
+      if (options.json === true) await writeJson(runJson(run))
+      else await writeLine(describeRunText(run))
+      return
+    }
+    const item = await showItem(store, id)
     if (options.json === true) await writeJson(toJson(item))
     else await writeLine(describeItem(item))
   })
+}
+
+function describeRunText (run: RunInfo): string {
+  const rows: Array<[string, string]> = [
+    ['run', run.id.toString()],
+    ['status', run.stale ? 'running (its wrapper process is gone: resume it)' : run.status],
+    ['from', run.start.from?.toString() ?? '-'],
+    ['config', run.start.config?.toString() ?? '-'],
+    ['params', JSON.stringify(run.start.params)],
+    ['seed', run.start.seed],
+    ['key', run.start.key],
+    ['command', run.start.command?.join(' ') ?? '-'],
+    ['host', `${run.host}${run.start.pid === undefined ? '' : ` (pid ${run.start.pid})`}`],
+    ['started', isoTime(run.started)],
+    ['ended', run.ended === undefined ? '-' : isoTime(run.ended)],
+    ['end', run.end?.snapshot.toString() ?? '-']
+  ]
+  for (const field of ['label', 'trajectory', 'batch', 'previousBatch'] as const) {
+    const value = run.start[field]
+    if (value !== undefined && value !== null) rows.push([field, value])
+  }
+  if (run.start.continues !== undefined) rows.push(['continues', run.start.continues.toString()])
+  if (run.fail !== undefined) rows.push(['failure', [run.fail.reason, run.fail.exitCode === undefined ? '' : `exit ${run.fail.exitCode}`, run.fail.signal ?? ''].filter(Boolean).join(', ')])
+  rows.push(['checkpoints', String(run.checkpoints.length)])
+  for (const checkpoint of run.checkpoints) rows.push([`  cycle ${checkpoint.cycle ?? '-'}`, `${checkpoint.snapshot.toString()}  ${isoTime(checkpoint.at.time)}`])
+  return table(rows)
+}
+
+async function showLineage (store: Store, snapshot: CID, options: StoreCommandOptions): Promise<void> {
+  const { root, steps } = await lineageOf(store, snapshot)
+  if (options.json === true) {
+    await writeJson({ root: root ?? null, steps: steps.map((step) => ({ run: step.run.id, status: step.run.status, from: step.run.start.from ?? null, snapshot: step.snapshot, role: step.role, cycle: step.cycle ?? null, params: step.run.start.params, seed: step.run.start.seed })) })
+    return
+  }
+  const lines = [root === undefined ? '(no start snapshot)' : `${root.toString()}  root`]
+  for (const step of steps) {
+    const params = Object.entries(step.run.start.params).map(([k, v]) => `${k}=${String(v)}`).join(' ')
+    lines.push(`  run ${step.run.id.toString()}  ${step.run.status}  seed ${step.run.start.seed}${params === '' ? '' : `  ${params}`}${step.run.start.continues === undefined ? '' : `  continues ${step.run.start.continues.toString()}`}`)
+    lines.push(`${step.snapshot.toString()}  ${step.role === 'end' ? 'end' : `checkpoint${step.cycle === undefined ? '' : ` cycle ${step.cycle}`}`}`)
+  }
+  await writeLine(lines.join('\n'))
 }
 
 function describeStats (path: string, stats: StoreStats): string {
