@@ -10,6 +10,7 @@ import { CorruptError, NotFoundError } from './errors.ts'
 import { eventReferences } from './event-format.ts'
 import { DAG_CBOR, RAW, cidFromDigest, cidFromHex, digestHex, eventId, sha256Hex } from './ids.ts'
 import { iterateOrigin, listHeads, readEventAt } from './log.ts'
+import { parseEventKey } from './keys.ts'
 import { readBlobRecord } from './blobs.ts'
 import { resolveId } from './resolve.ts'
 import type { CID } from 'multiformats/cid'
@@ -102,7 +103,7 @@ export async function exportCar (store: Store, path: string, ids: readonly strin
   return { events, blobs: manifests.length }
 }
 
-/** Per origin, the highest seq needed to carry the events naming the given ids. */
+/** Per origin, the highest seq needed to carry the events naming the given ids, and every event those name. */
 async function headsFor (store: Store, ids: readonly string[]): Promise<OriginHead[]> {
   const wanted = new Set<string>()
   for (const text of ids) wanted.add((await resolveId(store, text, 'any')).toString())
@@ -115,6 +116,26 @@ async function headsFor (store: Store, ids: readonly string[]): Promise<OriginHe
     }
   }
   if (highest.size === 0) throw new NotFoundError(`Cannot export ${ids.join(', ')}: no event names them`)
+  // Events the carried events name (a tag on another store's run) come along, with their origins' chains.
+  const done = new Map<string, number>()
+  for (let pending = [...highest.keys()]; pending.length > 0; pending = [...highest].filter(([o, seq]) => (done.get(o) ?? 0) < seq).map(([o]) => o)) {
+    for (const origin of pending) {
+      const from = (done.get(origin) ?? 0) + 1
+      const to = highest.get(origin)!
+      done.set(origin, to)
+      for await (const { event } of iterateOrigin(store, origin, from)) {
+        if (event.seq > to) break
+        const refs = eventReferences(event)
+        for (const cid of [...refs.events, ...refs.either]) {
+          if (cid.code !== DAG_CBOR) continue
+          const at = await store.sub.eventId.get(digestHex(cid))
+          if (at === undefined) continue
+          const named = parseEventKey(new TextDecoder().decode(at))
+          if (named.seq > (highest.get(named.origin) ?? 0)) highest.set(named.origin, named.seq)
+        }
+      }
+    }
+  }
   const heads: OriginHead[] = []
   for (const [origin, seq] of highest) {
     const stored = await readEventAt(store, origin, seq)
@@ -133,8 +154,15 @@ export async function openCarSource (path: string): Promise<MergeSource> {
     if (code === 'ENOENT') throw new NotFoundError(`Cannot read CAR file "${path}": no such file`, { cause: err })
     throw new CorruptError(`Cannot read CAR file "${path}": it is truncated or malformed (${(err as Error).message})`, { cause: err })
   }
+  const read = async (cid: CID): Promise<{ bytes: Uint8Array } | undefined> => {
+    try {
+      return await reader.get(cid)
+    } catch (err) {
+      throw new CorruptError(`Cannot read CAR file "${path}": block ${cid.toString()} is truncated or unreadable`, { cause: err })
+    }
+  }
   const block = async (cid: CID): Promise<Uint8Array | undefined> => {
-    const found = await reader.get(cid)
+    const found = await read(cid)
     if (found === undefined) return undefined
     if (sha256Hex(found.bytes) !== digestHex(cid)) throw new CorruptError(`Cannot read CAR file "${path}": block ${cid.toString()} does not match its id`)
     return found.bytes
@@ -189,7 +217,7 @@ export async function openCarSource (path: string): Promise<MergeSource> {
         const manifest = decode<BlobManifest>(bytes)
         const chunks: Array<[Uint8Array, number]> = []
         for (const chunk of manifest.chunks) {
-          const chunkBytes = await reader.get(chunk)
+          const chunkBytes = await read(chunk)
           chunks.push([chunk.multihash.digest, chunkBytes?.bytes.length ?? -1])
         }
         return encode({ size: manifest.size, chunks } satisfies BlobRecord)

@@ -95,7 +95,11 @@ export async function checkReferences (store: Store, events: readonly StoredEven
     const refs = eventReferences(event)
     const blobs = await store.sub.blob.getMany(refs.blobs.map(digestHex))
     refs.blobs.forEach((cid, i) => {
-      if (blobs[i] === undefined) throw new NotFoundError(`Cannot record ${event.type}: blob "${cid.toString()}" is not in the store`)
+      const record = blobs[i]
+      if (record === undefined) throw new NotFoundError(`Cannot record ${event.type}: blob "${cid.toString()}" is not in the store`)
+      if (event.type === 'blob.add' && decode<{ size: number }>(record).size !== event.body.size) {
+        throw new BadInputError(`Cannot record blob.add: blob "${cid.toString()}" has ${decode<{ size: number }>(record).size} bytes, not ${event.body.size}`)
+      }
     })
     for (const cid of [...refs.events, ...refs.either]) {
       if (batchIds.has(cid.toString())) continue

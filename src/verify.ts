@@ -1,3 +1,4 @@
+import { decode } from './codec.ts'
 import { isSnapstoreError } from './errors.ts'
 import { eventReferences, openEvent } from './event-format.ts'
 import { DAG_CBOR, RAW, cidFromHex, digestHex } from './ids.ts'
@@ -35,6 +36,7 @@ export async function verifyStore (store: Store, options: OperationOptions = {})
   const eventIds = new Set<string>()
   const references: Array<{ at: string, cid: CID, as: 'blob' | 'event' | 'either' }> = []
   const chains = new Map<string, { seq: number, id: CID, clock: number }>()
+  const sizes: Array<{ at: string, hex: string, size: number }> = []
   let maxClock = 0
   let events = 0
 
@@ -60,6 +62,7 @@ export async function verifyStore (store: Store, options: OperationOptions = {})
     if (previous !== undefined && event.clock <= previous.clock) problems.push(`event ${at}: clock ${event.clock} does not exceed the clock of the event before it`)
     chains.set(origin, { seq, id, clock: event.clock })
     maxClock = Math.max(maxClock, event.clock)
+    if (event.type === 'blob.add') sizes.push({ at, hex: digestHex(event.body.blob), size: event.body.size })
     const refs = eventReferences(event)
     for (const cid of refs.blobs) references.push({ at, cid, as: 'blob' })
     for (const cid of refs.events) references.push({ at, cid, as: 'event' })
@@ -71,6 +74,11 @@ export async function verifyStore (store: Store, options: OperationOptions = {})
     const hex = digestHex(cid)
     const present = (as !== 'event' && cid.code === RAW && blobKeys.has(hex)) || (as !== 'blob' && cid.code === DAG_CBOR && eventIds.has(hex))
     if (!present) problems.push(`event ${at}: names ${cid.toString()}, which the store lacks`)
+  }
+
+  for (const { at, hex, size } of sizes) {
+    const record = blobKeys.has(hex) ? await store.sub.blob.get(hex) : undefined
+    if (record !== undefined && decode<{ size: number }>(record).size !== size) problems.push(`event ${at}: says blob ${cidFromHex(RAW, hex).toString()} has ${size} bytes; it has ${decode<{ size: number }>(record).size}`)
   }
 
   const heads = await listHeads(store)

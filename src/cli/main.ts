@@ -76,7 +76,8 @@ export function buildProgram (): Command {
   withStoreOptions(program.command('merge')
     .argument('<dest>', 'store directory to merge into')
     .argument('<sources...>', 'store directories or .car files to merge from (only read)')
-    .description('copy in what each source has and DEST lacks, after checking every id, chain and digest'))
+    .description('copy in what each source has and DEST lacks, after checking every id, chain and digest')
+    .option('--dry-run', 'check everything and say what would be copied, writing nothing'))
     .action(async (dest: string, sources: string[], options) => { await (await import('./merge.ts')).merge(dest, sources, options) })
 
   withStoreOptions(program.command('run')

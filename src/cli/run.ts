@@ -67,6 +67,9 @@ export async function report (result: SegmentResult, options: { json?: boolean }
     await writeLine(`Run start and end hashes: ${result.from?.toString() ?? '-'}, ${result.end?.toString() ?? '-'}`)
   }
   if (result.memoised) process.stderr.write(`snapstore: run ${result.run.toString()} already completed with the same start, config, params, seed and command; not run again (use --force to rerun)\n`)
-  if (result.status !== 'completed') process.stderr.write(`snapstore: run ${result.run.toString()} ${result.status}: ${result.reason ?? ''}\n`)
+  if (result.status !== 'completed') {
+    const why = result.reason === undefined || result.reason === result.status ? '' : `: ${result.reason}`
+    process.stderr.write(`snapstore: run ${result.run.toString()} ${result.status}${why} (recorded in the store)\n`)
+  }
   if (result.exitCode !== 0) process.exitCode = result.exitCode
 }

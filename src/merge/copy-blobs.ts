@@ -21,9 +21,10 @@ const BATCH_BYTES = 8 * 1024 * 1024
 
 /**
  * Copies blobs the destination lacks, checking every chunk's digest and size and each blob's whole
- * digest before its record is written. Chunks the destination already holds are read from it, not copied.
+ * digest, and its size against what events say, before its record is written. Chunks the destination
+ * already holds are read from it, not copied.
  */
-export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable<CID>, copied: CopiedBlobs, options: OperationOptions = {}): Promise<void> {
+export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable<CID>, sizes: ReadonlyMap<string, number>, copied: CopiedBlobs, options: OperationOptions = {}): Promise<void> {
   let pending: Op[] = []
   let pendingBytes = 0
   const flush = async (): Promise<void> => {
@@ -31,6 +32,7 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
     pending = []
     pendingBytes = 0
   }
+  const staged = new Set<string>()
   for (const id of ids) {
     options.signal?.throwIfAborted()
     const hex = digestHex(id)
@@ -38,11 +40,14 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
     if (recordBytes === undefined) throw new CorruptError(`Cannot merge from ${source.name}: it lacks blob ${id.toString()}, which its events name`)
     const record = decode<BlobRecord>(recordBytes)
     if (typeof record?.size !== 'number' || !Array.isArray(record.chunks)) throw new CorruptError(`Cannot merge from ${source.name}: the record of blob ${id.toString()} is malformed`)
+    if (sizes.get(hex) !== undefined && sizes.get(hex) !== record.size) {
+      throw new CorruptError(`Cannot merge from ${source.name}: blob ${id.toString()} has ${record.size} bytes, but an event says ${sizes.get(hex)}`)
+    }
     const whole = createHash('sha256')
     let size = 0
-    const staged = new Set<string>()
     for (const [digest, chunkSize] of record.chunks) {
       const chunkHex = Buffer.from(digest).toString('hex')
+      // A chunk staged for this merge but not yet flushed is read back from the source.
       let bytes = staged.has(chunkHex) ? undefined : await dest.sub.chunk.get(chunkHex)
       if (bytes === undefined) {
         bytes = await source.chunk(chunkHex)

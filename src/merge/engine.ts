@@ -1,3 +1,4 @@
+import { decode } from '../codec.ts'
 import { CorruptError, ForkError } from '../errors.ts'
 import { eventReferences } from '../event-format.ts'
 import { RAW, digestHex } from '../ids.ts'
@@ -9,7 +10,8 @@ import { copyBlobs, uncopyBlobs } from './copy-blobs.ts'
 import { journalOp } from './journal.ts'
 import type { CID } from 'multiformats/cid'
 import type { Store } from '../store.ts'
-import type { OperationOptions, OriginHead, StoredEvent } from '../types.ts'
+import type { BlobAddBody, OperationOptions, OriginHead, StoredEvent } from '../types.ts'
+import type { BlobRecord } from '../blobs.ts'
 import type { CopiedBlobs } from './copy-blobs.ts'
 import type { OriginRange } from './check-events.ts'
 import type { MergeSource } from './source.ts'
@@ -21,6 +23,14 @@ export interface MergeResult {
   blobs: number
   /** Bytes of chunks copied (chunks the destination already held are not counted). */
   bytes: number
+  /** True when nothing was copied because only a plan was asked for. */
+  dryRun?: boolean
+}
+
+/** Options of a merge. */
+export interface MergeFromOptions extends OperationOptions {
+  /** Check everything and say what would be copied, without writing. */
+  dryRun?: boolean
 }
 
 const EVENT_BATCH = 2000
@@ -32,7 +42,7 @@ const EVENT_BATCH = 2000
  * them, and events in total order in bounded batches, so a merge killed at any moment leaves whole
  * events only, and running it again completes it.
  */
-export async function mergeFrom (dest: Store, source: MergeSource, options: OperationOptions = {}): Promise<MergeResult> {
+export async function mergeFrom (dest: Store, source: MergeSource, options: MergeFromOptions = {}): Promise<MergeResult> {
   return await exclusive(dest, async () => {
     const sourceHeads = await source.heads()
     const before = new Map((await listHeads(dest)).map((head) => [head.origin, head]))
@@ -41,16 +51,19 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Oper
     // Pass 1: check every event and reference before anything is written; note the blobs to copy.
     const newEvents = new Set<string>()
     const needed = new Map<string, CID>()
+    const sizes = new Map<string, number>()
     for await (const stored of checkedEvents(source, ranges)) {
       options.signal?.throwIfAborted()
       await noteReferences(dest, source, stored, newEvents, needed)
+      if (stored.event.type === 'blob.add') await noteSize(dest, source, stored.event.body, sizes)
       newEvents.add(digestHex(stored.id))
     }
+    if (options.dryRun === true) return await planOnly(dest, source, newEvents.size, needed)
 
     // Pass 2: blobs, each verified whole; taken back if any fails.
     const copied: CopiedBlobs = { blobs: [], chunks: [], bytes: 0 }
     try {
-      await copyBlobs(dest, source, needed.values(), copied, options)
+      await copyBlobs(dest, source, needed.values(), sizes, copied, options)
     } catch (err) {
       await uncopyBlobs(dest, copied)
       throw err
@@ -83,6 +96,35 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Oper
     else await writeBatch(dest, [entry], true)
     return { source: source.name, events, blobs: copied.blobs.length, bytes: copied.bytes }
   })
+}
+
+/** Every `blob.add` must state its blob's true size: checked against the destination's record now, the source's when copied. */
+async function noteSize (dest: Store, source: MergeSource, body: BlobAddBody, sizes: Map<string, number>): Promise<void> {
+  const hex = digestHex(body.blob)
+  const claimed = sizes.get(hex)
+  if (claimed !== undefined && claimed !== body.size) throw new CorruptError(`Cannot merge from ${source.name}: events disagree about the size of blob ${body.blob.toString()}`)
+  sizes.set(hex, body.size)
+  const ours = await dest.sub.blob.get(hex)
+  if (ours !== undefined && decode<BlobRecord>(ours).size !== body.size) {
+    throw new CorruptError(`Cannot merge from ${source.name}: a blob.add says blob ${body.blob.toString()} has ${body.size} bytes; it has ${decode<BlobRecord>(ours).size}`)
+  }
+}
+
+/** What a merge would copy, without copying: events, blobs, and the bytes of chunks the destination lacks. */
+async function planOnly (dest: Store, source: MergeSource, events: number, needed: Map<string, CID>): Promise<MergeResult> {
+  let bytes = 0
+  const counted = new Set<string>()
+  for (const hex of needed.keys()) {
+    const record = await source.blobRecord(hex)
+    if (record === undefined) throw new CorruptError(`Cannot merge from ${source.name}: it lacks blob ${hex}, which its events name`)
+    for (const [digest, size] of decode<BlobRecord>(record).chunks) {
+      const chunk = Buffer.from(digest).toString('hex')
+      if (counted.has(chunk) || await dest.sub.chunk.has(chunk)) continue
+      counted.add(chunk)
+      bytes += size
+    }
+  }
+  return { source: source.name, events, blobs: needed.size, bytes, dryRun: true }
 }
 
 /** Compares version vectors and head ids: what to copy per origin, and whether the stores fork. */

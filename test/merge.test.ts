@@ -1,0 +1,521 @@
+import { cp, readFile, symlink, writeFile } from 'node:fs/promises'
+import { relative } from 'node:path'
+import * as assert from 'uvu/assert'
+import { CHUNK_SIZE, addBlob, appendEvents, codec, digestHex, iterateLog, listBlobIds, putBlob, readBlobBytes, readEventAt, setTag, storeStats, verifyStore } from '../src/index.ts'
+import { exportCar } from '../src/car.ts'
+import { eventKey } from '../src/keys.ts'
+import { iterateJournal } from '../src/merge/journal.ts'
+import { mergeStores } from '../src/merge/merge-stores.ts'
+import {
+  assertSameState, carTransport, collect, directoryTransport, holdOpen, rawSub, seededBytes, storeState, withRawDb, workspaceSuite
+} from './_helpers/merge.ts'
+import { bytes, expectCode } from './_helpers/store.ts'
+import type { CID } from 'multiformats/cid'
+import type { BlobRecord, SnapEvent, Store } from '../src/index.ts'
+import type { RawDb, Workspace } from './_helpers/merge.ts'
+
+const TRANSPORTS = [directoryTransport, carTransport]
+
+/** Adds each text as a snapshot and returns the ids. */
+async function addSnapshots (store: Store, texts: readonly string[]): Promise<CID[]> {
+  const ids: CID[] = []
+  for (const text of texts) ids.push((await addBlob(store, 'snapshot', bytes(text), { name: text })).id)
+  return ids
+}
+
+async function highestClock (store: Store): Promise<number> {
+  return Math.max(...(await collect(iterateLog(store))).map((stored) => stored.event.clock))
+}
+
+// ---------------------------------------------------------------- clock
+
+const Clock = workspaceSuite('merge clock')
+
+for (const transport of TRANSPORTS) {
+  Clock(`after a merge from a ${transport.name} the destination's clock is at least the highest clock merged, and its next event orders after everything merged`, async ({ ws }) => {
+    const source = await ws.init('source')
+    await addSnapshots(source, ['s1', 's2', 's3', 's4', 's5', 's6'])
+    const highest = await highestClock(source)
+    const dest = await ws.init('dest')
+    await addBlob(dest, 'config', bytes('config'))
+    assert.ok(dest.clock < highest, 'the destination starts behind the source')
+
+    await transport.merge(ws, dest, source.path)
+    assert.ok(dest.clock >= highest, `clock ${dest.clock} >= ${highest}`)
+    const [next] = (await addBlob(dest, 'snapshot', bytes('after the merge'))).events
+    assert.ok(next!.event.clock > highest, 'the next event has a higher clock than any merged event')
+    assert.is((await collect(iterateLog(dest))).at(-1)?.id.toString(), next!.id.toString(), 'it is last in the total order')
+
+    await ws.close(dest.path)
+    assert.ok((await ws.open(dest.path)).clock >= next!.event.clock, 'the raised clock is stored')
+  })
+}
+
+Clock.run()
+
+// ---------------------------------------------------------------- forks
+
+interface ForkCase {
+  title: string
+  /** Events each copy writes after the copy. */
+  dest: number
+  source: number
+}
+
+const FORKS: ForkCase[] = [
+  { title: 'equal seqs with different heads', dest: 1, source: 1 },
+  { title: 'a source that wrote more after the copy', dest: 1, source: 2 },
+  { title: 'a destination that wrote more after the copy', dest: 2, source: 1 },
+  { title: 'two copies that both wrote several events', dest: 2, source: 3 }
+]
+
+/** A store with two events, copied as a closed directory: 'a' and 'b' share an origin. Each then writes its own events. */
+async function copiedStores (ws: Workspace, destWrites: number, sourceWrites: number): Promise<string> {
+  const a = await ws.init('a')
+  await addSnapshots(a, ['before the copy 1', 'before the copy 2'])
+  await ws.close(a.path)
+  await cp(ws.path('a'), ws.path('b'), { recursive: true })
+  await addSnapshots(await ws.open('a'), Array.from({ length: destWrites }, (_, i) => `written in a ${i}`))
+  await addSnapshots(await ws.open('b'), Array.from({ length: sourceWrites }, (_, i) => `written in b ${i}`))
+  return a.origin
+}
+
+const Forks = workspaceSuite('merge forks')
+
+for (const transport of TRANSPORTS) {
+  for (const fork of FORKS) {
+    Forks(`a fork (${fork.title}) from a ${transport.name} is refused with E_FORK naming origin and seq, and nothing is written`, async ({ ws }) => {
+      const origin = await copiedStores(ws, fork.dest, fork.source)
+      const before = await storeState(ws, 'a')
+      const err = await expectCode(transport.merge(ws, await ws.open('a'), ws.path('b')), 'E_FORK')
+      const seq = err.details['seq']
+      assert.is(err.details['origin'], origin)
+      assert.type(seq, 'number')
+      assert.ok(err.message.includes(origin), err.message)
+      assert.ok(err.message.includes(`seq ${String(seq)}`), err.message)
+      const ours = await readEventAt(await ws.open('a'), origin, seq as number)
+      const theirs = await readEventAt(await ws.open('b'), origin, seq as number)
+      assert.ok(ours !== undefined && theirs !== undefined && !ours.id.equals(theirs.id), `both stores hold different events at seq ${String(seq)}`)
+      if (fork.dest + fork.source <= 3) assert.is(seq, 3, 'the seq where the copies first differ')
+      await ws.close(ws.path('b'))
+      assertSameState(await storeState(ws, 'a'), before, 'the destination')
+    })
+  }
+}
+
+Forks('a copy written on one side only is no fork: merging copies what the other side lacks', async ({ ws }) => {
+  const origin = await copiedStores(ws, 0, 2)
+  const merged = await directoryTransport.merge(ws, await ws.open('a'), ws.path('b'))
+  assert.is(merged.events, 2)
+  const back = await directoryTransport.merge(ws, await ws.open('b'), ws.path('a'))
+  assert.is(back.events, 0)
+  const a = await ws.open('a')
+  assert.equal((await verifyStore(a)).problems, [])
+  assert.is((await readEventAt(a, origin, 4))?.event.seq, 4)
+})
+
+Forks.run()
+
+// ---------------------------------------------------------------- corrupted sources
+
+interface SourceFacts {
+  path: string
+  origin: string
+  /** Digests (hex) of the blobs only the source holds, in the order it added them. */
+  blobs: string[]
+  /** Ids of those blobs. */
+  ids: string[]
+}
+
+interface CorruptCase {
+  title: string
+  tamper: (db: RawDb, source: SourceFacts) => Promise<void>
+  /** What the error message must name. */
+  names: (source: SourceFacts) => string
+}
+
+async function readRecord (db: RawDb, digest: string): Promise<BlobRecord> {
+  const value = await rawSub(db, 'blob').get(digest)
+  assert.ok(value !== undefined, `blob ${digest} has a record`)
+  return codec.decode<BlobRecord>(value)
+}
+
+async function rewriteEvent (db: RawDb, origin: string, seq: number, change: (event: SnapEvent) => void): Promise<void> {
+  const events = rawSub(db, 'event')
+  const value = await events.get(eventKey(origin, seq))
+  assert.ok(value !== undefined, `event ${origin}:${seq} is stored`)
+  const event = codec.decode<SnapEvent>(value)
+  change(event)
+  await events.put(eventKey(origin, seq), codec.encode(event))
+}
+
+const CORRUPTIONS: CorruptCase[] = [
+  {
+    title: 'a chunk whose bytes were changed',
+    tamper: async (db, source) => {
+      const [[digest]] = (await readRecord(db, source.blobs[2]!)).chunks as [[Uint8Array, number]]
+      const chunks = rawSub(db, 'chunk')
+      const hex = Buffer.from(digest).toString('hex')
+      const tampered = Buffer.from((await chunks.get(hex))!)
+      tampered[0] = tampered[0]! ^ 0xff
+      await chunks.put(hex, tampered)
+    },
+    names: (source) => source.ids[2]!
+  },
+  {
+    title: 'a missing chunk',
+    tamper: async (db, source) => {
+      const [[digest]] = (await readRecord(db, source.blobs[1]!)).chunks as [[Uint8Array, number]]
+      await rawSub(db, 'chunk').del(Buffer.from(digest).toString('hex'))
+    },
+    names: (source) => source.ids[1]!
+  },
+  {
+    title: 'a blob record whose size was changed',
+    tamper: async (db, source) => {
+      const record = await readRecord(db, source.blobs[1]!)
+      await rawSub(db, 'blob').put(source.blobs[1]!, codec.encode({ ...record, size: record.size + 1 }))
+    },
+    names: (source) => source.ids[1]!
+  },
+  {
+    title: 'a blob record that lists the chunks of another blob',
+    tamper: async (db, source) => {
+      const other = await readRecord(db, source.blobs[0]!)
+      await rawSub(db, 'blob').put(source.blobs[2]!, codec.encode(other))
+    },
+    names: (source) => source.ids[2]!
+  },
+  {
+    title: 'a missing blob record',
+    tamper: async (db, source) => { await rawSub(db, 'blob').del(source.blobs[2]!) },
+    names: (source) => source.ids[2]!
+  },
+  {
+    title: 'an event in the middle of the chain re-encoded with a changed body',
+    tamper: async (db, source) => {
+      await rewriteEvent(db, source.origin, 2, (event) => { (event.body as { name?: string }).name = 'forged' })
+    },
+    names: (source) => source.origin
+  },
+  {
+    title: 'the last event re-encoded with a changed body (it no longer matches the head)',
+    tamper: async (db, source) => {
+      await rewriteEvent(db, source.origin, 4, (event) => { (event.body as { name?: string }).name = 'forged' })
+    },
+    names: (source) => source.origin
+  },
+  {
+    title: 'a broken chain: an event deleted from the middle',
+    tamper: async (db, source) => { await rawSub(db, 'event').del(eventKey(source.origin, 3)) },
+    names: (source) => source.origin
+  },
+  {
+    title: 'event bytes that are not CBOR',
+    tamper: async (db, source) => { await rawSub(db, 'event').put(eventKey(source.origin, 2), bytes('\xff not cbor')) },
+    names: (source) => `${source.origin}:2`
+  },
+  {
+    title: 'two events swapped',
+    tamper: async (db, source) => {
+      const events = rawSub(db, 'event')
+      const [two, three] = await events.getMany([eventKey(source.origin, 2), eventKey(source.origin, 3)])
+      await events.batch([{ type: 'put', key: eventKey(source.origin, 2), value: three! }, { type: 'put', key: eventKey(source.origin, 3), value: two! }])
+    },
+    names: (source) => source.origin
+  },
+  {
+    title: 'a version vector that claims more events than the log holds',
+    tamper: async (db, source) => {
+      const heads = rawSub(db, 'heads')
+      const head = codec.decode<{ seq: number, head: CID }>((await heads.get(source.origin))!)
+      await heads.put(source.origin, codec.encode({ ...head, seq: head.seq + 1 }))
+    },
+    names: (source) => source.origin
+  }
+]
+
+const Corrupt = workspaceSuite('merge from a corrupted source')
+
+/** A source that shares one blob with the destination and adds three of its own (seq 2 to 4); both closed. */
+async function sourceAndDest (ws: Workspace, texts: readonly Uint8Array[] = ['one', 'two', 'three'].map((text) => bytes(`only in the source: ${text}`))): Promise<SourceFacts> {
+  const source = await ws.init('source')
+  await addBlob(source, 'snapshot', bytes('shared'), { name: 'shared' })
+  const ids: CID[] = []
+  for (const [i, data] of texts.entries()) ids.push((await addBlob(source, 'snapshot', data, { name: `blob ${i}` })).id)
+  const dest = await ws.init('dest')
+  await addBlob(dest, 'config', bytes('shared'))
+  await addBlob(dest, 'snapshot', bytes('only in the destination'))
+  await ws.closeAll()
+  return { path: source.path, origin: source.origin, blobs: ids.map(digestHex), ids: ids.map(String) }
+}
+
+for (const corruption of CORRUPTIONS) {
+  Corrupt(`a source with ${corruption.title} is refused with E_CORRUPT and nothing is written`, async ({ ws }) => {
+    const source = await sourceAndDest(ws)
+    await withRawDb(source.path, async (db) => { await corruption.tamper(db, source) })
+    const before = await storeState(ws, 'dest')
+    const err = await expectCode(mergeStores(await ws.open('dest'), source.path), 'E_CORRUPT')
+    assert.ok(err.message.includes(corruption.names(source)), `the message names ${corruption.names(source)}: ${err.message}`)
+    assertSameState(await storeState(ws, 'dest'), before, 'the destination')
+  })
+}
+
+Corrupt('a tampered chunk found after more than 8 MiB of good blobs were written is taken back with them', async ({ ws }) => {
+  const source = await sourceAndDest(ws, Array.from({ length: 10 }, (_, i) => seededBytes(CHUNK_SIZE, 100 + i)))
+  await withRawDb(source.path, async (db) => { await CORRUPTIONS[0]!.tamper(db, { ...source, blobs: [source.blobs[0]!, source.blobs[1]!, source.blobs[9]!] }) })
+  const before = await storeState(ws, 'dest')
+  const err = await expectCode(mergeStores(await ws.open('dest'), source.path), 'E_CORRUPT')
+  assert.ok(err.message.includes(source.ids[9]!), err.message)
+  assertSameState(await storeState(ws, 'dest'), before, 'the destination')
+})
+
+Corrupt('a source whose blob.add misstates the size of its blob is refused with E_CORRUPT and nothing is written', async ({ ws }) => {
+  const data = bytes('eleven byte')
+  const dest = await ws.init('dest')
+  await addBlob(dest, 'snapshot', data)
+  const source = await ws.init('source')
+  const { id } = await putBlob(source, data)
+  await appendEvents(source, [{ type: 'blob.add', body: { blob: id, kind: 'snapshot', size: 999 } }])
+  await ws.closeAll()
+  const before = await storeState(ws, 'dest')
+  // Accepting it would make the blob's projected size depend on the order of delivery, and verify would fail.
+  await expectCode(mergeStores(await ws.open('dest'), source.path), 'E_CORRUPT')
+  assertSameState(await storeState(ws, 'dest'), before, 'the destination')
+})
+
+Corrupt.run()
+
+// ---------------------------------------------------------------- sources that cannot be read
+
+const Refused = workspaceSuite('merge from a source it cannot read')
+
+Refused('a source of a newer format is refused with E_VERSION and nothing is written', async ({ ws }) => {
+  const source = await sourceAndDest(ws)
+  await withRawDb(source.path, async (db) => { await rawSub(db, 'meta').put('format', codec.encode(2)) })
+  const before = await storeState(ws, 'dest')
+  const err = await expectCode(mergeStores(await ws.open('dest'), source.path), 'E_VERSION')
+  assert.ok(err.message.includes(source.path), err.message)
+  assertSameState(await storeState(ws, 'dest'), before, 'the destination')
+})
+
+Refused('a source another process holds open is refused with E_LOCKED after the wait, and merges once released', async ({ ws }) => {
+  const source = await sourceAndDest(ws)
+  const before = await storeState(ws, 'dest')
+  const holder = await holdOpen(source.path)
+  try {
+    const err = await expectCode(mergeStores(await ws.open('dest'), source.path, { wait: 0.3 }), 'E_LOCKED')
+    assert.ok(err.message.includes(source.path), err.message)
+  } finally {
+    await holder.release()
+  }
+  assertSameState(await storeState(ws, 'dest'), before, 'the destination')
+  assert.is((await mergeStores(await ws.open('dest'), source.path)).events, 4)
+})
+
+Refused('a path that is not a store is refused with E_NO_STORE', async ({ ws }) => {
+  const dest = await ws.init('dest')
+  await expectCode(mergeStores(dest, ws.dir), 'E_NO_STORE')
+})
+
+Refused.run()
+
+// ---------------------------------------------------------------- into itself
+
+const Self = workspaceSuite('merge into itself')
+
+Self('merging a store into itself is a no-op, however its path is spelled', async ({ ws }) => {
+  const store = await ws.init('store')
+  await addSnapshots(store, ['one', 'two'])
+  const before = await storeState(ws, 'store')
+  await symlink(ws.path('store'), ws.path('link'))
+  const same = await ws.open('store')
+  for (const spelling of [same.path, `${same.path}/`, relative(process.cwd(), same.path), ws.path('link')]) {
+    const result = await mergeStores(same, spelling)
+    assert.equal([result.events, result.blobs, result.bytes], [0, 0, 0], spelling)
+  }
+  assertSameState(await storeState(ws, 'store'), before, 'the store')
+})
+
+Self.run()
+
+// ---------------------------------------------------------------- journal
+
+const Journal = workspaceSuite('merge journal')
+
+Journal('each merge is recorded in the journal with its source, versions before and after, and what it copied', async ({ ws }) => {
+  const a = await ws.init('a')
+  await addSnapshots(a, ['12345', '1234567'])
+  const b = await ws.init('b')
+  await addSnapshots(b, ['12345'])
+  await addBlob(b, 'config', bytes('123'))
+  await ws.closeAll()
+  const dest = await ws.init('dest')
+  const results = [await mergeStores(dest, a.path), await mergeStores(dest, b.path), await mergeStores(dest, a.path)]
+  assert.equal(results.map((r) => [r.events, r.blobs, r.bytes]), [[2, 2, 12], [2, 1, 3], [0, 0, 0]])
+
+  const entries = await collect(iterateJournal(dest))
+  assert.equal(entries.map(({ source, before, after, events, blobs, bytes }) => ({ source, before, after, events, blobs, bytes })), [
+    { source: a.path, before: { [a.origin]: 0 }, after: { [a.origin]: 2 }, events: 2, blobs: 2, bytes: 12 },
+    { source: b.path, before: { [b.origin]: 0 }, after: { [b.origin]: 2 }, events: 2, blobs: 1, bytes: 3 },
+    { source: a.path, before: { [a.origin]: 2 }, after: { [a.origin]: 2 }, events: 0, blobs: 0, bytes: 0 }
+  ])
+  for (const [i, entry] of entries.entries()) {
+    assert.ok(Number.isInteger(entry.time), 'a time in ms')
+    if (i > 0) assert.ok(entry.time >= entries[i - 1]!.time, 'oldest first')
+  }
+  assert.is(await collect(iterateLog(dest)).then((log) => log.length), 4, 'merges are not events')
+})
+
+Journal.run()
+
+// ---------------------------------------------------------------- CAR files
+
+const CHUNK_MARK = 'CHUNK-MARK'
+const EVENT_MARK = 'EVENT-MARK'
+
+/** A source exported whole to `source.car`, and a destination; both closed. */
+async function exported (ws: Workspace): Promise<{ car: string, snapshots: string[] }> {
+  const source = await ws.init('source')
+  const snapshots = [
+    (await addBlob(source, 'snapshot', seededBytes(100_000, 1), { name: 'first' })).id,
+    (await addBlob(source, 'snapshot', bytes(CHUNK_MARK.repeat(10_000)), { name: EVENT_MARK })).id,
+    (await addBlob(source, 'snapshot', seededBytes(100_000, 3), { name: 'last' })).id
+  ].map(String)
+  await setTag(source, 'best', snapshots[1]!)
+  const car = ws.path('source.car')
+  await exportCar(source, car)
+  const dest = await ws.init('dest')
+  await addBlob(dest, 'snapshot', seededBytes(100_000, 1))
+  await ws.closeAll()
+  return { car, snapshots }
+}
+
+interface CarDamage {
+  title: string
+  damage: (file: Buffer) => Buffer
+}
+
+function flipAt (file: Buffer, mark: string, offset: number): Buffer {
+  const at = file.indexOf(mark)
+  assert.ok(at >= 0, `the CAR holds ${mark}`)
+  const out = Buffer.from(file)
+  out[at + offset] = out[at + offset]! ^ 0x01
+  return out
+}
+
+const CAR_DAMAGES: CarDamage[] = [
+  { title: 'cut in half', damage: (file) => file.subarray(0, file.length >> 1) },
+  { title: 'cut to 10 bytes', damage: (file) => file.subarray(0, 10) },
+  { title: 'cut short of its last byte', damage: (file) => file.subarray(0, file.length - 1) },
+  { title: 'with a byte flipped inside a chunk block', damage: (file) => flipAt(file, CHUNK_MARK, CHUNK_MARK.length * 5000 + 3) },
+  { title: 'with a byte flipped inside an event block', damage: (file) => flipAt(file, EVENT_MARK, 3) }
+]
+
+const Car = workspaceSuite('merge from a CAR file')
+
+Car('an intact CAR file merges into a store that verifies and lists its snapshots', async ({ ws }) => {
+  const { car, snapshots } = await exported(ws)
+  const dest = await ws.open('dest')
+  const result = await mergeStores(dest, car)
+  assert.equal([result.events, result.blobs], [4, 2])
+  assert.equal((await verifyStore(dest)).problems, [])
+  assert.equal(await collect(listBlobIds(dest, 'snapshot')), snapshots, 'its own first snapshot is the source\'s first')
+})
+
+for (const { title, damage } of CAR_DAMAGES) {
+  Car(`a CAR file ${title} is refused with E_CORRUPT and nothing is written`, async ({ ws }) => {
+    const { car } = await exported(ws)
+    const damaged = ws.path('damaged.car')
+    await writeFile(damaged, damage(await readFile(car)))
+    const before = await storeState(ws, 'dest')
+    await expectCode(mergeStores(await ws.open('dest'), damaged), 'E_CORRUPT')
+    assertSameState(await storeState(ws, 'dest'), before, 'the destination')
+  })
+}
+
+Car('an export of one snapshot merges into a store that verifies and lists it, without what was added after it', async ({ ws }) => {
+  const source = await ws.init('source')
+  const [first, wanted, later] = (await addSnapshots(source, ['first', 'wanted', 'later'])).map(String)
+  const car = ws.path('subset.car')
+  assert.equal(await exportCar(source, car, [wanted!]), { events: 2, blobs: 2 })
+  const dest = await ws.init('dest')
+  assert.is((await mergeStores(dest, car)).events, 2)
+  assert.equal((await verifyStore(dest)).problems, [])
+  const listed = await collect(listBlobIds(dest, 'snapshot'))
+  assert.equal(listed, [first!, wanted!])
+  assert.not.ok(listed.includes(later!))
+})
+
+Car('an export of one snapshot carries the events of other stores that its events name', async ({ ws }) => {
+  const job = await ws.init('job')
+  const { id: start } = await addBlob(job, 'snapshot', bytes('start'))
+  const [run] = await appendEvents(job, [{ type: 'run.start', body: { from: start, params: {}, seed: '1', key: 'ab'.repeat(32) } }])
+  await ws.close(job.path)
+  const home = await ws.init('home')
+  await mergeStores(home, job.path)
+  await setTag(home, 'best-run', run!.id)
+  const { id: wanted } = await addBlob(home, 'snapshot', bytes('wanted'))
+  const car = ws.path('subset.car')
+  await exportCar(home, car, [wanted.toString()])
+  const colleague = await ws.init('colleague')
+  await mergeStores(colleague, car)
+  assert.equal((await verifyStore(colleague)).problems, [])
+  assert.ok((await collect(listBlobIds(colleague, 'snapshot'))).includes(wanted.toString()))
+})
+
+Car.run()
+
+// ---------------------------------------------------------------- what a merge reports and copies
+
+const Copies = workspaceSuite('merge copies')
+
+Copies('events that name events of other origins merge after them, and the destination verifies', async ({ ws }) => {
+  const job = await ws.init('job')
+  const { id: start } = await addBlob(job, 'snapshot', bytes('start'))
+  const [run] = await appendEvents(job, [{ type: 'run.start', body: { from: start, params: { n: 1 }, seed: '7', key: 'cd'.repeat(32) } }])
+  await ws.close(job.path)
+  const home = await ws.init('home')
+  await mergeStores(home, job.path)
+  const { id: end } = await addBlob(home, 'snapshot', bytes('end'))
+  await appendEvents(home, [{ type: 'run.end', body: { run: run!.id, snapshot: end } }])
+  await setTag(home, 'finished', run!.id)
+  await ws.close(home.path)
+  const dest = await ws.init('dest')
+  assert.is((await mergeStores(dest, home.path)).events, 5)
+  assert.equal((await verifyStore(dest)).problems, [])
+})
+
+Copies('bytes counts each chunk copied once, even when two new blobs share it', async ({ ws }) => {
+  const source = await ws.init('source')
+  const shared = seededBytes(CHUNK_SIZE, 5)
+  for (const tail of [1, 2]) await addBlob(source, 'snapshot', Buffer.concat([shared, Buffer.from([tail])]))
+  const stored = (await storeStats(source)).storedBytes
+  await ws.close(source.path)
+  const dest = await ws.init('dest')
+  const result = await mergeStores(dest, source.path)
+  assert.is(result.blobs, 2)
+  assert.is((await storeStats(dest)).storedBytes, stored)
+  assert.is(result.bytes, stored, 'the bytes of the distinct chunks copied')
+})
+
+Copies('a 0-byte blob merges, reads back empty, and the destination verifies', async ({ ws }) => {
+  const reasons: unknown[] = []
+  const listener = (reason: unknown): void => { reasons.push(reason) }
+  process.on('unhandledRejection', listener)
+  try {
+    const source = await ws.init('source')
+    const { id } = await addBlob(source, 'blob', new Uint8Array(0))
+    await ws.close(source.path)
+    const dest = await ws.init('dest')
+    assert.equal(await mergeStores(dest, source.path).then((r) => [r.events, r.blobs, r.bytes]), [1, 1, 0])
+    assert.is((await readBlobBytes(dest, id)).length, 0)
+    assert.ok((await verifyStore(dest)).ok)
+    await new Promise((resolveTick) => setImmediate(resolveTick))
+    assert.equal(reasons.map(String), [], 'no promise rejection is left unhandled')
+  } finally {
+    process.off('unhandledRejection', listener)
+  }
+})
+
+Copies.run()
