@@ -16,7 +16,7 @@ export interface BlobRecord {
   chunks: Array<[Uint8Array, number]>
 }
 
-/** Bytes to store: in memory, or streamed from any (async) iterable of pieces. */
+/** Bytes to store: in memory, or streamed from any (async) iterable of pieces (which must not change once yielded). */
 export type BlobSource = Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>
 
 /** The result of storing bytes. */
@@ -41,9 +41,10 @@ export async function putBlob (store: Store, source: BlobSource, options: Operat
   let pendingBytes = 0
   let inFlight: Promise<void> = Promise.resolve()
   let size = 0
-  let buffer = Buffer.allocUnsafe(CHUNK_SIZE)
+  // Pieces of the chunk being filled, joined only when it is full, so a small blob costs no 1 MiB buffer.
+  let pieces: Uint8Array[] = []
   let filled = 0
-  let firstChunk: Buffer | undefined
+  let firstChunk: Uint8Array | undefined
 
   const flush = async (): Promise<void> => {
     const ops = pending
@@ -52,37 +53,38 @@ export async function putBlob (store: Store, source: BlobSource, options: Operat
     await inFlight
     inFlight = writeBatch(store, ops, false)
   }
-  const stage = async (bytes: Buffer, digest: Uint8Array): Promise<void> => {
+  const stage = async (bytes: Uint8Array, digest: Uint8Array): Promise<void> => {
     chunks.push([digest, bytes.length])
-    if (await store.sub.chunk.has(Buffer.from(digest).toString('hex'))) return
-    pending.push({ type: 'put', sublevel: 'chunk', key: Buffer.from(digest).toString('hex'), value: bytes })
+    const key = Buffer.from(digest).toString('hex')
+    if (await store.sub.chunk.has(key)) return
+    pending.push({ type: 'put', sublevel: 'chunk', key, value: bytes })
     pendingBytes += bytes.length
     if (pendingBytes >= BATCH_BYTES) await flush()
   }
   const sealChunk = async (): Promise<void> => {
-    const bytes = buffer.subarray(0, filled)
+    const bytes = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, filled)
+    pieces = []
+    filled = 0
     if (chunks.length === 0 && firstChunk === undefined) {
       // Held back: if it turns out to be the only chunk, its digest is the whole digest and needs no second hash.
       firstChunk = bytes
-    } else {
-      if (firstChunk !== undefined) {
-        await stage(firstChunk, createHash('sha256').update(firstChunk).digest())
-        firstChunk = undefined
-      }
-      await stage(bytes, createHash('sha256').update(bytes).digest())
+      return
     }
-    buffer = Buffer.allocUnsafe(CHUNK_SIZE)
-    filled = 0
+    if (firstChunk !== undefined) {
+      await stage(firstChunk, createHash('sha256').update(firstChunk).digest())
+      firstChunk = undefined
+    }
+    await stage(bytes, createHash('sha256').update(bytes).digest())
   }
 
-  for await (const piece of pieces(source)) {
+  for await (const piece of pieces_(source)) {
     options.signal?.throwIfAborted()
     whole.update(piece)
     size += piece.length
     let offset = 0
     while (offset < piece.length) {
       const take = Math.min(CHUNK_SIZE - filled, piece.length - offset)
-      buffer.set(piece.subarray(offset, offset + take), filled)
+      pieces.push(offset === 0 && take === piece.length ? piece : piece.subarray(offset, offset + take))
       filled += take
       offset += take
       if (filled === CHUNK_SIZE) await sealChunk()
@@ -126,7 +128,7 @@ function fileError (path: string, err: NodeJS.ErrnoException): Error {
   }
 }
 
-async function * pieces (source: BlobSource): AsyncGenerator<Uint8Array> {
+async function * pieces_ (source: BlobSource): AsyncGenerator<Uint8Array> {
   if (source instanceof Uint8Array) {
     yield source
     return

@@ -70,14 +70,43 @@ function canonical (value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical)
   const asCID = CID.asCID(value)
   if (asCID !== null) return asCID
-  // A Map keeps the dag-cbor key order; a plain object would list integer-like keys ("10") first.
-  const out = new Map<string, unknown>()
-  const keys = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined).sort(compareKeys)
-  for (const key of keys) out.set(key, canonical((value as Record<string, unknown>)[key]))
+  const record = value as Record<string, unknown>
+  const keys = sortedKeys(Object.keys(record).filter((k) => record[k] !== undefined))
+  if (keys.some(needsMap)) {
+    // A Map keeps the dag-cbor key order where a plain object would hoist integer-like keys ("10") or drop "__proto__".
+    const out = new Map<string, unknown>()
+    for (const key of keys) out.set(key, canonical(record[key]))
+    return out
+  }
+  // A plain object keeps insertion order for every other key, and cbor-x encodes it faster than a Map.
+  const out: Record<string, unknown> = {}
+  for (const key of keys) out[key] = canonical(record[key])
   return out
 }
 
+// Events of one type share their key sets: remember each set's dag-cbor order instead of sorting every time.
+const orderOfKeySet = new Map<string, string[]>()
+const MAX_REMEMBERED_KEY_SETS = 1000
+
+function sortedKeys (keys: string[]): string[] {
+  const id = keys.join('\0')
+  const known = orderOfKeySet.get(id)
+  if (known !== undefined) return known
+  const sorted = keys.sort(compareKeys)
+  if (orderOfKeySet.size < MAX_REMEMBERED_KEY_SETS) orderOfKeySet.set(id, sorted)
+  return sorted
+}
+
+const ASCII = /^[\x00-\x7f]*$/
+const ARRAY_INDEX = /^(0|[1-9]\d*)$/
+
+function needsMap (key: string): boolean {
+  return key === '__proto__' || (ARRAY_INDEX.test(key) && Number(key) < 2 ** 32 - 1)
+}
+
 function compareKeys (a: string, b: string): number {
+  // For ASCII keys, string length and order are byte length and order: no buffers needed.
+  if (ASCII.test(a) && ASCII.test(b)) return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0
   const ab = Buffer.byteLength(a)
   const bb = Buffer.byteLength(b)
   if (ab !== bb) return ab - bb

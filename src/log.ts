@@ -1,7 +1,7 @@
 import { decode, encode } from './codec.ts'
 import { BadInputError, CorruptError, NotFoundError } from './errors.ts'
 import { eventReferences, openEvent, sealEvent } from './event-format.ts'
-import { cidFromHex, digestHex } from './ids.ts'
+import { RAW, digestHex } from './ids.ts'
 import { eventKey, parseEventKey, parsePositionKey, pad } from './keys.ts'
 import { StateOverlay } from './ops.ts'
 import { keysNeeded, projectEvent } from './projections/index.ts'
@@ -90,23 +90,39 @@ export async function prefetchState (store: Store, events: readonly StoredEvent[
 
 /** Fails with `E_NOT_FOUND` unless every blob and event the events name is stored or among the events. */
 export async function checkReferences (store: Store, events: readonly StoredEvent[]): Promise<void> {
-  const batchIds = new Set(events.map((e) => e.id.toString()))
+  const batchIds = new Set(events.map((e) => digestHex(e.id)))
+  const blobKeys = new Set<string>()
+  const eventKeys = new Set<string>()
   for (const { event } of events) {
     const refs = eventReferences(event)
-    const blobs = await store.sub.blob.getMany(refs.blobs.map(digestHex))
-    refs.blobs.forEach((cid, i) => {
-      const record = blobs[i]
+    for (const cid of refs.blobs) blobKeys.add(digestHex(cid))
+    for (const cid of [...refs.events, ...refs.either]) (cid.code === RAW ? blobKeys : eventKeys).add(digestHex(cid))
+  }
+  // One read per keyspace for the whole call, not one per event.
+  const blobs = await lookUp(store, 'blob', blobKeys)
+  const stored = await lookUp(store, 'eventId', eventKeys)
+  for (const { event } of events) {
+    const refs = eventReferences(event)
+    for (const cid of refs.blobs) {
+      const record = blobs.get(digestHex(cid))
       if (record === undefined) throw new NotFoundError(`Cannot record ${event.type}: blob "${cid.toString()}" is not in the store`)
       if (event.type === 'blob.add' && decode<{ size: number }>(record).size !== event.body.size) {
         throw new BadInputError(`Cannot record blob.add: blob "${cid.toString()}" has ${decode<{ size: number }>(record).size} bytes, not ${event.body.size}`)
       }
-    })
+    }
     for (const cid of [...refs.events, ...refs.either]) {
-      if (batchIds.has(cid.toString())) continue
-      const [asEvent, asBlob] = await Promise.all([store.sub.eventId.get(digestHex(cid)), store.sub.blob.get(digestHex(cid))])
-      if (asEvent === undefined && asBlob === undefined) throw new NotFoundError(`Cannot record ${event.type}: "${cid.toString()}" is not in the store`)
+      const hex = digestHex(cid)
+      if (!batchIds.has(hex) && !blobs.has(hex) && !stored.has(hex)) throw new NotFoundError(`Cannot record ${event.type}: "${cid.toString()}" is not in the store`)
     }
   }
+}
+
+async function lookUp (store: Store, sublevel: 'blob' | 'eventId', keys: Set<string>): Promise<Map<string, Uint8Array>> {
+  const list = [...keys]
+  const values = list.length === 0 ? [] : await store.sub[sublevel].getMany(list)
+  const found = new Map<string, Uint8Array>()
+  list.forEach((key, i) => { if (values[i] !== undefined) found.set(key, values[i]!) })
+  return found
 }
 
 /** The head of one origin in this store, or undefined when it holds no event of that origin. */
@@ -204,7 +220,3 @@ export async function * iterateOrigin (store: Store, origin: string, fromSeq = 1
 }
 
 
-/** The event id for a hex digest, as a CID. */
-export function eventCidFromHex (hex: string): CID {
-  return cidFromHex(0x71, hex)
-}

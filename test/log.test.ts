@@ -139,6 +139,12 @@ Append('events survive close and reopen, and the chain continues after', async (
   assert.ok(next!.event.clock > clock)
 })
 
+Append('a blob.add that misstates its blob\'s size is refused with E_BAD_INPUT and nothing is written', async ({ t }) => {
+  const { id } = await putBlob(t.store, bytes('eleven byte'))
+  await expectCode(appendEvents(t.store, [{ type: 'blob.add', body: { blob: id, kind: 'snapshot', size: 12 } }]), 'E_BAD_INPUT')
+  assert.equal(await listHeads(t.store), [])
+})
+
 Append.run()
 
 // ---------------------------------------------------------------- order and filters

@@ -9,7 +9,9 @@ import { mergeStores } from '../src/merge/merge-stores.ts'
 import {
   assertSameState, carTransport, collect, directoryTransport, holdOpen, rawSub, seededBytes, storeState, withRawDb, workspaceSuite
 } from './_helpers/merge.ts'
-import { bytes, expectCode } from './_helpers/store.ts'
+import { bytes, expectCode, sealChain } from './_helpers/store.ts'
+import { commitEvents } from '../src/log.ts'
+import { exclusive } from '../src/store.ts'
 import type { CID } from 'multiformats/cid'
 import type { BlobRecord, SnapEvent, Store } from '../src/index.ts'
 import type { RawDb, Workspace } from './_helpers/merge.ts'
@@ -276,7 +278,9 @@ Corrupt('a source whose blob.add misstates the size of its blob is refused with 
   await addBlob(dest, 'snapshot', data)
   const source = await ws.init('source')
   const { id } = await putBlob(source, data)
-  await appendEvents(source, [{ type: 'blob.add', body: { blob: id, kind: 'snapshot', size: 999 } }])
+  // appendEvents refuses such an event, so it is written the way a buggy or lying peer would.
+  const [lie] = sealChain(source.origin, [{ clock: 1, draft: { type: 'blob.add', body: { blob: id, kind: 'snapshot', size: 999 } } }])
+  await exclusive(source, async () => { await commitEvents(source, [lie!], true) })
   await ws.closeAll()
   const before = await storeState(ws, 'dest')
   // Accepting it would make the blob's projected size depend on the order of delivery, and verify would fail.
