@@ -18,6 +18,8 @@ export interface AddOptions extends OperationOptions {
   meta?: Record<string, string>
   /** A tag to point at the blob. */
   tag?: string
+  /** Sync the recorded events to disk before resolving. @default true */
+  sync?: boolean
 }
 
 /** The result of adding a blob: its id, size and the events it recorded (none when nothing was new). */
@@ -44,7 +46,7 @@ export async function addBlob (store: Store, kind: BlobKind, source: BlobSource 
     const tag = await tagEventIfNeeded(store, options.tag, put.id)
     if (tag !== undefined) drafts.push(tag)
   }
-  const events = drafts.length === 0 ? [] : await appendEvents(store, drafts)
+  const events = drafts.length === 0 ? [] : await appendEvents(store, drafts, { sync: options.sync ?? true })
   return { id: put.id, size: put.size, events }
 }
 

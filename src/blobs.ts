@@ -110,8 +110,10 @@ export async function putBlob (store: Store, source: BlobSource, options: Operat
 export async function putFile (store: Store, path: string, options: OperationOptions = {}): Promise<PutBlobResult> {
   const handle = await open(path, 'r').catch((err: NodeJS.ErrnoException) => { throw fileError(path, err) })
   try {
-    if ((await handle.stat()).isDirectory()) throw new BadInputError(`Cannot add "${path}": it is a directory, not a file`)
-    const stream = handle.createReadStream({ highWaterMark: CHUNK_SIZE, autoClose: false })
+    const info = await handle.stat()
+    if (info.isDirectory()) throw new BadInputError(`Cannot add "${path}": it is a directory, not a file`)
+    // Reads of at most one chunk, and no bigger than the file: a 64 KiB file costs no 1 MiB buffer.
+    const stream = handle.createReadStream({ highWaterMark: Math.max(1, Math.min(CHUNK_SIZE, info.isFile() ? info.size : CHUNK_SIZE)), autoClose: false })
     return await putBlob(store, stream, options).catch((err: NodeJS.ErrnoException) => { throw err.syscall === undefined ? err : fileError(path, err) })
   } finally {
     await handle.close()

@@ -44,6 +44,11 @@ export async function appendEvents (store: Store, drafts: readonly EventDraft[],
   })
 }
 
+/** Forces everything written to the store so far onto the disk (one synced write of the clock). */
+export async function syncStore (store: Store): Promise<void> {
+  await exclusive(store, async () => { await writeBatch(store, [{ type: 'put', sublevel: 'meta', key: 'clock', value: encode(store.clock) }], true) })
+}
+
 /**
  * Writes already-sealed events (own or received) with their index, projection, head and clock updates in one batch.
  * The caller has checked ids, chains and references; the caller holds the store's write queue.

@@ -11,18 +11,18 @@ import type { TagProjection } from './projections/tags.ts'
 import type { Store } from './store.ts'
 import type { BlobInfo, BlobKind, OperationOptions, OriginHead, StoredEvent, TagInfo } from './types.ts'
 
-const PAGE = 1000
+const PAGE = 4096
 
 /** Iterates the ids of blobs of one kind in order of first appearance as that kind; cheap, reads only the listing index. */
 export async function * listBlobIds (store: Store, kind: BlobKind, options: OperationOptions = {}): AsyncGenerator<string> {
-  const iterator = store.sub.kinds.values({ gte: `${kind}:`, lt: prefixEnd(`${kind}:`) })
-  const decoder = new TextDecoder()
+  // Decoded as utf8 by LevelDB's binding: about twice as fast as bytes decoded here.
+  const iterator = store.sub.kinds.values({ gte: `${kind}:`, lt: prefixEnd(`${kind}:`), valueEncoding: 'utf8' })
   try {
     for (;;) {
       options.signal?.throwIfAborted()
-      const values = await iterator.nextv(PAGE)
+      const values = await iterator.nextv(PAGE) as unknown as string[]
       if (values.length === 0) return
-      for (const value of values) yield decoder.decode(value)
+      yield * values
     }
   } finally {
     await iterator.close()

@@ -86,8 +86,8 @@ async function checkSurvivors (ctx: Ctx, ids: readonly string[]): Promise<void> 
   const ok = /^ok: (\d+) events, (\d+) blobs\n$/.exec(verify.stdout)
   assert.ok(ok !== null, verify.stdout)
   const [events, blobs] = [Number(ok[1]), Number(ok[2])]
-  // At most one file was in flight when the process died: its event may have landed before its id was printed.
-  assert.ok(events === ids.length || events === ids.length + 1, `${events} events for ${ids.length} printed ids`)
+  // Ids are printed once a sync covers them, so files stored after the last sync may be there unprinted.
+  assert.ok(events >= ids.length && events <= ctx.digests.length, `${events} events for ${ids.length} printed ids`)
   assert.ok(blobs === events || blobs === events + 1, `${blobs} blobs for ${events} events`)
 
   const ls = await snap(['ls', 'snapshots', ctx.store])

@@ -4,8 +4,11 @@ import { UsageError } from '../errors.ts'
 import { withStore } from '../store.ts'
 import { parseKind } from './kinds.ts'
 import { parsePairs, storeInit } from './context.ts'
-import { progressReporter, writeJson, writeLine } from './output.ts'
+import { jsonReplacer, progressReporter, writeLine } from './output.ts'
+import { syncStore } from '../log.ts'
 import type { StoreCommandOptions } from './context.ts'
+
+const SYNC_INTERVAL_MS = 200
 
 /** Options of `snapstore add`. */
 export interface AddCommandOptions extends StoreCommandOptions {
@@ -21,6 +24,17 @@ export async function add (kindText: string, path: string, files: readonly strin
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('Cannot read standard input twice: give "-" at most once')
   const meta = parsePairs(options.meta, '--meta')
   await withStore(path, storeInit(options), async (store) => {
+    // Ids are printed only once the events recording them are synced; one sync covers many small files.
+    let unsynced: string[] = []
+    let lastSync = Date.now()
+    const syncAndPrint = async (): Promise<void> => {
+      if (unsynced.length === 0) return
+      await syncStore(store)
+      const lines = unsynced
+      unsynced = []
+      lastSync = Date.now()
+      for (const line of lines) await writeLine(line)
+    }
     for (const file of files) {
       const progress = progressReporter(`adding ${file}`)
       const source = file === '-' ? process.stdin : { path: file }
@@ -30,15 +44,22 @@ export async function add (kindText: string, path: string, files: readonly strin
           ...(options.name === undefined && file !== '-' ? { nameIfNew: basename(file) } : {}),
           ...(Object.keys(meta).length > 0 ? { meta } : {}),
           ...(options.tag !== undefined ? { tag: options.tag } : {}),
-          ...(progress.onProgress !== undefined ? { onProgress: progress.onProgress } : {})
+          ...(progress.onProgress !== undefined ? { onProgress: progress.onProgress } : {}),
+          sync: false
         })
         progress.done()
-        // Printed only after the batch recording it was synced, so a printed id survives a crash.
-        if (options.json === true) await writeJson({ id: result.id, kind, size: result.size, file, recorded: result.events.length > 0 })
-        else await writeLine(result.id.toString())
+        unsynced.push(options.json === true
+          ? JSON.stringify({ id: result.id, kind, size: result.size, file, recorded: result.events.length > 0 }, jsonReplacer)
+          : result.id.toString())
+        if (Date.now() - lastSync >= SYNC_INTERVAL_MS) await syncAndPrint()
+      } catch (err) {
+        // What was stored before the failure stays stored, and its ids are printed.
+        await syncAndPrint()
+        throw err
       } finally {
         progress.done()
       }
     }
+    await syncAndPrint()
   })
 }
