@@ -1,24 +1,59 @@
 import { spawn } from 'node:child_process'
-import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
+import { readdirSync, statSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
-// Runs every compiled test file under uvu, passes its report through, and ends with the plain
-// "N passed, N failed" line that CI systems read whatever the test runner.
-const uvuBin = join(dirname(createRequire(import.meta.url).resolve('uvu/package.json')), 'bin.js')
-const pattern = process.argv[2] ?? '\\.test\\.js$'
-const child = spawn(process.execPath, [uvuBin, 'dist/test', pattern], { stdio: ['ignore', 'pipe', 'inherit'] })
-let report = ''
-child.stdout.on('data', (chunk: Buffer) => {
-  process.stdout.write(chunk)
-  report += chunk.toString('utf8')
-})
-child.on('close', (status) => {
-  const plain = report.replace(/\x1b\[[0-9;]*m/g, '')
-  const total = Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? 0)
-  const passed = Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? 0)
-  const skipped = Number(/Skipped:\s+(\d+)/.exec(plain)?.[1] ?? 0)
+// Runs the compiled test files under uvu in parallel groups (one per core), passes each group's report
+// through, and ends with the plain "N passed, N failed" line that CI systems read whatever the runner.
+const root = fileURLToPath(new URL('../../../', import.meta.url))
+const uvuBin = join(root, 'node_modules/uvu/bin.js')
+const testDir = join(root, 'dist/test')
+const pattern = new RegExp(process.argv[2] ?? '\\.test\\.js$')
+const files = readdirSync(testDir).filter((name) => name.endsWith('.test.js') && pattern.test(name))
+const groups = balance(files, Math.max(1, Math.min(2, cpus().length)))
+
+interface GroupResult { report: string, total: number, passed: number, skipped: number, status: number | null }
+
+const results = await Promise.all(groups.map(async (group) => await runGroup(group)))
+let total = 0
+let passed = 0
+let skipped = 0
+let failed = 0
+for (const result of results) {
+  process.stdout.write(result.report)
+  total += result.total
+  passed += result.passed
+  skipped += result.skipped
   // uvu can exit 0 when its reporter itself throws; a shortfall of passed tests is a failure all the same.
-  const failed = Math.max(status === 0 ? 0 : 1, total - passed - skipped)
-  process.stdout.write(`\ntests: ${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}\n`)
-  process.exitCode = failed === 0 && total > 0 ? 0 : 1
-})
+  failed += Math.max(result.status === 0 ? 0 : 1, result.total - result.passed - result.skipped)
+}
+process.stdout.write(`\ntests: ${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}\n`)
+process.exitCode = failed === 0 && total > 0 ? 0 : 1
+
+/** Splits files into groups of about equal weight, heaviest (largest source) first. */
+function balance (names: string[], count: number): string[][] {
+  const weighted = names.map((name) => ({ name, weight: statSync(join(testDir, name)).size })).sort((a, b) => b.weight - a.weight)
+  const buckets = Array.from({ length: count }, () => ({ names: [] as string[], weight: 0 }))
+  for (const file of weighted) {
+    const lightest = buckets.reduce((a, b) => (b.weight < a.weight ? b : a))
+    lightest.names.push(file.name)
+    lightest.weight += file.weight
+  }
+  return buckets.map((b) => b.names).filter((names) => names.length > 0)
+}
+
+async function runGroup (names: string[]): Promise<GroupResult> {
+  const only = `^(${names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`
+  return await new Promise((resolve) => {
+    const child = spawn(process.execPath, [uvuBin, testDir, only], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let report = ''
+    child.stdout.on('data', (chunk: Buffer) => { report += chunk.toString('utf8') })
+    child.stderr.on('data', (chunk: Buffer) => { report += chunk.toString('utf8') })
+    child.on('close', (status) => {
+      const plain = report.replace(/\x1b\[[0-9;]*m/g, '')
+      const count = (label: string): number => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(plain)?.[1] ?? 0)
+      resolve({ report, total: count('Total'), passed: count('Passed'), skipped: count('Skipped'), status })
+    })
+  })
+}
