@@ -2,15 +2,17 @@ import { spawn } from 'node:child_process'
 import { createCipheriv, createHash } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
-import { ClassicLevel } from 'classic-level'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import * as assert from 'uvu/assert'
 import { decode } from '../../src/codec.ts'
 import { addBlob, closeStore, initStore, openStore } from '../../src/index.ts'
-import { CLI, tempDir } from './store.ts'
+import { CLI, tempDir, withRawDb as withDb } from './store.ts'
 import type { AddOptions, BlobKind, Store } from '../../src/index.ts'
 import type { Sublevel } from '../../src/store.ts'
+import type { RawDb } from './store.ts'
+
+export { withDb }
 
 /** The built library entry point, for child processes that open a store themselves. */
 export const LIBRARY = resolve(dirname(CLI), '../index.js')
@@ -150,19 +152,7 @@ export async function seed (path: string, items: ReadonlyArray<{ kind: BlobKind,
   })
 }
 
-/** A store's LevelDB database, opened directly, bypassing snapstore. */
-export type RawDb = ClassicLevel<string, Uint8Array>
 
-/** Opens `<store>/db` directly (the store must be closed), runs `work`, and closes it. */
-export async function withDb<T> (path: string, work: (db: RawDb) => Promise<T>): Promise<T> {
-  const db = new ClassicLevel<string, Uint8Array>(join(path, 'db'), { keyEncoding: 'utf8', valueEncoding: 'view' })
-  await db.open()
-  try {
-    return await work(db)
-  } finally {
-    await db.close()
-  }
-}
 
 /** One sublevel of a raw database, with byte values. */
 export function sublevel (db: RawDb, name: string): Sublevel {

@@ -1,18 +1,18 @@
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { join, resolve } from 'node:path'
-import { ClassicLevel } from 'classic-level'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { closeStore, initStore, isSnapstoreError, iterateLog, listBlobIds, listHeads, listTags, openStore, storeStats } from '../../src/index.ts'
 import { exportCar } from '../../src/car.ts'
 import { mergeStores } from '../../src/merge/merge-stores.ts'
 import { DERIVED_SUBLEVELS, SUBLEVELS } from '../../src/store.ts'
-import { CLI, tempDir } from './store.ts'
+import { CLI, collect, rawSublevel as rawSub, seededBytes, tempDir, withRawDb } from './store.ts'
 import type { Callback, Test } from 'uvu'
 import type { StoreStats, Store } from '../../src/index.ts'
 import type { MergeResult } from '../../src/merge/engine.ts'
-import type { Sublevel, SublevelName } from '../../src/store.ts'
+import type { SublevelName } from '../../src/store.ts'
+import type { RawDb } from './store.ts'
 
 /** The built library entry point, for child processes that open a store themselves. */
 export const LIBRARY_JS = resolve(CLI, '../../index.js')
@@ -219,24 +219,8 @@ export function sha256Hex (data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex')
 }
 
-/** A store's LevelDB database opened directly, bypassing snapstore. */
-export type RawDb = ClassicLevel<string, Uint8Array>
 
-/** One keyspace of a raw database, with byte values. */
-export function rawSub (db: RawDb, name: SublevelName): Sublevel {
-  return db.sublevel<string, Uint8Array>(SUBLEVELS[name], { valueEncoding: 'view' })
-}
 
-/** Opens `<path>/db` of a closed store directly with classic-level, runs `work`, and closes it. */
-export async function withRawDb<T> (path: string, work: (db: RawDb) => Promise<T>): Promise<T> {
-  const db = new ClassicLevel<string, Uint8Array>(join(path, 'db'), { valueEncoding: 'view' })
-  await db.open()
-  try {
-    return await work(db)
-  } finally {
-    await db.close()
-  }
-}
 
 /** Every key of a closed store's database, with the sha-256 of its value, optionally leaving some sublevels out. */
 export async function dumpDb (path: string, leaveOut: readonly SublevelName[] = []): Promise<string[]> {
@@ -298,25 +282,7 @@ export function assertSameState (after: StoreState, before: StoreState, what: st
   assert.equal(after.dump, before.dump, `${what}: every key and value of the database`)
 }
 
-/** Collects an async iterable into an array (`Array.fromAsync` is absent in Node 20). */
-export async function collect<T> (items: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = []
-  for await (const item of items) out.push(item)
-  return out
-}
 
-/** `length` deterministic pseudo-random bytes (xorshift32 from `seed`): no two chunks of them repeat. */
-export function seededBytes (length: number, seed = 1): Uint8Array {
-  const words = new Uint32Array(Math.ceil(length / 4))
-  let x = (seed * 0x9e3779b1) >>> 0 || 1
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13; x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5; x >>>= 0
-    words[i] = x
-  }
-  return new Uint8Array(words.buffer, 0, length)
-}
 
 /** A child process holding a store open until released. */
 export interface Holder {
@@ -351,3 +317,6 @@ export async function holdOpen (path: string): Promise<Holder> {
     }
   }
 }
+
+export { collect, rawSub, seededBytes, withRawDb }
+export type { RawDb }
