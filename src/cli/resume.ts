@@ -19,6 +19,8 @@ export async function resume (store: string, runText: string, command: string[],
   const init = storeInit(options)
   const previous = await withStore(store, init, async (s) => await requireRun(s, await resolveId(s, runText, 'event')))
   if (previous.status === 'completed') throw new BadInputError(`Cannot resume run ${previous.id.toString()}: it completed; start a new run from its end snapshot instead`)
+  const [next] = previous.continuedBy
+  if (next !== undefined) throw new BadInputError(`Cannot resume run ${previous.id.toString()}: run ${next.toString()} already continues it; resume that one instead`)
   if (previous.status === 'running' && previous.host === hostname() && !previous.stale) {
     throw new LockedError(`Cannot resume run ${previous.id.toString()}: it is still running here (wrapper process ${previous.start.pid ?? '?'} is alive)`)
   }

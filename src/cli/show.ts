@@ -60,6 +60,7 @@ function describeRunText (run: RunInfo): string {
     if (value !== undefined && value !== null) rows.push([field, value])
   }
   if (run.start.continues !== undefined) rows.push(['continues', run.start.continues.toString()])
+  for (const next of run.continuedBy) rows.push(['continued by', next.toString()])
   if (run.fail !== undefined) rows.push(['failure', [run.fail.reason, run.fail.exitCode === undefined ? '' : `exit ${run.fail.exitCode}`, run.fail.signal ?? ''].filter(Boolean).join(', ')])
   rows.push(['checkpoints', String(run.checkpoints.length)])
   for (const checkpoint of run.checkpoints) rows.push([`  cycle ${checkpoint.cycle ?? '-'}`, `${checkpoint.snapshot.toString()}  ${isoTime(checkpoint.at.time)}`])

@@ -1,6 +1,6 @@
 import { blobAddOps, blobKeysNeeded } from './blobs.ts'
 import { logIndexOps } from './log-index.ts'
-import { runEventOps, runOf } from './runs.ts'
+import { runEventOps, runKeysNeeded } from './runs.ts'
 import { tagKeysNeeded, tagSetOps } from './tags.ts'
 import type { Op, StateReader } from '../ops.ts'
 import type { SublevelName } from '../store.ts'
@@ -12,7 +12,7 @@ export function keysNeeded (stored: StoredEvent): Array<[SublevelName, string]> 
   switch (event.type) {
     case 'blob.add': return blobKeysNeeded(event.body)
     case 'tag.set': return tagKeysNeeded(event.body)
-    default: return [['runs', runOf(stored)!]]
+    default: return runKeysNeeded(stored)
   }
 }
 

@@ -19,6 +19,8 @@ export interface RunSnapshot {
 /** What the run projection keeps of one run; each field is a join over the run's events, in any order. */
 export interface RunProjection {
   start?: { body: RunStartBody, at: TimedPosition, host: string }
+  /** Runs that continue this one (resumed it), by id. */
+  continuedBy?: string[]
   checkpoints: RunSnapshot[]
   end?: RunSnapshot
   fail?: { reason: string, exitCode?: number, signal?: string, lastCheckpoint?: CID, at: TimedPosition }
@@ -36,7 +38,8 @@ export function lineageKey (snapshot: CID, role: LineageRole, at: TimedPosition,
 export function runStatus (run: RunProjection): RunStatus {
   if (run.end !== undefined) return 'completed'
   if (run.fail !== undefined) return run.fail.reason === 'interrupted' ? 'interrupted' : 'failed'
-  return 'running'
+  // A run another run continues was resumed: its wrapper is gone, whatever it last recorded.
+  return (run.continuedBy ?? []).length > 0 ? 'interrupted' : 'running'
 }
 
 type RunEvent = Extract<SnapEvent, { type: 'run.start' | 'run.checkpoint' | 'run.end' | 'run.fail' }>
@@ -46,6 +49,13 @@ export function runOf ({ id, event }: StoredEvent): string | undefined {
   if (event.type === 'run.start') return digestHex(id)
   if (event.type === 'run.checkpoint' || event.type === 'run.end' || event.type === 'run.fail') return digestHex(event.body.run)
   return undefined
+}
+
+/** The run projection keys a run event reads: its run's, and for a resuming run.start the continued run's. */
+export function runKeysNeeded (stored: StoredEvent): Array<['runs', string]> {
+  const keys: Array<['runs', string]> = [['runs', runOf(stored)!]]
+  if (stored.event.type === 'run.start' && stored.event.body.continues !== undefined) keys.push(['runs', digestHex(stored.event.body.continues)])
+  return keys
 }
 
 /** Updates of the run and lineage projections caused by one run event, given the current state. */
@@ -62,6 +72,7 @@ export function runEventOps (stored: StoredEvent & { event: RunEvent }, state: S
       ops.push({ type: 'put', sublevel: 'runOrder', key: `${positionKey(at)}:${run}`, value: new TextEncoder().encode(stored.id.toString()) })
       ops.push({ type: 'put', sublevel: 'runKeys', key: `${event.body.key}:${run}`, value: new Uint8Array(0) })
       if (event.body.from !== undefined) ops.push({ type: 'put', sublevel: 'lineage', key: lineageKey(event.body.from, 'from', at, run), value: new Uint8Array(0) })
+      if (event.body.continues !== undefined) ops.push(continuedOp(digestHex(event.body.continues), run, state))
       break
     case 'run.checkpoint':
       record.checkpoints.push(withCycle({ snapshot: event.body.snapshot, at }, event.body.cycle))
@@ -69,9 +80,10 @@ export function runEventOps (stored: StoredEvent & { event: RunEvent }, state: S
       ops.push({ type: 'put', sublevel: 'lineage', key: lineageKey(event.body.snapshot, 'checkpoint', at, run), value: new Uint8Array(0) })
       break
     case 'run.end':
-      if (record.end !== undefined && comparePositions(record.end.at, at) <= 0) return []
-      record.end = withCycle({ snapshot: event.body.snapshot, at }, event.body.cycle)
+      // Every end is in the lineage; the run's end is the earliest, whatever order they arrive in.
       ops.push({ type: 'put', sublevel: 'lineage', key: lineageKey(event.body.snapshot, 'end', at, run), value: new Uint8Array(0) })
+      if (record.end !== undefined && comparePositions(record.end.at, at) <= 0) return ops
+      record.end = withCycle({ snapshot: event.body.snapshot, at }, event.body.cycle)
       break
     case 'run.fail': {
       if (record.fail !== undefined && comparePositions(record.fail.at, at) <= 0) return []
@@ -82,6 +94,14 @@ export function runEventOps (stored: StoredEvent & { event: RunEvent }, state: S
   }
   ops.push({ type: 'put', sublevel: 'runs', key: run, value: encode(record) })
   return ops
+}
+
+/** Notes on a continued run that `by` continues it (a set, kept sorted so any delivery order gives the same bytes). */
+function continuedOp (continued: string, by: string, state: StateReader): Op {
+  const current = state.get('runs', continued)
+  const record: RunProjection = current === undefined ? { checkpoints: [] } : decode<RunProjection>(current)
+  record.continuedBy = [...new Set([...(record.continuedBy ?? []), by])].sort()
+  return { type: 'put', sublevel: 'runs', key: continued, value: encode(record) }
 }
 
 function withCycle (snapshot: RunSnapshot, cycle: number | undefined): RunSnapshot {

@@ -43,8 +43,11 @@ export async function lineageOf (store: Store, snapshot: CID): Promise<{ root: C
   let current: CID | undefined = snapshot
   while (current !== undefined && !seen.has(current.toString())) {
     seen.add(current.toString())
-    const [producer] = await producersOf(store, current)
-    if (producer === undefined) break
+    const producers = await producersOf(store, current)
+    const first = producers[0]
+    if (first === undefined) break
+    // A run whose end equals its last checkpoint produced it as its end.
+    const producer = producers.find((p) => p.role === 'end' && p.run.equals(first.run)) ?? first
     const run = await requireRun(store, producer.run)
     const step: LineageStep = { run, snapshot: current, role: producer.role }
     const cycle = producer.role === 'end' ? run.end?.cycle : run.checkpoints.find((c) => c.snapshot.equals(current!))?.cycle

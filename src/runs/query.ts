@@ -23,6 +23,8 @@ export interface RunInfo {
   end?: RunSnapshot
   checkpoints: RunSnapshot[]
   fail?: RunProjection['fail']
+  /** Runs that continue this one. */
+  continuedBy: CID[]
 }
 
 /** A condition on a run's params: `params.NAME OP VALUE`. */
@@ -98,7 +100,8 @@ function toRunInfo (id: CID, record: RunProjection): RunInfo | undefined {
     host: record.start.host,
     origin: record.start.at.origin,
     started: record.start.at.time,
-    checkpoints: record.checkpoints
+    checkpoints: record.checkpoints,
+    continuedBy: (record.continuedBy ?? []).map((hex) => cidFromHex(DAG_CBOR, hex))
   }
   const ended = record.end?.at.time ?? record.fail?.at.time
   if (ended !== undefined) info.ended = ended
