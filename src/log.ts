@@ -96,27 +96,29 @@ export async function prefetchState (store: Store, events: readonly StoredEvent[
 /** Fails with `E_NOT_FOUND` unless every blob and event the events name is stored or among the events. */
 export async function checkReferences (store: Store, events: readonly StoredEvent[]): Promise<void> {
   const batchIds = new Set(events.map((e) => digestHex(e.id)))
+  const wanted = events.map(({ event }) => {
+    const refs = eventReferences(event)
+    return { event, blobs: refs.blobs.map((cid) => ({ cid, hex: digestHex(cid) })), others: [...refs.events, ...refs.either].map((cid) => ({ cid, hex: digestHex(cid) })) }
+  })
   const blobKeys = new Set<string>()
   const eventKeys = new Set<string>()
-  for (const { event } of events) {
-    const refs = eventReferences(event)
-    for (const cid of refs.blobs) blobKeys.add(digestHex(cid))
-    for (const cid of [...refs.events, ...refs.either]) (cid.code === RAW ? blobKeys : eventKeys).add(digestHex(cid))
+  for (const { blobs, others } of wanted) {
+    for (const { hex } of blobs) blobKeys.add(hex)
+    for (const { cid, hex } of others) if (!batchIds.has(hex)) (cid.code === RAW ? blobKeys : eventKeys).add(hex)
   }
   // One read per keyspace for the whole call, not one per event.
   const blobs = await lookUp(store, 'blob', blobKeys)
   const stored = await lookUp(store, 'eventId', eventKeys)
-  for (const { event } of events) {
-    const refs = eventReferences(event)
-    for (const cid of refs.blobs) {
-      const record = blobs.get(digestHex(cid))
+  for (const { event, blobs: blobRefs, others } of wanted) {
+    for (const { cid, hex } of blobRefs) {
+      const record = blobs.get(hex)
       if (record === undefined) throw new NotFoundError(`Cannot record ${event.type}: blob "${cid.toString()}" is not in the store`)
-      if (event.type === 'blob.add' && decode<{ size: number }>(record).size !== event.body.size) {
-        throw new BadInputError(`Cannot record blob.add: blob "${cid.toString()}" has ${decode<{ size: number }>(record).size} bytes, not ${event.body.size}`)
+      if (event.type === 'blob.add') {
+        const { size } = decode<{ size: number }>(record)
+        if (size !== event.body.size) throw new BadInputError(`Cannot record blob.add: blob "${cid.toString()}" has ${size} bytes, not ${event.body.size}`)
       }
     }
-    for (const cid of [...refs.events, ...refs.either]) {
-      const hex = digestHex(cid)
+    for (const { cid, hex } of others) {
       if (!batchIds.has(hex) && !blobs.has(hex) && !stored.has(hex)) throw new NotFoundError(`Cannot record ${event.type}: "${cid.toString()}" is not in the store`)
     }
   }
