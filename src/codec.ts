@@ -89,7 +89,8 @@ const orderOfKeySet = new Map<string, string[]>()
 const MAX_REMEMBERED_KEY_SETS = 1000
 
 function sortedKeys (keys: string[]): string[] {
-  const id = keys.join('\0')
+  // JSON tells every key list apart; a plain join would take {} for {"": …} and ["a\0b"] for ["a", "b"].
+  const id = JSON.stringify(keys)
   const known = orderOfKeySet.get(id)
   if (known !== undefined) return known
   const sorted = keys.sort(compareKeys)
