@@ -3,9 +3,8 @@ import { rename, rm } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { CarIndexedReader } from '@ipld/car/indexed-reader'
 import { CarWriter } from '@ipld/car/writer'
-import { decode, encode } from './codec.ts'
+import { encode } from './codec.ts'
 import { CorruptError, NotFoundError } from './errors.ts'
 import { eventReferences } from './event-format.ts'
 import { DAG_CBOR, RAW, cidFromDigest, cidFromHex, digestHex, eventId, sha256Hex } from './ids.ts'
@@ -15,23 +14,24 @@ import { readBlobRecord } from './blobs.ts'
 import { resolveId } from './resolve.ts'
 import type { CID } from 'multiformats/cid'
 import type { BlobRecord } from './blobs.ts'
-import type { MergeSource } from './merge/source.ts'
 import type { Store } from './store.ts'
 import type { OperationOptions, OriginHead } from './types.ts'
 
 /** The root block of a snapstore CAR file: which heads it carries and the manifest of each blob. */
-interface CarRoot {
+export interface CarRoot {
   snapstore: 'car'
   version: 1
   heads: Array<{ origin: string, seq: number, head: CID }>
   blobs: CID[]
 }
 
-/** A blob manifest block: the whole-content id, its size and its chunks as raw blocks. */
-interface BlobManifest {
+/** A blob manifest block: the whole-content id, its size, its chunks as raw blocks and (since sync) each chunk's size. */
+export interface BlobManifest {
   blob: CID
   size: number
   chunks: CID[]
+  /** Chunk sizes in order; lets a CAR leave out chunks its receiver already holds. */
+  sizes?: number[]
 }
 
 /** What an export wrote. */
@@ -41,38 +41,63 @@ export interface ExportResult {
 }
 
 /**
+ * What a CAR file carries: for each origin, the events after `after` (the receiver's version vector;
+ * none left out when absent) up to its head, the blobs those events name that are in `blobs`, and their
+ * chunks except those in `skipChunks` (which the receiver holds).
+ */
+export interface CarPlan {
+  heads: readonly OriginHead[]
+  after?: ReadonlyMap<string, number>
+  blobs: ReadonlyMap<string, CID>
+  skipChunks?: ReadonlySet<string>
+}
+
+/**
  * Writes a CARv1 file holding the events and blobs a receiving store needs: everything, or for the
  * given ids (snapshots, configs, blobs, runs, events) each origin's chain up to the last event naming
  * them, with every blob those events name. The file appears only when complete.
  */
 export async function exportCar (store: Store, path: string, ids: readonly string[] = [], options: OperationOptions = {}): Promise<ExportResult> {
   const heads = ids.length === 0 ? await listHeads(store) : await headsFor(store, ids)
-  const blobIds = new Map<string, CID>()
+  const { blobs } = await carContents(store, heads)
+  return await writeCar(store, path, { heads, blobs }, options)
+}
+
+/** Counts the events a CAR of `heads` above `after` carries, and collects the blobs they name (hex digest → id). */
+export async function carContents (store: Store, heads: readonly OriginHead[], after: ReadonlyMap<string, number> = new Map()): Promise<{ events: number, blobs: Map<string, CID> }> {
+  const blobs = new Map<string, CID>()
   let events = 0
   for (const head of heads) {
-    for await (const { event } of iterateOrigin(store, head.origin)) {
+    for await (const { event } of iterateOrigin(store, head.origin, (after.get(head.origin) ?? 0) + 1)) {
       if (event.seq > head.seq) break
       events++
       const refs = eventReferences(event)
-      for (const cid of [...refs.blobs, ...refs.either]) if (cid.code === RAW) blobIds.set(digestHex(cid), cid)
+      for (const cid of [...refs.blobs, ...refs.either]) if (cid.code === RAW) blobs.set(digestHex(cid), cid)
     }
   }
+  return { events, blobs }
+}
+
+/** Writes the CAR file a plan describes: root, then each blob's chunks and manifest, then events in seq order per origin. The file appears only when complete. */
+export async function writeCar (store: Store, path: string, plan: CarPlan, options: OperationOptions = {}): Promise<ExportResult> {
   const manifests: Array<{ cid: CID, bytes: Uint8Array, record: BlobRecord }> = []
-  for (const cid of blobIds.values()) {
+  for (const cid of plan.blobs.values()) {
     const record = await readBlobRecord(store, cid)
     if (record === undefined) throw new CorruptError(`Cannot export: blob ${cid.toString()} is named by an event but missing`)
-    const bytes = encode({ blob: cid, size: record.size, chunks: record.chunks.map(([digest]) => cidFromDigest(RAW, digest)) } satisfies BlobManifest)
+    const manifest: BlobManifest = { blob: cid, size: record.size, chunks: record.chunks.map(([digest]) => cidFromDigest(RAW, digest)), sizes: record.chunks.map(([, size]) => size) }
+    const bytes = encode(manifest)
     manifests.push({ cid: cidFromHex(DAG_CBOR, sha256Hex(bytes)), bytes, record })
   }
-  const root: CarRoot = { snapstore: 'car', version: 1, heads: heads.map(({ origin, seq, head }) => ({ origin, seq, head })), blobs: manifests.map((m) => m.cid) }
+  const root: CarRoot = { snapstore: 'car', version: 1, heads: plan.heads.map(({ origin, seq, head }) => ({ origin, seq, head })), blobs: manifests.map((m) => m.cid) }
   const rootBytes = encode(root)
   const rootCid = eventId(rootBytes)
   const { writer, out } = CarWriter.create([rootCid])
   const temporary = join(dirname(path), `.${basename(path)}.snapstore-${process.pid}.tmp`)
   const written = pipeline(Readable.from(out), createWriteStream(temporary, { flush: true }))
+  let events = 0
   try {
     await writer.put({ cid: rootCid, bytes: rootBytes })
-    const sent = new Set<string>()
+    const sent = new Set<string>(plan.skipChunks)
     for (const manifest of manifests) {
       for (const [digest] of manifest.record.chunks) {
         options.signal?.throwIfAborted()
@@ -85,10 +110,11 @@ export async function exportCar (store: Store, path: string, ids: readonly strin
       }
       await writer.put({ cid: manifest.cid, bytes: manifest.bytes })
     }
-    for (const head of heads) {
-      for await (const stored of iterateOrigin(store, head.origin)) {
+    for (const head of plan.heads) {
+      for await (const stored of iterateOrigin(store, head.origin, (plan.after?.get(head.origin) ?? 0) + 1)) {
         if (stored.event.seq > head.seq) break
         await writer.put({ cid: stored.id, bytes: stored.bytes })
+        events++
       }
     }
     await writer.close()
@@ -143,92 +169,3 @@ async function headsFor (store: Store, ids: readonly string[]): Promise<OriginHe
   }
   return heads
 }
-
-/** Opens a CAR file written by `exportCar` as a merge source; every block is checked against its CID when read. */
-export async function openCarSource (path: string): Promise<MergeSource> {
-  let reader: CarIndexedReader
-  try {
-    reader = await CarIndexedReader.fromFile(path)
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') throw new NotFoundError(`Cannot read CAR file "${path}": no such file`, { cause: err })
-    throw new CorruptError(`Cannot read CAR file "${path}": it is truncated or malformed (${(err as Error).message})`, { cause: err })
-  }
-  const read = async (cid: CID): Promise<{ bytes: Uint8Array } | undefined> => {
-    try {
-      return await reader.get(cid)
-    } catch (err) {
-      throw new CorruptError(`Cannot read CAR file "${path}": block ${cid.toString()} is truncated or unreadable`, { cause: err })
-    }
-  }
-  const block = async (cid: CID): Promise<Uint8Array | undefined> => {
-    const found = await read(cid)
-    if (found === undefined) return undefined
-    if (sha256Hex(found.bytes) !== digestHex(cid)) throw new CorruptError(`Cannot read CAR file "${path}": block ${cid.toString()} does not match its id`)
-    return found.bytes
-  }
-  try {
-    const [rootCid] = await reader.getRoots()
-    const rootBytes = rootCid === undefined ? undefined : await block(rootCid)
-    if (rootBytes === undefined) throw new CorruptError(`Cannot read CAR file "${path}": it has no snapstore root block`)
-    const root = decode<CarRoot>(rootBytes)
-    if (root?.snapstore !== 'car' || root.version !== 1 || !Array.isArray(root.heads) || !Array.isArray(root.blobs)) throw new CorruptError(`Cannot read CAR file "${path}": its root is not a snapstore CAR root`)
-    const manifests = new Map<string, CID>()
-    for (const manifestCid of root.blobs) {
-      const bytes = await block(manifestCid)
-      if (bytes === undefined) throw new CorruptError(`Cannot read CAR file "${path}": blob manifest ${manifestCid.toString()} is missing`)
-      const manifest = decode<BlobManifest>(bytes)
-      manifests.set(digestHex(manifest.blob), manifestCid)
-    }
-    const chains = new Map<string, CID[]>()
-    const chainOf = async (origin: string): Promise<CID[]> => {
-      const known = chains.get(origin)
-      if (known !== undefined) return known
-      const head = root.heads.find((h) => h.origin === origin)
-      const chain: CID[] = []
-      for (let cid: CID | null = head?.head ?? null; cid !== null;) {
-        const bytes = await block(cid)
-        if (bytes === undefined) throw new CorruptError(`Cannot read CAR file "${path}": event ${cid.toString()} of origin ${origin} is missing`)
-        chain.push(cid)
-        cid = decode<{ prev: CID | null }>(bytes).prev ?? null
-      }
-      chain.reverse()
-      chains.set(origin, chain)
-      return chain
-    }
-    return {
-      name: path,
-      heads: async () => root.heads.map(({ origin, seq, head }) => ({ origin, seq, head })),
-      events: async function * (origin, from, to) {
-        const chain = await chainOf(origin)
-        for (let seq = from; seq <= to && seq <= chain.length; seq++) {
-          const bytes = await block(chain[seq - 1]!)
-          if (bytes !== undefined) yield bytes
-        }
-      },
-      eventAt: async (origin, seq) => {
-        const cid = (await chainOf(origin))[seq - 1]
-        return cid === undefined ? undefined : await block(cid)
-      },
-      blobRecord: async (hex) => {
-        const manifestCid = manifests.get(hex)
-        const bytes = manifestCid === undefined ? undefined : await block(manifestCid)
-        if (bytes === undefined) return undefined
-        const manifest = decode<BlobManifest>(bytes)
-        const chunks: Array<[Uint8Array, number]> = []
-        for (const chunk of manifest.chunks) {
-          const chunkBytes = await read(chunk)
-          chunks.push([chunk.multihash.digest, chunkBytes?.bytes.length ?? -1])
-        }
-        return encode({ size: manifest.size, chunks } satisfies BlobRecord)
-      },
-      chunk: async (hex) => await block(cidFromHex(RAW, hex)),
-      close: async () => { await reader.close() }
-    }
-  } catch (err) {
-    await reader.close()
-    if (err instanceof CorruptError) throw err
-    throw new CorruptError(`Cannot read CAR file "${path}": ${(err as Error).message}`, { cause: err })
-  }
-}
-

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto'
 import { decode, encode } from '../codec.ts'
-import { CorruptError } from '../errors.ts'
+import { CorruptError, isSnapstoreError } from '../errors.ts'
 import { digestHex } from '../ids.ts'
 import { writeBatch } from '../batch.ts'
+import { readAhead, settleQuietly } from './read-ahead.ts'
+import type { Hash } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
 import type { BlobRecord } from '../blobs.ts'
 import type { Op } from '../ops.ts'
@@ -18,67 +20,165 @@ export interface CopiedBlobs {
 }
 
 const BATCH_BYTES = 8 * 1024 * 1024
+// Reads are asked for in groups (one round trip each from a peer that takes batches) while the group
+// before is checked: at most two groups of about 4 MiB are in memory, and small blobs cost no round trip each.
+const RECORDS_PER_GROUP = 64
+const GROUP_BYTES = 4 * 1024 * 1024
+const GROUP_STEPS = 256
+
+/** One step of the copy, in order: a blob begins (with its record), or one of its chunks, held by the destination or read from the source. */
+type Step =
+  | { kind: 'blob', id: CID, hex: string, record: BlobRecord }
+  | { kind: 'chunk', hex: string, size: number, local: boolean }
+
+/** Consecutive steps with the source reads they need, started together. */
+interface Group {
+  steps: Step[]
+  fetched: Promise<Array<Uint8Array | undefined>>
+}
 
 /**
  * Copies blobs the destination lacks, checking every chunk's digest and size and each blob's whole
  * digest, and its size against what events say, before its record is written. Chunks the destination
- * already holds are read from it, not copied.
+ * already holds are read from it, not copied. When the source fails with `E_NET`, what was verified is
+ * written before the error is passed on: it is content-addressed and checked, and the next attempt skips it.
  */
 export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable<CID>, sizes: ReadonlyMap<string, number>, copied: CopiedBlobs, options: OperationOptions = {}): Promise<void> {
+  // Chunks written in this merge but not yet flushed, so a blob that repeats one reads it from here.
+  const staged = new Map<string, Uint8Array>()
   let pending: Op[] = []
   let pendingBytes = 0
   const flush = async (): Promise<void> => {
     await writeBatch(dest, pending, false)
     pending = []
     pendingBytes = 0
+    staged.clear()
   }
-  const staged = new Set<string>()
-  for (const id of ids) {
-    options.signal?.throwIfAborted()
-    const hex = digestHex(id)
-    const recordBytes = await source.blobRecord(hex)
-    if (recordBytes === undefined) throw new CorruptError(`Cannot merge from ${source.name}: it lacks blob ${id.toString()}, which its events name`)
-    const record = decode<BlobRecord>(recordBytes)
-    if (typeof record?.size !== 'number' || !Array.isArray(record.chunks)) throw new CorruptError(`Cannot merge from ${source.name}: the record of blob ${id.toString()} is malformed`)
-    if (sizes.get(hex) !== undefined && sizes.get(hex) !== record.size) {
-      throw new CorruptError(`Cannot merge from ${source.name}: blob ${id.toString()} has ${record.size} bytes, but an event says ${sizes.get(hex)}`)
+  let blob: { id: CID, hex: string, record: BlobRecord, whole: Hash, size: number } | undefined
+  const finish = (): void => {
+    if (blob === undefined) return
+    const computed = blob.whole.digest('hex')
+    if (computed !== blob.hex || blob.size !== blob.record.size) {
+      throw new CorruptError(`Cannot merge blob ${blob.id.toString()} from ${source.name}: digest mismatch: expected ${blob.hex}, computed ${computed}`,
+        { details: { blob: blob.id.toString(), expected: blob.hex, computed } })
     }
-    const whole = createHash('sha256')
-    let size = 0
-    for (const [digest, chunkSize] of record.chunks) {
-      const chunkHex = Buffer.from(digest).toString('hex')
-      // A chunk staged for this merge but not yet flushed is read back from the source.
-      let bytes = staged.has(chunkHex) ? undefined : await dest.sub.chunk.get(chunkHex)
-      if (bytes === undefined) {
-        bytes = await source.chunk(chunkHex)
-        if (bytes === undefined) throw new CorruptError(`Cannot merge from ${source.name}: it lacks chunk ${chunkHex} of blob ${id.toString()}`)
-        const computed = createHash('sha256').update(bytes).digest('hex')
-        if (computed !== chunkHex || bytes.length !== chunkSize) {
-          throw new CorruptError(`Cannot merge blob ${id.toString()} from ${source.name}: chunk digest mismatch: expected ${chunkHex}, computed ${computed}`,
-            { details: { blob: id.toString(), expected: chunkHex, computed } })
+    pending.push({ type: 'put', sublevel: 'blob', key: blob.hex, value: encode({ size: blob.record.size, chunks: blob.record.chunks }) })
+    copied.blobs.push(blob.hex)
+  }
+  const fetchChunks = source.chunks ?? (async (wanted) => await Promise.all(wanted.map(async ({ hex }) => await source.chunk(hex))))
+  const groups = readAhead(grouped(plan(dest, source, ids, sizes)), 2, (steps): Group => {
+    const wanted = steps.flatMap((step) => step.kind === 'chunk' && !step.local ? [{ hex: step.hex, size: step.size }] : [])
+    return { steps, fetched: settleQuietly(wanted.length === 0 ? Promise.resolve([]) : fetchChunks(wanted)) }
+  })
+  try {
+    for await (const group of groups) {
+      const fetched = await group.fetched
+      let next = 0
+      for (const step of group.steps) {
+        options.signal?.throwIfAborted()
+        if (step.kind === 'blob') {
+          finish()
+          blob = { id: step.id, hex: step.hex, record: step.record, whole: createHash('sha256'), size: 0 }
+          continue
         }
-        if (!staged.has(chunkHex)) {
-          pending.push({ type: 'put', sublevel: 'chunk', key: chunkHex, value: bytes })
-          copied.chunks.push(chunkHex)
-          staged.add(chunkHex)
+        const current = blob!
+        let bytes: Uint8Array | undefined
+        if (step.local) {
+          bytes = staged.get(step.hex) ?? await dest.sub.chunk.get(step.hex)
+          if (bytes === undefined) throw new CorruptError(`Cannot merge blob ${current.id.toString()} from ${source.name}: chunk ${step.hex} vanished from the destination during the merge`)
+        } else {
+          bytes = fetched[next++]
+          if (bytes === undefined) throw new CorruptError(`Cannot merge from ${source.name}: it lacks chunk ${step.hex} of blob ${current.id.toString()}`)
+          const computed = createHash('sha256').update(bytes).digest('hex')
+          if (computed !== step.hex) {
+            throw new CorruptError(`Cannot merge blob ${current.id.toString()} from ${source.name}: chunk digest mismatch: expected ${step.hex}, computed ${computed}`,
+              { details: { blob: current.id.toString(), expected: step.hex, computed } })
+          }
+        }
+        if (bytes.length !== step.size) {
+          throw new CorruptError(`Cannot merge blob ${current.id.toString()} from ${source.name}: chunk ${step.hex} has ${bytes.length} bytes, its record says ${step.size}`)
+        }
+        if (!step.local) {
+          pending.push({ type: 'put', sublevel: 'chunk', key: step.hex, value: bytes })
+          staged.set(step.hex, bytes)
+          copied.chunks.push(step.hex)
           pendingBytes += bytes.length
           copied.bytes += bytes.length
         }
+        current.whole.update(bytes)
+        current.size += bytes.length
+        options.onProgress?.({ type: 'snapstore:merge:bytes', done: copied.bytes })
+        if (pendingBytes >= BATCH_BYTES) await flush()
       }
-      whole.update(bytes)
-      size += bytes.length
-      options.onProgress?.({ type: 'snapstore:merge:bytes', done: copied.bytes })
-      if (pendingBytes >= BATCH_BYTES) await flush()
     }
-    const computed = whole.digest('hex')
-    if (computed !== hex || size !== record.size) {
-      throw new CorruptError(`Cannot merge blob ${id.toString()} from ${source.name}: digest mismatch: expected ${hex}, computed ${computed}`,
-        { details: { blob: id.toString(), expected: hex, computed } })
-    }
-    pending.push({ type: 'put', sublevel: 'blob', key: hex, value: encode({ size: record.size, chunks: record.chunks }) })
-    copied.blobs.push(hex)
+    finish()
+    await flush()
+  } catch (err) {
+    // Only verified chunks and whole verified blobs are pending here: keeping them is safe.
+    if (isSnapstoreError(err, 'E_NET')) await flush().catch(() => undefined)
+    throw err
   }
-  await flush()
+}
+
+/** Cuts the steps into groups of about GROUP_BYTES of chunks to read from the source. */
+async function * grouped (steps: AsyncIterable<Step>): AsyncGenerator<Step[]> {
+  let group: Step[] = []
+  let bytes = 0
+  for await (const step of steps) {
+    group.push(step)
+    if (step.kind === 'chunk' && !step.local) bytes += step.size
+    if (bytes >= GROUP_BYTES || group.length >= GROUP_STEPS) {
+      yield group
+      group = []
+      bytes = 0
+    }
+  }
+  if (group.length > 0) yield group
+}
+
+/** The blobs to copy as steps: each blob's checked record, then its chunks, each marked as held by the destination or not. */
+async function * plan (dest: Store, source: MergeSource, ids: Iterable<CID>, sizes: ReadonlyMap<string, number>): AsyncGenerator<Step> {
+  const fromSource = new Set<string>()
+  const fetchRecords = source.blobRecords ?? (async (hexes) => await Promise.all(hexes.map(async (hex) => await source.blobRecord(hex))))
+  const batches = readAhead(inGroups(ids, RECORDS_PER_GROUP), 2, (group) => ({ group, records: settleQuietly(fetchRecords(group.map(digestHex))) }))
+  for await (const { group, records } of batches) {
+    const fetched = await records
+    for (const [i, id] of group.entries()) {
+      const hex = digestHex(id)
+      const record = checkRecord(source, id, fetched[i])
+      if (sizes.get(hex) !== undefined && sizes.get(hex) !== record.size) {
+        throw new CorruptError(`Cannot merge from ${source.name}: blob ${id.toString()} has ${record.size} bytes, but an event says ${sizes.get(hex)}`)
+      }
+      yield { kind: 'blob', id, hex, record }
+      for (const [digest, size] of record.chunks) {
+        const chunkHex = Buffer.from(digest).toString('hex')
+        const local = fromSource.has(chunkHex) || await dest.sub.chunk.has(chunkHex)
+        if (!local) fromSource.add(chunkHex)
+        yield { kind: 'chunk', hex: chunkHex, size, local }
+      }
+    }
+  }
+}
+
+function * inGroups<T> (items: Iterable<T>, size: number): Generator<T[]> {
+  let group: T[] = []
+  for (const item of items) {
+    group.push(item)
+    if (group.length >= size) {
+      yield group
+      group = []
+    }
+  }
+  if (group.length > 0) yield group
+}
+
+function checkRecord (source: MergeSource, id: CID, bytes: Uint8Array | undefined): BlobRecord {
+  if (bytes === undefined) throw new CorruptError(`Cannot merge from ${source.name}: it lacks blob ${id.toString()}, which its events name`)
+  const record = decode<BlobRecord>(bytes)
+  const wellFormed = typeof record?.size === 'number' && Array.isArray(record.chunks) && record.chunks.every((chunk) =>
+    Array.isArray(chunk) && chunk[0] instanceof Uint8Array && chunk[0].length === 32 && Number.isSafeInteger(chunk[1]) && chunk[1] >= 0)
+  if (!wellFormed) throw new CorruptError(`Cannot merge from ${source.name}: the record of blob ${id.toString()} is malformed`)
+  return record
 }
 
 /** Deletes what a failed merge copied, so the destination is as it was. */

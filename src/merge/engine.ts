@@ -1,5 +1,5 @@
 import { decode } from '../codec.ts'
-import { CorruptError, ForkError } from '../errors.ts'
+import { CorruptError, ForkError, isSnapstoreError } from '../errors.ts'
 import { eventReferences } from '../event-format.ts'
 import { RAW, digestHex } from '../ids.ts'
 import { commitEvents, listHeads, readEventAt } from '../log.ts'
@@ -60,12 +60,13 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Merg
     }
     if (options.dryRun === true) return await planOnly(dest, source, newEvents.size, needed)
 
-    // Pass 2: blobs, each verified whole; taken back if any fails.
+    // Pass 2: blobs, each verified whole; taken back if any fails, except when the peer went away
+    // (E_NET): what was verified stays, so running the merge again copies only the rest.
     const copied: CopiedBlobs = { blobs: [], chunks: [], bytes: 0 }
     try {
       await copyBlobs(dest, source, needed.values(), sizes, copied, options)
     } catch (err) {
-      await uncopyBlobs(dest, copied)
+      if (!isSnapstoreError(err, 'E_NET')) await uncopyBlobs(dest, copied)
       throw err
     }
 

@@ -1,7 +1,7 @@
 import { realpath } from 'node:fs/promises'
 import { mergeFrom } from './engine.ts'
 import { openStoreSource } from './source.ts'
-import { openCarSource } from '../car.ts'
+import { openCarSource } from '../car-source.ts'
 import type { Store, StoreInit } from '../store.ts'
 import type { MergeFromOptions, MergeResult } from './engine.ts'
 import type { MergeSource } from './source.ts'

@@ -22,6 +22,10 @@ export interface MergeSource {
   blobRecord: (digestHex: string) => Promise<Uint8Array | undefined>
   /** The bytes of one chunk, or undefined. */
   chunk: (digestHex: string) => Promise<Uint8Array | undefined>
+  /** Optional, for sources where each call is a round trip: many records at once, in the order asked (undefined where absent). */
+  blobRecords?: (digestHexes: readonly string[]) => Promise<Array<Uint8Array | undefined>>
+  /** Optional, likewise: many chunks at once, each with the size its record gives (which bounds what is read). */
+  chunks?: (wanted: ReadonlyArray<{ hex: string, size: number }>) => Promise<Array<Uint8Array | undefined>>
   /** Releases what the source holds. */
   close: () => Promise<void>
 }
