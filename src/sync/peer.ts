@@ -1,0 +1,234 @@
+import { createReadStream } from 'node:fs'
+import { Agent as HttpAgent, request as httpRequest } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
+import { pipeline } from 'node:stream/promises'
+import { AuthError, BadInputError, CorruptError, ForkError, LockedError, NetError, NotFoundError, SnapstoreError } from '../errors.ts'
+import type { ClientRequest, IncomingMessage } from 'node:http'
+import type { ErrorCode } from '../errors.ts'
+import type { ErrorReply } from './protocol.ts'
+
+/** How to reach a peer. */
+export interface PeerOptions {
+  /** Sent as `Authorization: Bearer TOKEN`. */
+  token?: string
+  /** Milliseconds without a byte from the peer (or to connect) before `E_NET`. @default 30000 */
+  timeoutMs?: number
+}
+
+/** One request to a peer. */
+export interface PeerRequest {
+  method?: 'GET' | 'POST'
+  /** Path below the peer's URL, e.g. `/v1/heads`. */
+  path: string
+  /** What the request is for, in messages: "read the heads", "fetch chunk 3f2a…". */
+  what: string
+  /** Messages say "to URL" (a push) rather than "from URL". */
+  to?: boolean
+  /** A body in memory, or a file sent with its length after the server agreed (`Expect: 100-continue`). */
+  body?: Uint8Array | { file: string, size: number, onSent?: (bytes: number) => void }
+  /** Largest answer accepted. */
+  limit: number
+  /** Answer undefined on 404 instead of failing. */
+  missingOk?: boolean
+}
+
+const CONCURRENCY = 4
+const RETRIES_WHEN_BUSY = 8
+
+/** Removes user and password from a URL, so it can be printed and journaled. */
+export function redactUrl (text: string): string {
+  const url = new URL(text)
+  if (url.username === '' && url.password === '') return text
+  url.username = ''
+  url.password = ''
+  return url.toString()
+}
+
+/**
+ * A snapstore server seen from a client: requests with a token, at most four at a time over kept-alive
+ * connections, answers read whole within a limit, and failures mapped to `E_NET` (cannot connect, reset,
+ * timeout, bad status, naming the URL), `E_AUTH` (401, 403), or the code the server reported.
+ */
+export class Peer {
+  /** The URL without credentials: how messages and the journal name the peer. */
+  readonly name: string
+  readonly #base: URL
+  /** The URL's path without a trailing slash ('' at the root): requests go below it. */
+  readonly #basePath: string
+  readonly #token: string | undefined
+  readonly #timeoutMs: number
+  readonly #agent: HttpAgent
+  readonly #request: typeof httpRequest
+  #active = 0
+  readonly #waiting: Array<() => void> = []
+
+  constructor (url: string, options: PeerOptions = {}) {
+    let base: URL
+    try {
+      base = new URL(url)
+    } catch (err) {
+      throw new BadInputError(`Invalid URL "${url}"`, { cause: err })
+    }
+    if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new BadInputError(`Invalid URL "${url}": expected http:// or https://`)
+    this.name = redactUrl(url)
+    base.username = ''
+    base.password = ''
+    this.#basePath = base.pathname.replace(/\/+$/, '')
+    this.#base = base
+    this.#token = options.token
+    this.#timeoutMs = options.timeoutMs ?? 30_000
+    const https = base.protocol === 'https:'
+    this.#agent = https ? new HttpsAgent({ keepAlive: true, maxSockets: CONCURRENCY }) : new HttpAgent({ keepAlive: true, maxSockets: CONCURRENCY })
+    this.#request = https ? httpsRequest : httpRequest
+  }
+
+  /** Sends a request and reads the whole answer; undefined for a 404 when `missingOk`. Waits and retries while the server is busy (503). */
+  async send (request: PeerRequest): Promise<Buffer | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      await this.#acquire()
+      let answer: { status: number, body: Buffer, retryAfter: number | undefined }
+      try {
+        answer = await this.#exchange(request)
+      } finally {
+        this.#release()
+      }
+      if (answer.status === 200) return answer.body
+      if (answer.status === 404 && request.missingOk === true) return undefined
+      if (answer.status === 503 && attempt < RETRIES_WHEN_BUSY) {
+        // Retry-After is in whole seconds; a busy server frees a slot much sooner, so back off from 50 ms, up to what it asks.
+        await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, (answer.retryAfter ?? 2) * 1000)))
+        continue
+      }
+      throw this.#statusError(request, answer.status, answer.body)
+    }
+  }
+
+  /** Drops kept-alive connections. */
+  close (): void {
+    this.#agent.destroy()
+  }
+
+  async #acquire (): Promise<void> {
+    if (this.#active < CONCURRENCY) {
+      this.#active++
+      return
+    }
+    await new Promise<void>((resolve) => this.#waiting.push(resolve))
+  }
+
+  #release (): void {
+    const next = this.#waiting.shift()
+    if (next !== undefined) next()
+    else this.#active--
+  }
+
+  async #exchange (request: PeerRequest): Promise<{ status: number, body: Buffer, retryAfter: number | undefined }> {
+    const url = new URL(this.#base.toString())
+    const [pathname, query = ''] = request.path.split('?')
+    url.pathname = this.#basePath + (pathname ?? '')
+    url.search = query
+    const headers: Record<string, string | number> = {}
+    if (this.#token !== undefined) headers['authorization'] = `Bearer ${this.#token}`
+    const body = request.body
+    if (body instanceof Uint8Array) headers['content-length'] = body.length
+    else if (body !== undefined) Object.assign(headers, { 'content-length': body.size, 'content-type': 'application/vnd.ipld.car', expect: '100-continue' })
+    return await new Promise((resolve, reject) => {
+      const fail = (err: unknown): void => { reject(this.#netError(request, err)) }
+      const req: ClientRequest = this.#request(url, { method: request.method ?? 'GET', headers, agent: this.#agent })
+      req.setTimeout(this.#timeoutMs, () => {
+        req.destroy(Object.assign(new Error(`no answer for ${this.#timeoutMs / 1000} s`), { code: 'ETIMEDOUT' }))
+      })
+      req.on('error', fail)
+      let continued = false
+      req.on('continue', () => {
+        continued = true
+        if (body === undefined || body instanceof Uint8Array) return
+        const file = createReadStream(body.file)
+        let sent = 0
+        file.on('data', (part: Buffer | string) => { sent += part.length; body.onSent?.(sent) })
+        pipeline(file, req).catch((err: unknown) => { req.destroy(err as Error) })
+      })
+      req.on('response', (res: IncomingMessage) => {
+        const status = res.statusCode ?? 0
+        const limit = status === 200 ? request.limit : 64 * 1024
+        const declared = Number(res.headers['content-length'] ?? 0)
+        if (declared > limit) {
+          res.destroy()
+          reject(new CorruptError(`${this.#at(request)}: the answer has ${declared} bytes, more than the ${limit} expected`))
+          return
+        }
+        const parts: Buffer[] = []
+        let size = 0
+        res.on('data', (part: Buffer) => {
+          size += part.length
+          if (size > limit) {
+            res.destroy()
+            reject(new CorruptError(`${this.#at(request)}: the answer exceeds ${limit} bytes`))
+            return
+          }
+          parts.push(part)
+        })
+        res.on('error', fail)
+        res.on('close', () => { if (!res.complete) fail(Object.assign(new Error('the answer broke off'), { code: 'ECONNRESET' })) })
+        res.on('end', () => {
+          const retryAfter = Number(res.headers['retry-after'])
+          resolve({ status, body: Buffer.concat(parts, size), retryAfter: Number.isFinite(retryAfter) ? retryAfter : undefined })
+          // Refused before the upload began: the body is never sent, so the request is dropped, not finished.
+          if (body !== undefined && !(body instanceof Uint8Array) && !continued) req.destroy()
+        })
+      })
+      if (body instanceof Uint8Array) req.end(body)
+      else if (body === undefined) req.end()
+    })
+  }
+
+  #at (request: PeerRequest): string {
+    return `Cannot ${request.what} ${request.to === true ? 'to' : 'from'} ${this.name}`
+  }
+
+  #netError (request: PeerRequest, err: unknown): SnapstoreError {
+    if (err instanceof SnapstoreError) return err
+    const code = (err as NodeJS.ErrnoException).code ?? ''
+    const host = this.#base.host
+    const why: Record<string, string> = {
+      ECONNREFUSED: `connection refused by ${host} (is "snapstore serve" running there?)`,
+      ECONNRESET: `the connection to ${host} was reset`,
+      EPIPE: `the connection to ${host} was closed while sending`,
+      ETIMEDOUT: `no answer from ${host} for ${this.#timeoutMs / 1000} s`,
+      ENOTFOUND: `host ${this.#base.hostname} not found`,
+      EAI_AGAIN: `host ${this.#base.hostname} cannot be resolved now`,
+      EHOSTUNREACH: `host ${host} is unreachable`,
+      ENETUNREACH: `network to ${host} is unreachable`
+    }
+    return new NetError(`${this.#at(request)}: ${why[code] ?? `${(err as Error).message}${code === '' ? '' : ` (${code})`}`}`,
+      { cause: err, details: { url: this.name, code } })
+  }
+
+  #statusError (request: PeerRequest, status: number, body: Buffer): SnapstoreError {
+    const reply = parseReply(body)
+    const at = this.#at(request)
+    if (status === 401) {
+      return new AuthError(this.#token === undefined
+        ? `${at}: the server requires a token (pass --token-file FILE or set SNAPSTORE_TOKEN)`
+        : `${at}: the server refused the token`, { details: { url: this.name, status } })
+    }
+    if (status === 403) return new AuthError(`${at}: ${reply?.message ?? 'forbidden'}`, { details: { url: this.name, status } })
+    const known = reply === undefined ? undefined : REMOTE_ERRORS[reply.code as ErrorCode]
+    if (known !== undefined && status !== 404) return new known(`${at}: the server says: ${reply!.message}`, { details: { url: this.name, status } })
+    return new NetError(`${at}: the server answered ${status}${reply === undefined ? '' : ` (${reply.message})`}`, { details: { url: this.name, status } })
+  }
+}
+
+// Errors a server reports about what it was sent (a push) keep their codes on the client.
+const REMOTE_ERRORS: Partial<Record<ErrorCode, new (message: string, options?: { details?: Record<string, unknown> }) => SnapstoreError>> = {
+  E_CORRUPT: CorruptError, E_FORK: ForkError, E_BAD_INPUT: BadInputError, E_LOCKED: LockedError, E_NOT_FOUND: NotFoundError
+}
+
+function parseReply (body: Buffer): ErrorReply | undefined {
+  try {
+    const value = JSON.parse(body.toString('utf8')) as Partial<ErrorReply>
+    return typeof value.code === 'string' && typeof value.message === 'string' ? { code: value.code, message: value.message } : undefined
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,115 @@
+import { CorruptError } from '../errors.ts'
+
+// The wire protocol shared by `serve` and its clients (pull through `merge`, and `push`):
+//   GET  /v1/heads                          JSON: the version vector with head ids, limits, whether pushes are taken
+//   GET  /v1/events/ORIGIN?from=F&to=T      frames of raw event bytes, seq F up to T (the server may stop early)
+//   GET  /v1/event/ORIGIN/SEQ               one event's raw bytes
+//   GET  /v1/blob/HEX                       a blob's record (size and chunk list) as raw CBOR
+//   GET  /v1/chunk/HEX                      one chunk's bytes
+//   POST /v1/blobs, POST /v1/chunks         body: 32-byte digests; answer: one frame per digest, in order (records, chunks)
+//   POST /v1/lacking/blobs|chunks           body and answer: 32-byte digests; the answer lists those the server lacks
+//   POST /v1/push                           body: a CAR file; answer: the MergeResult as JSON
+// A frame is a 4-byte big-endian length, then that many bytes; in batch answers the length 0xffffffff
+// (with no bytes) says the server lacks that item.
+
+/** The path prefix of this protocol version. */
+export const API = '/v1'
+
+/** What `GET /v1/heads` answers. */
+export interface HeadsReply {
+  snapstore: 'sync'
+  version: 1
+  /** The served store's own origin. */
+  origin: string
+  heads: Array<{ origin: string, seq: number, head: string }>
+  /** True when the server takes pushes (`serve --allow-push`). */
+  push: boolean
+  limits: SyncLimits
+}
+
+/** The bounds a server keeps to; a client stays inside them. */
+export interface SyncLimits {
+  /** Events per `events` request. */
+  maxEvents: number
+  /** Bytes of one push. */
+  maxPushBytes: number
+  /** Digests per `lacking` request. */
+  maxDigests: number
+  /** Digests per `blobs` or `chunks` request. */
+  maxBatch: number
+}
+
+/** An error as a server sends it: the code of the error it raised and its message. */
+export interface ErrorReply {
+  code: string
+  message: string
+}
+
+/** An origin id: 128 bits in lowercase hex. */
+export const ORIGIN_PATTERN = /^[0-9a-f]{32}$/
+/** A sha-256 digest in lowercase hex. */
+export const DIGEST_PATTERN = /^[0-9a-f]{64}$/
+/** A seq as it appears in a path or query: a positive integer without leading zeros. */
+export const SEQ_PATTERN = /^[1-9][0-9]{0,15}$/
+
+/** Bytes of a digest in a `lacking` request or answer. */
+export const DIGEST_BYTES = 32
+/** The largest frame a client accepts: no event or chunk comes near it. */
+export const MAX_FRAME = 16 * 1024 * 1024
+/** The length that marks an absent item in a batch answer. */
+export const ABSENT = 0xffffffff
+
+/** Frames `payload` for an events stream: its length as 4 bytes big-endian, then the bytes. */
+export function frameHeader (length: number): Buffer {
+  const header = Buffer.alloc(4)
+  header.writeUInt32BE(length)
+  return header
+}
+
+/** Splits a whole events answer into its frames; a stream that ends inside a frame is `E_CORRUPT`. */
+export function parseFrames (body: Buffer, where: string): Uint8Array[] {
+  const frames: Uint8Array[] = []
+  let offset = 0
+  while (offset < body.length) {
+    if (body.length - offset < 4) throw new CorruptError(`Cannot read events from ${where}: the stream ends inside a frame header`)
+    const length = body.readUInt32BE(offset)
+    if (length > MAX_FRAME) throw new CorruptError(`Cannot read events from ${where}: a frame claims ${length} bytes`)
+    if (body.length - offset - 4 < length) throw new CorruptError(`Cannot read events from ${where}: the stream ends inside an event (${body.length - offset - 4} of ${length} bytes)`)
+    frames.push(body.subarray(offset + 4, offset + 4 + length))
+    offset += 4 + length
+  }
+  return frames
+}
+
+/** Splits a batch answer into exactly `count` items (undefined where absent); anything else is `E_CORRUPT`. */
+export function parseBatch (body: Buffer, count: number, where: string): Array<Uint8Array | undefined> {
+  const items: Array<Uint8Array | undefined> = []
+  let offset = 0
+  while (offset < body.length) {
+    if (body.length - offset < 4) throw new CorruptError(`Cannot read a batch from ${where}: the answer ends inside a frame header`)
+    const length = body.readUInt32BE(offset)
+    offset += 4
+    if (length === ABSENT) {
+      items.push(undefined)
+      continue
+    }
+    if (length > MAX_FRAME || body.length - offset < length) throw new CorruptError(`Cannot read a batch from ${where}: the answer ends inside an item`)
+    items.push(body.subarray(offset, offset + length))
+    offset += length
+  }
+  if (items.length !== count) throw new CorruptError(`Cannot read a batch from ${where}: it holds ${items.length} items where ${count} were asked for`)
+  return items
+}
+
+/** Splits a body of concatenated 32-byte digests into hex strings; undefined when its length is not a multiple of 32. */
+export function parseDigests (body: Buffer): string[] | undefined {
+  if (body.length % DIGEST_BYTES !== 0) return undefined
+  const out: string[] = []
+  for (let offset = 0; offset < body.length; offset += DIGEST_BYTES) out.push(body.subarray(offset, offset + DIGEST_BYTES).toString('hex'))
+  return out
+}
+
+/** Joins hex digests into a body of 32-byte digests. */
+export function joinDigests (hexes: readonly string[]): Buffer {
+  return Buffer.concat(hexes.map((hex) => Buffer.from(hex, 'hex')))
+}

@@ -1,0 +1,132 @@
+import { BadInputError } from '../errors.ts'
+import { eventKey } from '../keys.ts'
+import { listHeads } from '../log.ts'
+import { ABSENT, DIGEST_BYTES, frameHeader, joinDigests, parseDigests } from './protocol.ts'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { HeadsReply, SyncLimits } from './protocol.ts'
+import type { StoreLease } from './store-lease.ts'
+
+// Events are read from the store a page at a time and the store is let go while the page is written,
+// so a slow reader never holds the store; one answer stops after about this many bytes.
+const READ_PAGE = 500
+const ANSWER_BYTES = 4 * 1024 * 1024
+
+/** Answers `GET /v1/heads`: the version vector with head ids, the limits, and whether pushes are taken. */
+export async function sendHeads (res: ServerResponse, lease: StoreLease, limits: SyncLimits, push: boolean): Promise<void> {
+  const reply = await lease.use(async (store): Promise<HeadsReply> => ({
+    snapstore: 'sync',
+    version: 1,
+    origin: store.origin,
+    heads: (await listHeads(store)).map(({ origin, seq, head }) => ({ origin, seq, head: head.toString() })),
+    push,
+    limits
+  }))
+  sendJson(res, 200, reply)
+}
+
+/** Answers `GET /v1/events/ORIGIN?from&to`: frames of raw event bytes in seq order, at most `maxEvents`, streamed with backpressure. */
+export async function sendEvents (res: ServerResponse, lease: StoreLease, origin: string, from: number, to: number, maxEvents: number): Promise<void> {
+  const last = Math.min(to, from + maxEvents - 1)
+  const readPage = async (seq: number): Promise<Uint8Array[]> => await lease.use(async (store) => {
+    const page: Uint8Array[] = []
+    for await (const value of store.sub.event.values({ gte: eventKey(origin, seq), lte: eventKey(origin, last), limit: READ_PAGE })) page.push(value)
+    return page
+  })
+  let seq = from
+  let page = await readPage(seq)
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' })
+  let sent = 0
+  while (page.length > 0 && !res.destroyed) {
+    for (const bytes of page) {
+      await write(res, frameHeader(bytes.length))
+      await write(res, bytes)
+      sent += 4 + bytes.length
+    }
+    seq += page.length
+    if (seq > last || sent >= ANSWER_BYTES) break
+    page = await readPage(seq)
+  }
+  res.end()
+}
+
+/** Answers with one stored value (an event, a blob record, a chunk) or 404. */
+export async function sendValue (res: ServerResponse, value: Uint8Array | undefined): Promise<void> {
+  if (value === undefined) {
+    sendJson(res, 404, { code: 'E_NOT_FOUND', message: 'Not found' })
+    return
+  }
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': value.length, 'cache-control': 'no-store' })
+  await write(res, value)
+  res.end()
+}
+
+/** Answers `POST /v1/blobs|chunks`: one frame per digest in the body, in order, each read under a short hold of the store and written with backpressure. */
+export async function sendBatch (req: IncomingMessage, res: ServerResponse, lease: StoreLease, what: 'blob' | 'chunk', maxBatch: number): Promise<void> {
+  const digests = await readDigests(req, maxBatch)
+  let value = digests.length === 0 ? undefined : await lease.use(async (store) => await store.sub[what].get(digests[0]!))
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' })
+  for (let i = 0; i < digests.length && !res.destroyed; i++) {
+    await write(res, frameHeader(value === undefined ? ABSENT : value.length))
+    if (value !== undefined) await write(res, value)
+    const next = digests[i + 1]
+    value = next === undefined ? undefined : await lease.use(async (store) => await store.sub[what].get(next))
+  }
+  res.end()
+}
+
+/** Answers `POST /v1/lacking/blobs|chunks`: of the digests in the body, those the store lacks. */
+export async function sendLacking (req: IncomingMessage, res: ServerResponse, lease: StoreLease, what: 'blob' | 'chunk', maxDigests: number): Promise<void> {
+  const digests = await readDigests(req, maxDigests)
+  const held = digests.length === 0 ? [] : await lease.use(async (store) => await store.sub[what].hasMany(digests))
+  const lacking = digests.filter((_, i) => held[i] !== true)
+  const bytes = joinDigests(lacking)
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length })
+  res.end(bytes)
+}
+
+async function readDigests (req: IncomingMessage, max: number): Promise<string[]> {
+  const digests = parseDigests(await readBody(req, max * DIGEST_BYTES))
+  if (digests === undefined) throw new BadInputError(`Cannot read the request: its body is not a list of ${DIGEST_BYTES}-byte digests`)
+  return digests
+}
+
+/** Sends a JSON answer. */
+export function sendJson (res: ServerResponse, status: number, value: unknown): void {
+  const bytes = Buffer.from(JSON.stringify(value))
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': bytes.length, 'cache-control': 'no-store' })
+  res.end(bytes)
+}
+
+/** Reads a whole request body of at most `limit` bytes; a longer one is refused with 413 before it is all read. */
+export async function readBody (req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0)
+  if (declared > limit) throw tooLarge(limit)
+  const parts: Buffer[] = []
+  let size = 0
+  for await (const part of req as AsyncIterable<Buffer>) {
+    size += part.length
+    if (size > limit) throw tooLarge(limit)
+    parts.push(part)
+  }
+  return Buffer.concat(parts, size)
+}
+
+/** The error for a request body over its limit (413). */
+export function tooLarge (limit: number): BadInputError {
+  return new BadInputError(`Cannot take the request: its body exceeds ${limit} bytes`, { details: { status: 413 } })
+}
+
+/** Writes to a response, waiting while the client's socket is full; gives up when the client went away. */
+async function write (res: ServerResponse, bytes: Uint8Array): Promise<void> {
+  if (res.destroyed) return
+  if (res.write(bytes)) return
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      res.off('drain', done)
+      res.off('close', done)
+      resolve()
+    }
+    res.on('drain', done)
+    res.on('close', done)
+  })
+}
