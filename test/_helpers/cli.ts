@@ -26,10 +26,13 @@ export interface Run {
   out: Buffer
 }
 
-/** Runs the built CLI as a child process: `snap(['ls', 'snapshots', store])`. */
-export async function snap (args: readonly string[], options: { input?: string | Uint8Array, cwd?: string } = {}): Promise<Run> {
+/**
+ * Runs the built CLI as a child process: `snap(['ls', 'snapshots', store])`; `env` is added to the
+ * environment, `node` are options for node itself (`--max-old-space-size=64`).
+ */
+export async function snap (args: readonly string[], options: { input?: string | Uint8Array, cwd?: string, env?: NodeJS.ProcessEnv, node?: readonly string[] } = {}): Promise<Run> {
   return await new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...(options.node ?? []), CLI, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] })
     const out: Buffer[] = []
     const err: Buffer[] = []
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk))
