@@ -319,6 +319,25 @@ for (const { title, code, tamper } of LIES) {
   })
 }
 
+Lies('a push whose answer is lost is E_NET; the server merged it whole, and pushing again moves nothing', async ({ ws }) => {
+  const { server, source, dest } = await served(ws, { allowPush: true })
+  const proxy = await tamperingProxy(server.url, (path, body) => path === '/v1/push' ? 'reset' : body)
+  try {
+    await addBlob(await ws.open(dest), 'snapshot', bytes('pushed, answer lost'))
+    await ws.close(dest)
+    await expectCode(pushStore(dest, proxy.url), 'E_NET')
+    const again = await pushStore(dest, server.url)
+    assert.equal([again.events, again.blobs, again.bytes], [0, 0, 0])
+    await server.close()
+    const store = await ws.open(source)
+    assert.equal((await verifyStore(store)).problems, [])
+    assert.is((await listing(store)).snapshots.length, 6)
+  } finally {
+    await proxy.close()
+    await server.close()
+  }
+})
+
 Lies('a connection refused gives E_NET naming the URL, and nothing is written', async ({ ws }) => {
   const { server, dest } = await served(ws)
   const url = server.url
