@@ -29,11 +29,26 @@
  *              beside classic-level batches (array with options, and chained) of the same event bytes, and
  *              cbor-x encode + sha-256 alone.
  *              Target ≥ 50,000 events/s.
+ * - merge:     8 stores of 1,000 × 64 KiB random snapshots (built with putBlob + appendEvents) merged one after
+ *              another into a fresh store with mergeStores, then closeStore; the destination is checked to list
+ *              exactly the 8,000 snapshot ids and (first round) to pass verifyStore. Beside the CLI's
+ *              `merge DEST SRC…`, `git fetch` of a repository holding the same files (git fast-import, 8 commits)
+ *              into an empty bare one by local path (one round: 9–18 s here), `cp -r` of the files, and
+ *              classic-level copying every key/value of the source databases into a fresh one.
+ *              Target: ≥ 10× git fetch. Then a store of 300,000 tag.set events over 1,000 tiny blobs (the issue's
+ *              1,000,000 with SNAPSTORE_BENCH_MERGE_EVENTS=1000000: about 8.5 min in all; built with appendEvents
+ *              in batches of 10,000 without sync; build time printed) merged into a fresh store
+ *              (events/s, one round, beside the classic-level copy of the same database; target ≥ 50,000
+ *              events/s), and merged again with nothing to copy, median of 10: the mergeStores call on an open
+ *              destination (target < 100 ms), open + merge + close, and the whole CLI process beside `node -e 0`
+ *              and a no-op `git fetch`. The wepy orchestrator's figures (DESIGN.md §6) are quoted in the notes.
  *
  * Knobs (environment): SNAPSTORE_BENCH_QUICK=1 (everything tiny, one round, under a minute: a smoke check,
  * not a measurement); SNAPSTORE_BENCH_SCALE=F (multiplies every count and large size); SNAPSTORE_BENCH_ROUNDS=N;
  * per scenario SNAPSTORE_BENCH_SMALL_FILES, _SMALL_KIB, _BIG_MIB (ingest, get), _LS_SNAPSHOTS (ls),
- * _CLI_RUNS (cli-start), _APPEND_EVENTS, _APPEND_BLOB_EVENTS, _APPEND_BATCH (append);
+ * _CLI_RUNS (cli-start), _APPEND_EVENTS, _APPEND_BLOB_EVENTS, _APPEND_BATCH (append), _MERGE_STORES,
+ * _MERGE_SNAPSHOTS, _MERGE_KIB, _MERGE_EVENTS, _MERGE_EVENT_BLOBS (merge; SNAPSTORE_BENCH_MERGE_VERIFY=1 also
+ * runs verifyStore on the merged event store above 100,000 events);
  * SNAPSTORE_BENCH_GIT=0 drops the git references; SNAPSTORE_BENCH_DIR=DIR puts temp data there;
  * SNAPSTORE_BENCH_CLI=PATH times another CLI entry point than dist/src/cli/bin.js.
  *
@@ -51,7 +66,7 @@ import { QUICK, ROOT, environment, formatNumber, formatScenario, formatSeconds }
 import type { ScenarioResult } from './_lib.ts'
 
 /** Every scenario, in the order `run` runs them. */
-export const SCENARIOS = ['cli-start', 'ingest', 'get', 'append', 'ls'] as const
+export const SCENARIOS = ['cli-start', 'ingest', 'get', 'append', 'ls', 'merge'] as const
 
 /** What one scenario's child process gave: its result, or why it failed. */
 export type Outcome = ScenarioResult | { scenario: string, error: string }
