@@ -27,7 +27,7 @@ addExtension({
 
 // Settings under which cbor-x writes what @ipld/dag-cbor writes: no records, minimal map headers, bare byte strings.
 // cbor-x's types do not list useTag259ForMaps; without it cbor-x tags Maps with 259, which dag-cbor refuses.
-const encoder = new Encoder({
+const encoderOptions = {
   useRecords: false,
   variableMapSize: true,
   tagUint8Array: false,
@@ -36,18 +36,24 @@ const encoder = new Encoder({
   pack: false,
   structuredClone: false,
   useFloat32: 0
-} as ConstructorParameters<typeof Encoder>[0])
+}
+const encoder = new Encoder(encoderOptions as ConstructorParameters<typeof Encoder>[0])
 
 /** Encodes a value as dag-cbor-compatible CBOR: sorted keys, minimal headers, CIDs as tag 42. */
 export function encode (value: unknown): Uint8Array {
   return encoder.encode(canonical(value))
 }
 
+// cbor-x renames a "__proto__" key to "__proto_" when it decodes maps as objects; maps holding that key
+// (rare) are decoded as Maps instead and turned into objects that keep it.
+const mapDecoder = new Encoder({ ...encoderOptions, mapsAsObjects: false } as ConstructorParameters<typeof Encoder>[0])
+const PROTO_KEY = Buffer.concat([Buffer.from([0x69]), Buffer.from('__proto__')])
+
 /** Decodes bytes written by `encode` (or by `@ipld/dag-cbor`); malformed bytes raise `E_CORRUPT`. */
 export function decode<T = unknown> (bytes: Uint8Array): T {
   let value: unknown
   try {
-    value = encoder.decode(bytes)
+    value = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).includes(PROTO_KEY) ? mapsToObjects(mapDecoder.decode(bytes)) : encoder.decode(bytes)
   } catch (err) {
     throw new CorruptError(`Cannot decode CBOR: ${(err as Error).message}`, { cause: err })
   }
@@ -128,4 +134,14 @@ function fromWire (value: unknown): unknown {
   const record = value as Record<string, unknown>
   for (const key of Object.keys(record)) record[key] = fromWire(record[key])
   return record
+}
+
+function mapsToObjects (value: unknown): unknown {
+  if (value instanceof Map) {
+    const out: Record<string, unknown> = {}
+    for (const [key, item] of value) Object.defineProperty(out, String(key), { value: mapsToObjects(item), enumerable: true, writable: true, configurable: true })
+    return out
+  }
+  if (Array.isArray(value)) return value.map(mapsToObjects)
+  return value
 }

@@ -32,7 +32,9 @@ const key = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 8 }),
   fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 24 }),
   // Integer-like keys: JavaScript objects enumerate them first, whatever order they were set in.
-  fc.nat({ max: 2000 }).map(String)
+  fc.nat({ max: 2000 }).map(String),
+  // A key that plain objects treat as their prototype.
+  fc.constant('__proto__')
 )
 const integer = fc.oneof(
   fc.integer(),
@@ -174,6 +176,14 @@ for (const [name, edge] of EDGE_VALUES) {
 Interop('encode keeps a "__proto__" key as the map entry it is', () => {
   const value = JSON.parse('{"__proto__": 1, "a": 2}') as unknown
   assert.is(hex(encode(value)), hex(dagCbor.encode(value)))
+})
+
+Interop('decode keeps a "__proto__" key, at any depth, and re-encodes to the same bytes', () => {
+  const value = JSON.parse('{"a": [2, {"__proto__": {"__proto__": 3}}], "__proto__": 1}') as unknown
+  const decoded = decode<Record<string, unknown>>(encode(value))
+  assert.ok(Object.hasOwn(decoded, '__proto__'), 'the key is an own property')
+  assert.equal(Object.keys(decoded).sort(), ['__proto__', 'a'])
+  assert.is(hex(encode(decoded)), hex(dagCbor.encode(value)))
 })
 
 Interop.run()
