@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process'
 import { createCipheriv, createHash } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
@@ -7,45 +6,21 @@ import * as Digest from 'multiformats/hashes/digest'
 import * as assert from 'uvu/assert'
 import { decode } from '../../src/codec.ts'
 import { addBlob, closeStore, initStore, openStore } from '../../src/index.ts'
-import { CLI, tempDir, withRawDb as withDb } from './store.ts'
+import { CLI, runCli, tempDir, withRawDb as withDb } from './store.ts'
 import type { AddOptions, BlobKind, Store } from '../../src/index.ts'
 import type { Sublevel } from '../../src/store.ts'
-import type { RawDb } from './store.ts'
+import type { CliResult, RawDb } from './store.ts'
 
 export { withDb }
 
 /** The built library entry point, for child processes that open a store themselves. */
 export const LIBRARY = resolve(dirname(CLI), '../index.js')
 
-/** What one run of the CLI did; `out` is stdout as bytes (for `get`), `stdout` the same as UTF-8. */
-export interface Run {
-  status: number | null
-  signal: NodeJS.Signals | null
-  stdout: string
-  stderr: string
-  out: Buffer
-}
+/** What one run of the CLI did. */
+export type Run = CliResult
 
-/**
- * Runs the built CLI as a child process: `snap(['ls', 'snapshots', store])`; `env` is added to the
- * environment, `node` are options for node itself (`--max-old-space-size=64`).
- */
-export async function snap (args: readonly string[], options: { input?: string | Uint8Array, cwd?: string, env?: NodeJS.ProcessEnv, node?: readonly string[] } = {}): Promise<Run> {
-  return await new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [...(options.node ?? []), CLI, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] })
-    const out: Buffer[] = []
-    const err: Buffer[] = []
-    child.stdout.on('data', (chunk: Buffer) => out.push(chunk))
-    child.stderr.on('data', (chunk: Buffer) => err.push(chunk))
-    child.on('error', reject)
-    child.on('close', (status, signal) => {
-      const bytes = Buffer.concat(out)
-      resolvePromise({ status, signal, stdout: bytes.toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), out: bytes })
-    })
-    child.stdin.on('error', () => undefined)
-    child.stdin.end(options.input)
-  })
-}
+/** Runs the built CLI as a child process: `snap(['ls', 'snapshots', store])`. */
+export const snap = runCli
 
 /** Asserts a run succeeded: exit 0, empty stderr, and (when given) exactly this stdout. `label` names the run in failures. */
 export function expectOk (run: Run, stdout?: string, label = ''): void {

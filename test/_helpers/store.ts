@@ -290,26 +290,32 @@ async function waitForReady (child: ChildProcess): Promise<void> {
   })
 }
 
-/** The result of running the CLI. */
+/** The result of running the CLI; `out` is stdout as bytes (for `get`), `stdout` the same as UTF-8. */
 export interface CliResult {
   status: number | null
   signal: NodeJS.Signals | null
   stdout: string
   stderr: string
+  out: Buffer
 }
 
-/** Runs the real CLI as a child process and collects status, stdout and stderr. */
-export async function runCli (args: readonly string[], options: { input?: string | Uint8Array, cwd?: string, env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+/**
+ * Runs the real CLI as a child process and collects status, stdout and stderr; `env` is added to the
+ * environment, `node` are options for node itself (`--max-old-space-size=64`).
+ */
+export async function runCli (args: readonly string[], options: { input?: string | Uint8Array, cwd?: string, env?: NodeJS.ProcessEnv, node?: readonly string[] } = {}): Promise<CliResult> {
   return await new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...(options.node ?? []), CLI, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] })
     const out: Buffer[] = []
     const err: Buffer[] = []
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk))
     child.stderr.on('data', (chunk: Buffer) => err.push(chunk))
     child.on('error', reject)
     child.on('close', (status, signal) => {
-      resolvePromise({ status, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') })
+      const bytes = Buffer.concat(out)
+      resolvePromise({ status, signal, stdout: bytes.toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), out: bytes })
     })
+    child.stdin.on('error', () => undefined)
     child.stdin.end(options.input)
   })
 }
