@@ -42,13 +42,21 @@
  *              events/s), and merged again with nothing to copy, median of 10: the mergeStores call on an open
  *              destination (target < 100 ms), open + merge + close, and the whole CLI process beside `node -e 0`
  *              and a no-op `git fetch`. The wepy orchestrator's figures (DESIGN.md §6) are quoted in the notes.
+ * - sync:      pull over loopback HTTP (issue 6): a source store of 1,000 × 64 KiB random snapshots (putBlob +
+ *              appendEvents), then separately one of a single 1 GiB snapshot (addBlob by path), each served by the real
+ *              server (`node dist/src/cli/bin.js serve SRC --port 0` in a child process, stopped by its pid at the end)
+ *              and pulled with mergeStores(fresh dest, URL), then closeStore; the destination is checked to list exactly
+ *              the source's snapshot ids (sha-256 of the files) and the merge result to count every event, blob and byte.
+ *              Beside a local merge of a byte copy (cp -r) of the same store (LevelDB admits one process per store, and
+ *              the server holds the source) and `git fetch` by file:// of a repository holding the same files (git
+ *              fast-import) into an empty bare one (one round). Target: network pull ≥ 70% of a local merge.
  *
  * Knobs (environment): SNAPSTORE_BENCH_QUICK=1 (everything tiny, one round, under a minute: a smoke check,
  * not a measurement); SNAPSTORE_BENCH_SCALE=F (multiplies every count and large size); SNAPSTORE_BENCH_ROUNDS=N;
  * per scenario SNAPSTORE_BENCH_SMALL_FILES, _SMALL_KIB, _BIG_MIB (ingest, get), _LS_SNAPSHOTS (ls),
  * _CLI_RUNS (cli-start), _APPEND_EVENTS, _APPEND_BLOB_EVENTS, _APPEND_BATCH (append), _MERGE_STORES,
  * _MERGE_SNAPSHOTS, _MERGE_KIB, _MERGE_EVENTS, _MERGE_EVENT_BLOBS (merge; SNAPSTORE_BENCH_MERGE_VERIFY=1 also
- * runs verifyStore on the merged event store above 100,000 events);
+ * runs verifyStore on the merged event store above 100,000 events), _SYNC_SNAPSHOTS, _SYNC_KIB, _SYNC_BIG_MIB (sync);
  * SNAPSTORE_BENCH_GIT=0 drops the git references; SNAPSTORE_BENCH_DIR=DIR puts temp data there;
  * SNAPSTORE_BENCH_CLI=PATH times another CLI entry point than dist/src/cli/bin.js.
  *
@@ -66,7 +74,7 @@ import { QUICK, ROOT, environment, formatNumber, formatScenario, formatSeconds }
 import type { ScenarioResult } from './_lib.ts'
 
 /** Every scenario, in the order `run` runs them. */
-export const SCENARIOS = ['cli-start', 'ingest', 'get', 'append', 'ls', 'merge'] as const
+export const SCENARIOS = ['cli-start', 'ingest', 'get', 'append', 'ls', 'merge', 'sync'] as const
 
 /** What one scenario's child process gave: its result, or why it failed. */
 export type Outcome = ScenarioResult | { scenario: string, error: string }
