@@ -1,5 +1,6 @@
 import { decode } from './codec.ts'
-import { isSnapstoreError } from './errors.ts'
+import { createHash } from 'node:crypto'
+import { BadInputError, isSnapstoreError } from './errors.ts'
 import { eventReferences, openEvent } from './event-format.ts'
 import { DAG_CBOR, RAW, cidFromHex, digestHex } from './ids.ts'
 import { parseEventKey } from './keys.ts'
@@ -8,6 +9,7 @@ import { verifyBlob } from './blobs.ts'
 import { rebuildState } from './rebuild.ts'
 import { DERIVED_SUBLEVELS } from './store.ts'
 import type { CID } from 'multiformats/cid'
+import type { BlobRecord } from './blobs.ts'
 import type { Store } from './store.ts'
 import type { OperationOptions } from './types.ts'
 
@@ -18,6 +20,14 @@ export interface VerifyReport {
   blobs: number
   /** One line per problem found; empty when ok. */
   problems: string[]
+  /** With a sample: how many distinct chunks were re-hashed, of how many. */
+  sampled?: { chunks: number, of: number }
+}
+
+/** Options for verifying. */
+export interface VerifyOptions extends OperationOptions {
+  /** Re-hash only this percentage of the chunks, chosen at random; everything else is still checked. */
+  sample?: number
 }
 
 const MAX_PROJECTION_PROBLEMS = 20
@@ -29,7 +39,7 @@ const MAX_PROJECTION_PROBLEMS = 20
  * const report = await verifyStore(store)
  * if (!report.ok) console.error(report.problems.join('\n'))
  */
-export async function verifyStore (store: Store, options: OperationOptions = {}): Promise<VerifyReport> {
+export async function verifyStore (store: Store, options: VerifyOptions = {}): Promise<VerifyReport> {
   const problems: string[] = []
   const blobKeys = new Set<string>()
   for await (const key of store.sub.blob.keys()) blobKeys.add(key)
@@ -92,20 +102,54 @@ export async function verifyStore (store: Store, options: OperationOptions = {})
   if (store.clock < maxClock) problems.push(`clock ${store.clock} is below the highest event clock ${maxClock}`)
 
   let blobs = 0
-  for (const hex of blobKeys) {
-    options.signal?.throwIfAborted()
-    const id = cidFromHex(RAW, hex)
-    try {
-      await verifyBlob(store, id)
-    } catch (err) {
-      problems.push(`blob ${id.toString()}: ${isSnapstoreError(err) ? err.message : String(err)}`)
+  let sampled: { chunks: number, of: number } | undefined
+  if (options.sample === undefined) {
+    for (const hex of blobKeys) {
+      options.signal?.throwIfAborted()
+      const id = cidFromHex(RAW, hex)
+      try {
+        await verifyBlob(store, id)
+      } catch (err) {
+        problems.push(`blob ${id.toString()}: ${isSnapstoreError(err) ? err.message : String(err)}`)
+      }
+      blobs++
+      options.onProgress?.({ type: 'snapstore:verify:blob', done: blobs, total: blobKeys.size })
     }
-    blobs++
-    options.onProgress?.({ type: 'snapstore:verify:blob', done: blobs, total: blobKeys.size })
+  } else {
+    blobs = blobKeys.size
+    sampled = await sampleChunks(store, blobKeys, options.sample, problems, options)
   }
 
   problems.push(...await projectionProblems(store, options))
-  return { ok: problems.length === 0, events, blobs, problems }
+  return { ok: problems.length === 0, events, blobs, problems, ...(sampled === undefined ? {} : { sampled }) }
+}
+
+/**
+ * Re-hashes a random `percent` of the distinct chunks (at least one when there are any), and checks that
+ * every chunk each blob lists is present: restic's read-data-subset, for quick periodic checks of big stores.
+ */
+async function sampleChunks (store: Store, blobKeys: ReadonlySet<string>, percent: number, problems: string[], options: OperationOptions): Promise<{ chunks: number, of: number }> {
+  if (!(percent > 0 && percent <= 100)) throw new BadInputError(`Invalid sample "${percent}": expected a percentage above 0 and at most 100`)
+  const owners = new Map<string, string>()
+  for (const hex of blobKeys) {
+    const record = await store.sub.blob.get(hex)
+    if (record === undefined) continue
+    for (const [digest] of decode<BlobRecord>(record).chunks) owners.set(Buffer.from(digest).toString('hex'), hex)
+  }
+  const all = [...owners.keys()]
+  const present = all.length === 0 ? [] : await store.sub.chunk.hasMany(all)
+  all.forEach((chunk, i) => { if (present[i] !== true) problems.push(`blob ${cidFromHex(RAW, owners.get(chunk)!).toString()}: chunk ${chunk} is missing`) })
+  const chosen = all.filter((_, i) => present[i] === true && Math.random() * 100 < percent)
+  if (chosen.length === 0 && all.length > 0 && present.some(Boolean)) chosen.push(all[present.findIndex(Boolean)]!)
+  let done = 0
+  for (const chunk of chosen) {
+    options.signal?.throwIfAborted()
+    const bytes = await store.sub.chunk.get(chunk)
+    const computed = bytes === undefined ? 'nothing' : createHash('sha256').update(bytes).digest('hex')
+    if (computed !== chunk) problems.push(`blob ${cidFromHex(RAW, owners.get(chunk)!).toString()}: chunk ${chunk} digest mismatch: expected ${chunk}, computed ${computed}`)
+    options.onProgress?.({ type: 'snapstore:verify:chunk', done: ++done, total: chosen.length })
+  }
+  return { chunks: chosen.length, of: all.length }
 }
 
 async function projectionProblems (store: Store, options: OperationOptions): Promise<string[]> {

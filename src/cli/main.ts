@@ -157,7 +157,8 @@ export function buildProgram (): Command {
 
   withStoreOptions(program.command('verify')
     .argument('<store>', 'store directory')
-    .description('re-hash every blob and event; check chains, references and projections'))
+    .description('re-hash every blob and event; check chains, references and projections')
+    .option('--sample <percent>', 're-hash only this percentage of the blob chunks, chosen at random'))
     .action(async (store: string, options) => { await (await import('./verify.ts')).verify(store, options) })
 
   withStoreOptions(program.command('reindex')

@@ -1,3 +1,4 @@
+import { UsageError } from '../errors.ts'
 import { verifyStore } from '../verify.ts'
 import { withStore } from '../store.ts'
 import { storeInit } from './context.ts'
@@ -5,9 +6,14 @@ import { progressReporter, writeJson, writeLine } from './output.ts'
 import type { StoreCommandOptions } from './context.ts'
 
 /** `snapstore verify STORE`: prints `ok: E events, B blobs`, or one problem per line and exits 1. */
-export async function verify (path: string, options: StoreCommandOptions): Promise<void> {
+export async function verify (path: string, options: StoreCommandOptions & { sample?: string }): Promise<void> {
+  const sample = options.sample === undefined ? undefined : Number(options.sample.replace(/%$/, ''))
+  if (sample !== undefined && !(sample > 0 && sample <= 100)) throw new UsageError(`Invalid --sample "${options.sample}": expected a percentage above 0 and at most 100`)
   const progress = progressReporter('verifying')
-  const report = await withStore(path, storeInit(options), async (store) => await verifyStore(store, progress.onProgress === undefined ? {} : { onProgress: progress.onProgress }))
+  const report = await withStore(path, storeInit(options), async (store) => await verifyStore(store, {
+    ...(progress.onProgress === undefined ? {} : { onProgress: progress.onProgress }),
+    ...(sample === undefined ? {} : { sample })
+  }))
   progress.done()
   if (options.json === true) await writeJson(report)
   else if (report.ok) await writeLine(`ok: ${report.events} events, ${report.blobs} blobs`)
