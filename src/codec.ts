@@ -95,8 +95,9 @@ const orderOfKeySet = new Map<string, string[]>()
 const MAX_REMEMBERED_KEY_SETS = 1000
 
 function sortedKeys (keys: string[]): string[] {
-  // JSON tells every key list apart; a plain join would take {} for {"": …} and ["a\0b"] for ["a", "b"].
-  const id = JSON.stringify(keys)
+  // Length-prefixed keys tell every key list apart ({} from {"": …}, ["a\0b"] from ["a", "b"]), cheaper than JSON.
+  let id = ''
+  for (const key of keys) id += `${key.length}:${key}`
   const known = orderOfKeySet.get(id)
   if (known !== undefined) return known
   const sorted = keys.sort(compareKeys)

@@ -178,6 +178,14 @@ Interop('encode keeps a "__proto__" key as the map entry it is', () => {
   assert.is(hex(encode(value)), hex(dagCbor.encode(value)))
 })
 
+Interop('maps whose key lists join alike still keep their own keys', () => {
+  for (const [a, b] of [[{}, { '': 1 }], [{ 'a\u0000b': 1 }, { a: 1, b: 2 }], [{ 'a\u0000b': 1, c: 2 }, { a: 1, 'b\u0000c': 2 }], [{ '1:a': 1 }, { 1: 1, a: 2 }]] as Array<[object, object]>) {
+    assert.is(hex(encode(a)), hex(dagCbor.encode(a)))
+    assert.is(hex(encode(b)), hex(dagCbor.encode(b)))
+    assert.is(hex(encode(a)), hex(dagCbor.encode(a)), 'the first shape again, after the second was remembered')
+  }
+})
+
 Interop('decode keeps a "__proto__" key, at any depth, and re-encodes to the same bytes', () => {
   const value = JSON.parse('{"a": [2, {"__proto__": {"__proto__": 3}}], "__proto__": 1}') as unknown
   const decoded = decode<Record<string, unknown>>(encode(value))
