@@ -1,15 +1,14 @@
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
-import { basename, join } from 'node:path'
+import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import {
-  appendEvents, closeStore, digestHex, initStore, listBlobIds, listHeads, mergeStores, openStore, putBlob, readEventAt, verifyStore
+  appendEvents, closeStore, initStore, listBlobIds, listHeads, mergeStores, openStore, putBlob, readEventAt, verifyStore
 } from '../src/index.ts'
 import {
   CLI, QUICK, SNAPSTORE_LEVEL_OPTIONS, blobIdString, check, command, compare, dirBytes, formatNumber, formatSeconds, gitEnabled, knob,
   makeInputs, progress, removeDir, rounds, runAsMain, tempDir, timed
 } from './_lib.ts'
+import { buildSnapshotStore, gitBlobCount, gitImport } from './_stores.ts'
 import type { CID } from 'multiformats/cid'
 import type { Comparison, Contender, InputSet, ScenarioResult } from './_lib.ts'
 import type { EventDraft, MergeResult, Store } from '../src/index.ts'
@@ -21,25 +20,6 @@ const COPY_BATCH_BYTES = 8 * MiB
 
 /** The wepy orchestrator's figures from ../shared/DESIGN.md section 6: quoted, not measured here. */
 const WEPY = 'for comparison, not measured here (DESIGN.md §6, this kind of machine): the wepy orchestrator reconciles 500 new 64 KiB snapshots (31 MiB) in 1.5–2.2 s (≈ 14–21 MiB/s, 230–330 snapshots/s) and takes 1.1–1.3 s for a reconcile with nothing new, both growing quadratically with store size'
-
-/** Stores `files` (already written) as snapshots of a new closed store: putBlob of each file's bytes, then blob.add in one appendEvents per 1,000. */
-async function buildSnapshotSource (path: string, set: InputSet): Promise<void> {
-  const store = await initStore(path)
-  try {
-    const puts: Array<{ id: CID, size: number }> = []
-    for (let i = 0; i < set.files.length; i += PUT_CONCURRENCY) {
-      const batch = set.files.slice(i, i + PUT_CONCURRENCY)
-      puts.push(...await Promise.all(batch.map(async (file) => await putBlob(store, await readFile(file)))))
-    }
-    puts.forEach((put, i) => check(digestHex(put.id) === set.digests[i], `putBlob gave ${digestHex(put.id)} for ${set.files[i]!}, whose sha-256 is ${set.digests[i]!}`))
-    for (let i = 0; i < puts.length; i += 1000) {
-      const drafts: EventDraft[] = puts.slice(i, i + 1000).map((put, j) => ({ type: 'blob.add', body: { blob: put.id, kind: 'snapshot', size: put.size, name: basename(set.files[i + j]!) } }))
-      await appendEvents(store, drafts, { sync: i + 1000 >= puts.length })
-    }
-  } finally {
-    await closeStore(store)
-  }
-}
 
 /** Builds a store of `count` tag.set events (each a new tag name) over `blobs` tiny blobs, in batches of 10,000 without sync. */
 async function buildEventSource (path: string, count: number, blobs: number, setup: Record<string, number>): Promise<void> {
@@ -128,39 +108,6 @@ async function countEntries (paths: readonly string[]): Promise<number> {
   return total
 }
 
-/** Commits every file of every set into a new bare git repository with git fast-import: one commit per set, under a directory per set. */
-async function gitImport (gitDir: string, sets: readonly InputSet[]): Promise<void> {
-  command('git', ['init', '-q', '--bare', gitDir])
-  // Blobs above core.bigFileThreshold are stored whole, at the default compression, without a delta search
-  // (which finds nothing in random bytes): 8,000 × 64 KiB import in about 30 s instead of 45 s.
-  const child = spawn('git', ['-c', 'core.bigFileThreshold=1k', '--git-dir', gitDir, 'fast-import', '--quiet'], { stdio: ['pipe', 'ignore', 'pipe'] })
-  let stderr = ''
-  child.stderr.on('data', (piece: Buffer) => { stderr += piece.toString() })
-  const closed = new Promise<number | null>((resolve) => child.on('close', resolve))
-  const write = async (piece: string | Buffer): Promise<void> => {
-    if (!child.stdin.write(piece)) await new Promise((resolve) => child.stdin.once('drain', resolve))
-  }
-  for (const [s, set] of sets.entries()) {
-    const message = `store ${s}\n`
-    await write(`commit refs/heads/main\ncommitter bench <bench@example.invalid> ${1_700_000_000 + s} +0000\ndata ${Buffer.byteLength(message)}\n${message}`)
-    for (const file of set.files) {
-      const bytes = await readFile(file)
-      await write(`M 100644 inline store-${s}/${basename(file)}\ndata ${bytes.length}\n`)
-      await write(bytes)
-      await write('\n')
-    }
-  }
-  child.stdin.end()
-  const code = await closed
-  check(code === 0, `git fast-import exited ${String(code)}: ${stderr.trim().slice(0, 500)}`)
-}
-
-/** Number of blobs in a git repository. */
-function gitBlobCount (gitDir: string): number {
-  const out = command('git', ['--git-dir', gitDir, 'cat-file', '--batch-all-objects', '--batch-check=%(objecttype)']).stdout.toString()
-  return out.split('\n').filter((line) => line === 'blob').length
-}
-
 /** The CLI's line for one merged source. */
 function mergedLine (events: number, blobs: number, bytes: number, source: string): string {
   return `merged ${events} events, ${blobs} blobs (${bytes} bytes) from ${source}`
@@ -187,7 +134,7 @@ async function snapshotMerge (
   })
   const sources = sets.map((_, s) => join(data, 'sources', `s${s}.store`))
   setup[`build ${storeCount} source stores (putBlob + appendEvents)`] = await timed(async () => {
-    for (const [s, set] of sets.entries()) await buildSnapshotSource(sources[s]!, set)
+    for (const [s, set] of sets.entries()) await buildSnapshotStore(sources[s]!, set)
   })
   progress(`built ${storeCount} source stores of ${perStore} snapshots in ${setup[`build ${storeCount} source stores (putBlob + appendEvents)`]!.toFixed(1)} s`)
   const expectedIds = sets.flatMap((set) => set.digests.map(blobIdString)).sort()

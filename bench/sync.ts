@@ -1,79 +1,33 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { open, readFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
-import { addBlob, appendEvents, closeStore, digestHex, initStore, listBlobIds, mergeStores, openStore, putBlob } from '../src/index.ts'
+import { addBlob, closeStore, digestHex, initStore, listBlobIds, mergeStores, openStore } from '../src/index.ts'
 import {
   CLI, QUICK, blobIdString, check, command, compare, dirBytes, formatNumber, gitEnabled, knob, makeInputs, progress, removeDir,
   rounds, runAsMain, tempDir, timed
 } from './_lib.ts'
+import { buildSnapshotStore, gitBlobCount, gitImport } from './_stores.ts'
 import type { ChildProcess } from 'node:child_process'
-import type { CID } from 'multiformats/cid'
 import type { Comparison, Contender, InputSet, ScenarioResult } from './_lib.ts'
-import type { EventDraft, MergeResult, Store } from '../src/index.ts'
+import type { MergeResult, Store } from '../src/index.ts'
 
 const MiB = 1024 * 1024
-const PUT_CONCURRENCY = 4
 
-/** Stores every file of `set` as a snapshot of a new store, then closes it: putBlob + appendEvents for small files, addBlob by path for large ones. */
+/** Stores every file of `set` as a snapshot of a new, closed store: addBlob by path for large files (streamed), the small-file builder otherwise. */
 async function buildSource (path: string, set: InputSet, large: boolean): Promise<void> {
+  if (!large) {
+    await buildSnapshotStore(path, set)
+    return
+  }
   const store = await initStore(path)
   try {
-    if (large) {
-      for (const [i, file] of set.files.entries()) {
-        const { id } = await addBlob(store, 'snapshot', { path: file }, { name: basename(file) })
-        check(digestHex(id) === set.digests[i], `addBlob gave ${digestHex(id)} for ${file}, whose sha-256 is ${set.digests[i]!}`)
-      }
-      return
-    }
-    const puts: Array<{ id: CID, size: number }> = []
-    for (let i = 0; i < set.files.length; i += PUT_CONCURRENCY) {
-      const batch = set.files.slice(i, i + PUT_CONCURRENCY)
-      puts.push(...await Promise.all(batch.map(async (file) => await putBlob(store, await readFile(file)))))
-    }
-    puts.forEach((put, i) => check(digestHex(put.id) === set.digests[i], `putBlob gave ${digestHex(put.id)} for ${set.files[i]!}, whose sha-256 is ${set.digests[i]!}`))
-    for (let i = 0; i < puts.length; i += 1000) {
-      const drafts: EventDraft[] = puts.slice(i, i + 1000).map((put, j) => ({ type: 'blob.add', body: { blob: put.id, kind: 'snapshot', size: put.size, name: basename(set.files[i + j]!) } }))
-      await appendEvents(store, drafts, { sync: i + 1000 >= puts.length })
+    for (const [i, file] of set.files.entries()) {
+      const { id } = await addBlob(store, 'snapshot', { path: file }, { name: basename(file) })
+      check(digestHex(id) === set.digests[i], `addBlob gave ${digestHex(id)} for ${file}, whose sha-256 is ${set.digests[i]!}`)
     }
   } finally {
     await closeStore(store)
   }
-}
-
-/** Commits the files of `set` into a new bare repository with git fast-import, one commit, each file streamed (so a 1 GiB file is never held whole). */
-async function gitImport (gitDir: string, set: InputSet): Promise<void> {
-  command('git', ['init', '-q', '--bare', gitDir])
-  // As in merge.ts: blobs above core.bigFileThreshold are stored whole, without a delta search (which finds nothing in random bytes).
-  const child = spawn('git', ['-c', 'core.bigFileThreshold=1k', '--git-dir', gitDir, 'fast-import', '--quiet'], { stdio: ['pipe', 'ignore', 'pipe'] })
-  let stderr = ''
-  child.stderr.on('data', (piece: Buffer) => { stderr += piece.toString() })
-  const closed = new Promise<number | null>((resolve) => child.on('close', resolve))
-  const write = async (piece: string | Buffer): Promise<void> => {
-    if (!child.stdin.write(piece)) await new Promise((resolve) => child.stdin.once('drain', resolve))
-  }
-  const message = 'snapshots\n'
-  await write(`commit refs/heads/main\ncommitter bench <bench@example.invalid> 1700000000 +0000\ndata ${Buffer.byteLength(message)}\n${message}`)
-  for (const file of set.files) {
-    const handle = await open(file, 'r')
-    try {
-      const { size } = await handle.stat()
-      await write(`M 100644 inline ${basename(file)}\ndata ${size}\n`)
-      for await (const piece of handle.createReadStream({ highWaterMark: 4 * MiB, autoClose: false })) await write(piece as Buffer)
-      await write('\n')
-    } finally {
-      await handle.close()
-    }
-  }
-  child.stdin.end()
-  const code = await closed
-  check(code === 0, `git fast-import exited ${String(code)}: ${stderr.trim().slice(0, 500)}`)
-}
-
-/** Number of blobs in a git repository. */
-function gitBlobCount (gitDir: string): number {
-  const out = command('git', ['--git-dir', gitDir, 'cat-file', '--batch-all-objects', '--batch-check=%(objecttype)']).stdout.toString()
-  return out.split('\n').filter((line) => line === 'blob').length
 }
 
 /** A running `snapstore serve` child process and the URL it printed. */
@@ -130,7 +84,7 @@ async function syncPart (
   command('cp', ['-r', source, copy])
   notes.push(`${label}: the source store holds ${(await dirBytes(source) / MiB).toFixed(1)} MiB on disk for ${(bytes / MiB).toFixed(1)} MiB of snapshots`)
   const gitA = join(data, 'git-a')
-  if (withGit) setup[`${label}: git fast-import`] = await timed(async () => { await gitImport(gitA, set) })
+  if (withGit) setup[`${label}: git fast-import`] = await timed(async () => { await gitImport(gitA, [set]) })
   const expectedIds = set.digests.map(blobIdString).sort()
 
   let dir = ''
