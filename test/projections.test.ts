@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import * as assert from 'uvu/assert'
 import { addBlob, describeBlob, listBlobIds, listBlobs, listTags, putBlob, reindex, resolveId, setTag, verifyStore } from '../src/index.ts'
-import { bytes, collect, commitForeign, countEvents, dumpDerived, sealChain, specSuite, storeSuite, tempStore } from './_helpers/store.ts'
+import { bytes, collect, commitForeign, countEvents, dumpDerived, interleave, sealChain, specSuite, storeSuite, tempStore } from './_helpers/store.ts'
 import type { CID } from 'multiformats/cid'
 import type { AddOptions, BlobKind, EventDraft, Store } from '../src/index.ts'
 import type { ForeignEntry } from './_helpers/store.ts'
@@ -146,17 +146,6 @@ function entries (steps: ReadonlyArray<[Step, number]>, blobs: readonly CID[], s
   })
 }
 
-/** Interleaves two lists keeping the order within each, taking from the first where `pickFirst` says so. */
-function interleave<T> (a: readonly T[], b: readonly T[], pickFirst: readonly boolean[]): T[] {
-  const out: T[] = []
-  let i = 0
-  let j = 0
-  for (let k = 0; i < a.length || j < b.length; k++) {
-    if (j >= b.length || (i < a.length && (pickFirst[k] ?? true))) out.push(a[i++]!)
-    else out.push(b[j++]!)
-  }
-  return out
-}
 
 Laws('projections do not depend on the order in which two origins\' events arrive', async () => {
   await fc.assert(fc.asyncProperty(blobPool, chain, chain, fc.array(fc.boolean(), { maxLength: 16 }), async (pool, stepsA, stepsB, picks) => {

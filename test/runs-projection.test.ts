@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import * as assert from 'uvu/assert'
 import { addBlob, appendEvents, putBlob, reindex, sealEvent, verifyStore } from '../src/index.ts'
 import { describeRun, listRuns } from '../src/runs/query.ts'
-import { bytes, collect, commitForeign, dumpDerived, specSuite, storeSuite, tempStore } from './_helpers/store.ts'
+import { bytes, collect, commitForeign, dumpDerived, interleave, specSuite, storeSuite, tempStore } from './_helpers/store.ts'
 import type { CID } from 'multiformats/cid'
 import type { EventDraft, SnapEvent, Store, StoredEvent } from '../src/index.ts'
 
@@ -95,16 +95,6 @@ class Chain {
   }
 }
 
-function interleave<T> (a: readonly T[], b: readonly T[], pickFirst: readonly boolean[]): T[] {
-  const out: T[] = []
-  let i = 0
-  let j = 0
-  for (let k = 0; i < a.length || j < b.length; k++) {
-    if (j >= b.length || (i < a.length && (pickFirst[k] ?? true))) out.push(a[i++]!)
-    else out.push(b[j++]!)
-  }
-  return out
-}
 
 const STATES = ['s0', 's1', 's2', 's3', 's4'].map((text) => bytes(text))
 

@@ -319,3 +319,15 @@ export async function runCli (args: readonly string[], options: { input?: string
     child.stdin.end(options.input)
   })
 }
+
+/** Interleaves two lists keeping the order within each, taking from the first where `pickFirst` says so. */
+export function interleave<T> (a: readonly T[], b: readonly T[], pickFirst: readonly boolean[]): T[] {
+  const out: T[] = []
+  let i = 0
+  let j = 0
+  for (let k = 0; i < a.length || j < b.length; k++) {
+    if (j >= b.length || (i < a.length && (pickFirst[k] ?? true))) out.push(a[i++]!)
+    else out.push(b[j++]!)
+  }
+  return out
+}
