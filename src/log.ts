@@ -75,7 +75,7 @@ export async function commitEvents (store: Store, events: readonly StoredEvent[]
 }
 
 /** Loads every projection value the events will read, with one `getMany` per sublevel. */
-export async function prefetchState (store: Store, events: readonly StoredEvent[], state = new StateOverlay()): Promise<StateOverlay> {
+async function prefetchState (store: Store, events: readonly StoredEvent[], state = new StateOverlay()): Promise<StateOverlay> {
   const wanted = new Map<SublevelName, Set<string>>()
   for (const stored of events) {
     for (const [sublevel, key] of keysNeeded(stored)) {
@@ -133,7 +133,7 @@ async function lookUp (store: Store, sublevel: 'blob' | 'eventId', keys: Set<str
 }
 
 /** The head of one origin in this store, or undefined when it holds no event of that origin. */
-export async function readHead (store: Store, origin: string): Promise<OriginHead | undefined> {
+async function readHead (store: Store, origin: string): Promise<OriginHead | undefined> {
   const value = await store.sub.heads.get(origin)
   if (value === undefined) return undefined
   const { seq, head } = decode<{ seq: number, head: CID }>(value)

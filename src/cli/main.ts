@@ -13,7 +13,7 @@ function withStoreOptions (command: Command): Command {
 }
 
 /** Builds the commander program of the CLI contract; command modules load only when their command runs. */
-export function buildProgram (): Command {
+function buildProgram (): Command {
   const program = new Command('snapstore')
     .description('The history of long simulations: snapshots, configs and runs in an append-only, hash-chained store that merges across hosts.')
     .version(process.env['npm_package_version'] ?? '0.1.0', '-V, --version')

@@ -2,7 +2,7 @@ import { isoTime } from './output.ts'
 import type { RunInfo } from '../runs/query.ts'
 
 /** The highest cycle a run reached: its end's, else its last checkpoint's. */
-export function cyclesOf (run: RunInfo): number | undefined {
+function cyclesOf (run: RunInfo): number | undefined {
   return run.end?.cycle ?? run.checkpoints.reduce<number | undefined>((max, c) => (c.cycle === undefined ? max : Math.max(max ?? 0, c.cycle)), undefined)
 }
 

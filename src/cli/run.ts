@@ -23,7 +23,7 @@ export interface RunOptions extends StoreCommandOptions {
 }
 
 /** Parses `--param K=V` values: numbers become numbers, so `--where` compares them as numbers. */
-export function parseParams (pairs: readonly string[]): Record<string, Value> {
+function parseParams (pairs: readonly string[]): Record<string, Value> {
   const params: Record<string, Value> = {}
   for (const [key, text] of Object.entries(parsePairs(pairs, '--param'))) params[key] = parseValue(text)
   return params

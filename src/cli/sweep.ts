@@ -16,7 +16,7 @@ export interface SweepOptions extends StoreCommandOptions {
 }
 
 /** Parses `--param NAME=V1,V2,…` into the grid of a full factorial. */
-export function parseGrid (pairs: readonly string[]): Record<string, Value[]> {
+function parseGrid (pairs: readonly string[]): Record<string, Value[]> {
   const grid: Record<string, Value[]> = {}
   for (const pair of pairs) {
     const at = pair.indexOf('=')

@@ -21,7 +21,7 @@ export interface BlobRecordProjection {
 }
 
 /** Key of a blob in the per-kind listing, ordered by first appearance. */
-export function kindKey (kind: BlobKind, position: EventPosition, digest: string): string {
+function kindKey (kind: BlobKind, position: EventPosition, digest: string): string {
   return `${kind}:${positionKey(position)}:${digest}`
 }
 

@@ -30,7 +30,7 @@ export interface RunProjection {
 export type LineageRole = 'from' | 'checkpoint' | 'end'
 
 /** Key of a lineage entry: snapshot, role, position of the event, run. */
-export function lineageKey (snapshot: CID, role: LineageRole, at: TimedPosition, run: string): string {
+function lineageKey (snapshot: CID, role: LineageRole, at: TimedPosition, run: string): string {
   return `${digestHex(snapshot)}:${role}:${positionKey(at)}:${run}`
 }
 
@@ -45,7 +45,7 @@ export function runStatus (run: RunProjection): RunStatus {
 type RunEvent = Extract<SnapEvent, { type: 'run.start' | 'run.checkpoint' | 'run.end' | 'run.fail' }>
 
 /** The run a run event belongs to, as a hex digest. */
-export function runOf ({ id, event }: StoredEvent): string | undefined {
+function runOf ({ id, event }: StoredEvent): string | undefined {
   if (event.type === 'run.start') return digestHex(id)
   if (event.type === 'run.checkpoint' || event.type === 'run.end' || event.type === 'run.fail') return digestHex(event.body.run)
   return undefined

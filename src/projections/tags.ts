@@ -17,7 +17,7 @@ export function tagKeysNeeded (body: TagSetBody): Array<['tags', string]> {
 }
 
 /** Key of a tag in the listing by first appearance. */
-export function tagOrderKey (first: EventPosition, name: string): string {
+function tagOrderKey (first: EventPosition, name: string): string {
   return `${positionKey(first)}:${name}`
 }
 

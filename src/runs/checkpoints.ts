@@ -10,7 +10,7 @@ export interface CheckpointFile {
 }
 
 /** The cycle a checkpoint's name carries: the last number in it ("ckpt-0042.dcd" → 42). */
-export function cycleOf (name: string): number | undefined {
+function cycleOf (name: string): number | undefined {
   const numbers = name.match(/\d+/g)
   return numbers === null ? undefined : Number(numbers[numbers.length - 1])
 }

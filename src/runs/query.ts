@@ -111,7 +111,7 @@ function toRunInfo (id: CID, record: RunProjection): RunInfo | undefined {
 }
 
 /** True when a process with this pid exists on this host. */
-export function processAlive (pid: number): boolean {
+function processAlive (pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true

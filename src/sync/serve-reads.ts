@@ -98,7 +98,7 @@ export function sendJson (res: ServerResponse, status: number, value: unknown): 
 }
 
 /** Reads a whole request body of at most `limit` bytes; a longer one is refused with 413 before it is all read. */
-export async function readBody (req: IncomingMessage, limit: number): Promise<Buffer> {
+async function readBody (req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0)
   if (declared > limit) throw tooLarge(limit)
   const parts: Buffer[] = []
