@@ -1,12 +1,10 @@
 import { createHash } from 'node:crypto'
-import { open } from 'node:fs/promises'
-import { decode, encode } from './codec.ts'
-import { BadInputError, CorruptError, NotFoundError } from './errors.ts'
-import { RAW, cidFromDigest, digestHex } from './ids.ts'
-import { CHUNK_SIZE } from './store.ts'
-import { writeBatch } from './batch.ts'
+import { decode } from './codec.ts'
+import { CorruptError, NotFoundError } from './errors.ts'
+import { digestHex } from './ids.ts'
+import { chunkLocations, readChunkAt } from './chunks.ts'
 import type { CID } from 'multiformats/cid'
-import type { Op } from './ops.ts'
+import type { ChunkLocation } from './packs/packs.ts'
 import type { Store } from './store.ts'
 import type { OperationOptions } from './types.ts'
 
@@ -16,127 +14,8 @@ export interface BlobRecord {
   chunks: Array<[Uint8Array, number]>
 }
 
-/** Bytes to store: in memory, or streamed from any (async) iterable of pieces (which must not change once yielded). */
-export type BlobSource = Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>
-
-/** The result of storing bytes. */
-export interface PutBlobResult {
-  id: CID
-  size: number
-  /** False when the store already held these bytes. */
-  created: boolean
-}
-
-// Chunk writes are grouped so each LevelDB batch carries several MiB, with one batch in flight while the next fills.
-const BATCH_BYTES = 8 * CHUNK_SIZE
-
-/**
- * Stores bytes as a content-addressed blob, streaming with memory bounded by a few chunks whatever the size.
- * The id is the sha-256 of the whole content; chunks are stored once however many blobs share them.
- */
-export async function putBlob (store: Store, source: BlobSource, options: OperationOptions = {}): Promise<PutBlobResult> {
-  const whole = createHash('sha256')
-  const chunks: Array<[Uint8Array, number]> = []
-  let pending: Op[] = []
-  let pendingBytes = 0
-  let inFlight: Promise<void> = Promise.resolve()
-  let size = 0
-  // Pieces of the chunk being filled, joined only when it is full, so a small blob costs no 1 MiB buffer.
-  let pieces: Uint8Array[] = []
-  let filled = 0
-  let firstChunk: Uint8Array | undefined
-
-  const flush = async (): Promise<void> => {
-    const ops = pending
-    pending = []
-    pendingBytes = 0
-    await inFlight
-    inFlight = writeBatch(store, ops, false)
-  }
-  const stage = async (bytes: Uint8Array, digest: Uint8Array): Promise<void> => {
-    chunks.push([digest, bytes.length])
-    const key = Buffer.from(digest).toString('hex')
-    if (await store.sub.chunk.has(key)) return
-    pending.push({ type: 'put', sublevel: 'chunk', key, value: bytes })
-    pendingBytes += bytes.length
-    if (pendingBytes >= BATCH_BYTES) await flush()
-  }
-  const sealChunk = async (): Promise<void> => {
-    const bytes = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, filled)
-    pieces = []
-    filled = 0
-    if (chunks.length === 0 && firstChunk === undefined) {
-      // Held back: if it turns out to be the only chunk, its digest is the whole digest and needs no second hash.
-      firstChunk = bytes
-      return
-    }
-    if (firstChunk !== undefined) {
-      await stage(firstChunk, createHash('sha256').update(firstChunk).digest())
-      firstChunk = undefined
-    }
-    await stage(bytes, createHash('sha256').update(bytes).digest())
-  }
-
-  for await (const piece of pieces_(source)) {
-    options.signal?.throwIfAborted()
-    whole.update(piece)
-    size += piece.length
-    let offset = 0
-    while (offset < piece.length) {
-      const take = Math.min(CHUNK_SIZE - filled, piece.length - offset)
-      pieces.push(offset === 0 && take === piece.length ? piece : piece.subarray(offset, offset + take))
-      filled += take
-      offset += take
-      if (filled === CHUNK_SIZE) await sealChunk()
-    }
-    options.onProgress?.({ type: 'snapstore:add:bytes', done: size })
-  }
-  if (filled > 0) await sealChunk()
-  const digest = whole.digest()
-  if (firstChunk !== undefined) await stage(firstChunk, digest)
-  const id = cidFromDigest(RAW, digest)
-  const key = digestHex(id)
-  const created = !(await store.sub.blob.has(key))
-  if (created) {
-    const record: BlobRecord = { size, chunks }
-    pending.push({ type: 'put', sublevel: 'blob', key, value: encode(record) })
-  }
-  await flush()
-  await inFlight
-  return { id, size, created }
-}
-
-/** Stores the file at `path` as a blob; a missing, unreadable or directory path fails before anything is written. */
-export async function putFile (store: Store, path: string, options: OperationOptions = {}): Promise<PutBlobResult> {
-  const handle = await open(path, 'r').catch((err: NodeJS.ErrnoException) => { throw fileError(path, err) })
-  try {
-    const info = await handle.stat()
-    if (info.isDirectory()) throw new BadInputError(`Cannot add "${path}": it is a directory, not a file`)
-    // Reads of at most one chunk, and no bigger than the file: a 64 KiB file costs no 1 MiB buffer.
-    const stream = handle.createReadStream({ highWaterMark: Math.max(1, Math.min(CHUNK_SIZE, info.isFile() ? info.size : CHUNK_SIZE)), autoClose: false })
-    return await putBlob(store, stream, options).catch((err: NodeJS.ErrnoException) => { throw err.syscall === undefined ? err : fileError(path, err) })
-  } finally {
-    await handle.close()
-  }
-}
-
-function fileError (path: string, err: NodeJS.ErrnoException): Error {
-  switch (err.code) {
-    case 'ENOENT': return new NotFoundError(`Cannot add "${path}": no such file`, { cause: err })
-    case 'EISDIR': return new BadInputError(`Cannot add "${path}": it is a directory, not a file`, { cause: err })
-    case 'EACCES':
-    case 'EPERM': return new BadInputError(`Cannot add "${path}": permission denied`, { cause: err })
-    default: return new BadInputError(`Cannot add "${path}": ${err.message}`, { cause: err })
-  }
-}
-
-async function * pieces_ (source: BlobSource): AsyncGenerator<Uint8Array> {
-  if (source instanceof Uint8Array) {
-    yield source
-    return
-  }
-  yield * source
-}
+const READ_AHEAD = 4
+const LOCATE_WINDOW = 64
 
 /** The stored record of a blob, or undefined when the store lacks it. */
 export async function readBlobRecord (store: Store, id: CID): Promise<BlobRecord | undefined> {
@@ -169,15 +48,8 @@ export async function * readBlob (store: Store, id: CID, options: OperationOptio
   const whole = createHash('sha256')
   const single = record.chunks.length === 1
   let done = 0
-  let next = record.chunks.length === 0 ? Promise.resolve(new Uint8Array(0)) : fetchChunk(store, id, record, 0)
-  for (let i = 0; i < record.chunks.length; i++) {
-    options.signal?.throwIfAborted()
-    const bytes = await next
-    if (i + 1 < record.chunks.length) {
-      next = fetchChunk(store, id, record, i + 1)
-      // Awaited on the next turn; this keeps a reader that stops early from leaving a rejection unhandled.
-      next.catch(() => undefined)
-    }
+  let i = 0
+  for await (const bytes of chunksInOrder(store, id, record, options)) {
     const [digest] = record.chunks[i]!
     // A single chunk's digest is the whole digest: hashing it once checks both.
     const computed = createHash('sha256').update(bytes).digest()
@@ -193,9 +65,41 @@ export async function * readBlob (store: Store, id: CID, options: OperationOptio
     } else if (i + 1 === record.chunks.length) {
       checkWhole(id, whole.digest(), done, record.size)
     }
+    i++
     yield bytes
   }
   if (record.chunks.length === 0) checkWhole(id, whole.digest(), 0, record.size)
+}
+
+/** A blob's chunks in order, unverified, with reads running a few chunks ahead so the disk and the hashing keep each other busy. */
+async function * chunksInOrder (store: Store, id: CID, record: BlobRecord, options: OperationOptions): AsyncGenerator<Uint8Array> {
+  const hexes = record.chunks.map(([digest]) => Buffer.from(digest).toString('hex'))
+  // Locations are looked up a window at a time, in the order the chunks are read.
+  let window = { from: -LOCATE_WINDOW, locations: Promise.resolve<Array<ChunkLocation | undefined>>([]) }
+  const locate = async (index: number): Promise<ChunkLocation | undefined> => {
+    if (index >= window.from + LOCATE_WINDOW) {
+      window = { from: index, locations: chunkLocations(store, hexes.slice(index, index + LOCATE_WINDOW)) }
+    }
+    return (await window.locations)[index - window.from]
+  }
+  const ahead: Array<Promise<Uint8Array>> = []
+  let next = 0
+  const readAhead = (): void => {
+    while (next < record.chunks.length && ahead.length < READ_AHEAD) {
+      const index = next++
+      const read = locate(index).then(async (location) => await fetchChunk(store, id, hexes[index]!, index, location))
+      // Awaited in turn; this keeps a reader that stops early from leaving a rejection unhandled.
+      read.catch(() => undefined)
+      ahead.push(read)
+    }
+  }
+  readAhead()
+  while (ahead.length > 0) {
+    options.signal?.throwIfAborted()
+    const bytes = await ahead.shift()!
+    readAhead()
+    yield bytes
+  }
 }
 
 function checkWhole (id: CID, computed: Buffer, size: number, expectedSize: number): void {
@@ -206,10 +110,11 @@ function checkWhole (id: CID, computed: Buffer, size: number, expectedSize: numb
   }
 }
 
-async function fetchChunk (store: Store, id: CID, record: BlobRecord, index: number): Promise<Uint8Array> {
-  const [digest] = record.chunks[index]!
-  const bytes = await store.sub.chunk.get(Buffer.from(digest).toString('hex'))
-  if (bytes === undefined) throw new CorruptError(`Cannot read blob "${id.toString()}": chunk ${index} (${Buffer.from(digest).toString('hex')}) is missing`)
+async function fetchChunk (store: Store, id: CID, hex: string, index: number, location: ChunkLocation | undefined): Promise<Uint8Array> {
+  const bytes = await readChunkAt(store, hex, location).catch((err: Error) => {
+    throw new CorruptError(`Cannot read blob "${id.toString()}": chunk ${index}: ${err.message}`, { cause: err })
+  })
+  if (bytes === undefined) throw new CorruptError(`Cannot read blob "${id.toString()}": chunk ${index} (${hex}) is missing`)
   return bytes
 }
 
@@ -222,9 +127,7 @@ export async function verifyBlob (store: Store, id: CID, options: OperationOptio
   if (record === undefined) throw new NotFoundError(`Cannot find blob "${id.toString()}"`)
   const whole = createHash('sha256')
   let size = 0
-  for (let i = 0; i < record.chunks.length; i++) {
-    options.signal?.throwIfAborted()
-    const bytes = await fetchChunk(store, id, record, i)
+  for await (const bytes of chunksInOrder(store, id, record, options)) {
     whole.update(bytes)
     size += bytes.length
   }

@@ -11,6 +11,7 @@ import { DAG_CBOR, RAW, cidFromDigest, cidFromHex, digestHex, eventId, sha256Hex
 import { iterateOrigin, listHeads, readEventAt } from './log.ts'
 import { parseEventKey } from './keys.ts'
 import { readBlobRecord } from './blobs.ts'
+import { readChunk } from './chunks.ts'
 import { resolveId } from './resolve.ts'
 import type { CID } from 'multiformats/cid'
 import type { BlobRecord } from './blobs.ts'
@@ -104,7 +105,7 @@ export async function writeCar (store: Store, path: string, plan: CarPlan, optio
         const hex = Buffer.from(digest).toString('hex')
         if (sent.has(hex)) continue
         sent.add(hex)
-        const bytes = await store.sub.chunk.get(hex)
+        const bytes = await readChunk(store, hex)
         if (bytes === undefined) throw new CorruptError(`Cannot export: chunk ${hex} is missing`)
         await writer.put({ cid: cidFromDigest(RAW, digest), bytes })
       }

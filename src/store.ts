@@ -6,23 +6,28 @@ import { decode, encode } from './codec.ts'
 import { CorruptError, ExistsError, LockedError, NoStoreError, VersionError } from './errors.ts'
 import { newOrigin } from './ids.ts'
 import { describeLockHolder } from './lock-holder.ts'
+import { CHUNKING, isChunkingParams } from './chunking/cdc.ts'
+import { Packs } from './packs/packs.ts'
+import type { ChunkingParams } from './chunking/cdc.ts'
 import type { AbstractSublevel } from 'abstract-level'
 
-/** The store format this code writes; a store with a higher one is refused with `E_VERSION`. */
-export const FORMAT_VERSION = 1
-
-/** Bytes per stored chunk of a blob: a format parameter, recorded in each store's metadata. */
-export const CHUNK_SIZE = 1024 * 1024
+/**
+ * The store format this code writes; a store with a higher one is refused with `E_VERSION`.
+ * Format 2 keeps chunk bytes in pack files; format 1 kept them in the database, where they are still read.
+ */
+export const FORMAT_VERSION = 2
 
 /** Every keyspace of a store, one sublevel each. */
 export const SUBLEVELS = {
-  /** format, origin, clock, chunk size */
+  /** format, origin, clock, chunking (format 1: chunkSize) */
   meta: 'meta',
   /** origin → { seq, head }: the version vector with head ids */
   heads: 'heads',
   /** hex digest → blob record { size, chunks } */
   blob: 'blob',
-  /** hex digest → chunk bytes */
+  /** hex digest → [pack, offset, size]: where a chunk's bytes lie in the packs */
+  chunkAt: 'chunk-at',
+  /** hex digest → chunk bytes, as format 1 kept them: read, never written */
   chunk: 'chunk',
   /** origin:seq → event bytes (the log) */
   event: 'event',
@@ -78,6 +83,14 @@ export interface Store {
   clock: number
   /** Sublevel handles by name. */
   readonly sub: Record<SublevelName, Sublevel>
+  /** The pack files that hold chunk bytes. */
+  readonly packs: Packs
+  /** How new blobs are cut into chunks. */
+  readonly chunking: ChunkingParams
+  /** The store's format version (1 until a pack is first written into a format 1 store). */
+  format: number
+  /** True for stores begun in format 1, whose older chunks lie in the database. */
+  readonly inlineChunks: boolean
   /** Serialises writers inside this process. */
   queue: Promise<unknown>
 }
@@ -118,7 +131,7 @@ export async function initStore (path: string, init: StoreInit = {}): Promise<St
     { type: 'put', sublevel: meta, key: 'format', value: encode(FORMAT_VERSION) },
     { type: 'put', sublevel: meta, key: 'origin', value: encode(newOrigin()) },
     { type: 'put', sublevel: meta, key: 'clock', value: encode(0) },
-    { type: 'put', sublevel: meta, key: 'chunkSize', value: encode(CHUNK_SIZE) }
+    { type: 'put', sublevel: meta, key: 'chunking', value: encode(CHUNKING) }
   ], { sync: true })
   await db.close()
   return await openStore(path, init)
@@ -139,7 +152,7 @@ export async function openStore (path: string, init: StoreInit = {}): Promise<St
   const db = await openDatabase(path, init.wait ?? 5)
   try {
     const sub = Object.fromEntries(Object.entries(SUBLEVELS).map(([name, prefix]) => [name, db.sublevel<string, Uint8Array>(prefix, { valueEncoding: 'view' })])) as Record<SublevelName, Sublevel>
-    const [format, origin, clock] = await sub.meta.getMany(['format', 'origin', 'clock'])
+    const [format, origin, clock, chunking, chunkSize] = await sub.meta.getMany(['format', 'origin', 'clock', 'chunking', 'chunkSize'])
     if (format === undefined || origin === undefined || clock === undefined) {
       throw new NoStoreError(`Cannot open store "${path}": the database holds no snapstore metadata`)
     }
@@ -147,7 +160,21 @@ export async function openStore (path: string, init: StoreInit = {}): Promise<St
     if (version > FORMAT_VERSION) {
       throw new VersionError(`Cannot open store "${path}": it has format version ${version}, this snapstore reads up to ${FORMAT_VERSION}; upgrade snapstore`)
     }
-    return { path: resolve(path), db, origin: decode<string>(origin), host: hostname(), clock: decode<number>(clock), sub, queue: Promise.resolve() }
+    const params = chunking === undefined ? CHUNKING : decode<unknown>(chunking)
+    if (!isChunkingParams(params)) throw new CorruptError(`Cannot open store "${path}": its chunking parameters are not ones this snapstore knows`)
+    return {
+      path: resolve(path),
+      db,
+      origin: decode<string>(origin),
+      host: hostname(),
+      clock: decode<number>(clock),
+      sub,
+      queue: Promise.resolve(),
+      packs: new Packs(resolve(path)),
+      chunking: params,
+      format: version,
+      inlineChunks: chunkSize !== undefined
+    }
   } catch (err) {
     await db.close()
     throw err
@@ -179,7 +206,22 @@ async function openDatabase (path: string, waitSeconds: number): Promise<Databas
 /** Closes a store after any write in progress. */
 export async function closeStore (store: Store): Promise<void> {
   await store.queue.catch(() => undefined)
+  await store.packs.close()
   await store.db.close()
+}
+
+/**
+ * Marks a format 1 store as format 2 before its first pack is written, so that an older snapstore,
+ * which would not find chunks in packs, refuses it with `E_VERSION` instead of calling them missing.
+ */
+export async function upgradeFormat (store: Store): Promise<void> {
+  if (store.format >= FORMAT_VERSION) return
+  const meta = store.sub.meta.prefix
+  await store.db.batch([
+    { type: 'put', key: `${meta}format`, value: encode(FORMAT_VERSION) },
+    { type: 'put', key: `${meta}chunking`, value: encode(store.chunking) }
+  ], { sync: true })
+  store.format = FORMAT_VERSION
 }
 
 const openInThisProcess = new Map<string, Promise<unknown>>()

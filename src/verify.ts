@@ -6,6 +6,7 @@ import { DAG_CBOR, RAW, cidFromHex, digestHex } from './ids.ts'
 import { parseEventKey } from './keys.ts'
 import { listHeads } from './log.ts'
 import { verifyBlob } from './blobs.ts'
+import { hasChunks, readChunk } from './chunks.ts'
 import { rebuildState } from './rebuild.ts'
 import { DERIVED_SUBLEVELS } from './store.ts'
 import type { CID } from 'multiformats/cid'
@@ -130,23 +131,36 @@ export async function verifyStore (store: Store, options: VerifyOptions = {}): P
  */
 async function sampleChunks (store: Store, blobKeys: ReadonlySet<string>, percent: number, problems: string[], options: OperationOptions): Promise<{ chunks: number, of: number }> {
   if (!(percent > 0 && percent <= 100)) throw new BadInputError(`Invalid sample "${percent}": expected a percentage above 0 and at most 100`)
-  const owners = new Map<string, string>()
+  // Every blob that uses a chunk is named when it is damaged: a shared chunk damages them all.
+  const owners = new Map<string, string[]>()
   for (const hex of blobKeys) {
     const record = await store.sub.blob.get(hex)
     if (record === undefined) continue
-    for (const [digest] of decode<BlobRecord>(record).chunks) owners.set(Buffer.from(digest).toString('hex'), hex)
+    for (const [digest] of decode<BlobRecord>(record).chunks) {
+      const chunk = Buffer.from(digest).toString('hex')
+      const users = owners.get(chunk)
+      if (users === undefined) owners.set(chunk, [hex])
+      else if (users.at(-1) !== hex) users.push(hex)
+    }
+  }
+  const report = (chunk: string, problem: string): void => {
+    for (const owner of owners.get(chunk)!) problems.push(`blob ${cidFromHex(RAW, owner).toString()}: chunk ${chunk} ${problem}`)
   }
   const all = [...owners.keys()]
-  const present = all.length === 0 ? [] : await store.sub.chunk.hasMany(all)
-  all.forEach((chunk, i) => { if (present[i] !== true) problems.push(`blob ${cidFromHex(RAW, owners.get(chunk)!).toString()}: chunk ${chunk} is missing`) })
+  const present = await hasChunks(store, all)
+  all.forEach((chunk, i) => { if (present[i] !== true) report(chunk, 'is missing') })
   const chosen = all.filter((_, i) => present[i] === true && Math.random() * 100 < percent)
   if (chosen.length === 0 && all.length > 0 && present.some(Boolean)) chosen.push(all[present.findIndex(Boolean)]!)
   let done = 0
   for (const chunk of chosen) {
     options.signal?.throwIfAborted()
-    const bytes = await store.sub.chunk.get(chunk)
-    const computed = bytes === undefined ? 'nothing' : createHash('sha256').update(bytes).digest('hex')
-    if (computed !== chunk) problems.push(`blob ${cidFromHex(RAW, owners.get(chunk)!).toString()}: chunk ${chunk} digest mismatch: expected ${chunk}, computed ${computed}`)
+    try {
+      const bytes = await readChunk(store, chunk)
+      const computed = bytes === undefined ? 'nothing' : createHash('sha256').update(bytes).digest('hex')
+      if (computed !== chunk) report(chunk, `digest mismatch: expected ${chunk}, computed ${computed}`)
+    } catch (err) {
+      report(chunk, `cannot be read: ${isSnapstoreError(err) ? err.message : String(err)}`)
+    }
     options.onProgress?.({ type: 'snapstore:verify:chunk', done: ++done, total: chosen.length })
   }
   return { chunks: chosen.length, of: all.length }

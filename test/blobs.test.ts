@@ -3,10 +3,10 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import * as assert from 'uvu/assert'
-import { CHUNK_SIZE, blobSize, codec, hasBlob, putBlob, putFile, readBlob, readBlobBytes, storeStats } from '../src/index.ts'
+import { CHUNKING, blobSize, chunkEnds, codec, hasBlob, putBlob, putFile, readBlob, readBlobBytes, storeStats, verifyStore } from '../src/index.ts'
 import { readBlobRecord } from '../src/blobs.ts'
 import { RAW, cidFromHex, digestHex } from '../src/ids.ts'
-import { collect, expectCode, expectNoUnhandledRejection, seededBytes, rawSublevel, storeSuite, tempStore } from './_helpers/store.ts'
+import { collect, distinctChunkBytes, expectCode, expectNoUnhandledRejection, rawChunks, seededBytes, rawSublevel, storeSuite, tempStore } from './_helpers/store.ts'
 import type { CID } from 'multiformats/cid'
 import type { BlobRecord } from '../src/index.ts'
 import type { RawDb } from './_helpers/store.ts'
@@ -41,14 +41,18 @@ async function drain (parts: AsyncIterable<Uint8Array>): Promise<{ yielded: Uint
 
 const RoundTrip = storeSuite('blob round trip')
 
+const { min, max } = CHUNKING
 const SIZES: Array<[string, number]> = [
   ['0 bytes', 0],
   ['1 byte', 1],
   ['2 bytes', 2],
-  ['CHUNK_SIZE - 1 bytes', CHUNK_SIZE - 1],
-  ['CHUNK_SIZE bytes', CHUNK_SIZE],
-  ['CHUNK_SIZE + 1 bytes', CHUNK_SIZE + 1],
-  ['2 * CHUNK_SIZE + 3 bytes', 2 * CHUNK_SIZE + 3]
+  ['the least chunk size - 1', min - 1],
+  ['the least chunk size', min],
+  ['the least chunk size + 1', min + 1],
+  ['the greatest chunk size - 1', max - 1],
+  ['the greatest chunk size', max],
+  ['the greatest chunk size + 1', max + 1],
+  ['2 × the greatest chunk size + 3', 2 * max + 3]
 ]
 
 for (const [name, size] of SIZES) {
@@ -63,7 +67,10 @@ for (const [name, size] of SIZES) {
     assert.is(sha256(back), sha256(data))
     assert.is(await blobSize(t.store, put.id), size)
     const record = await readBlobRecord(t.store, put.id)
-    assert.is(record?.chunks.length, Math.ceil(size / CHUNK_SIZE), 'stored as ceil(size / CHUNK_SIZE) chunks')
+    const ends = chunkEnds(data)
+    assert.equal(record?.chunks.map(([, length]) => length), ends.map((end, i) => end - (ends[i - 1] ?? 0)), 'stored as the chunks its content cuts into')
+    assert.ok(record!.chunks.every(([, length], i) => length <= max && (length >= min || i === ends.length - 1)), 'every chunk but the last between the bounds')
+    if (size <= min) assert.is(record?.chunks.length, size === 0 ? 0 : 1, 'a blob up to the least chunk size stays whole')
   })
 }
 
@@ -92,11 +99,11 @@ async function * asyncPieces (data: Uint8Array, sizes: readonly number[]): Async
 }
 
 Streaming('a streamed put of odd-sized pieces gives the same id as one buffer', async ({ t }) => {
-  const data = seededBytes(2 * CHUNK_SIZE + 3, 9)
+  const data = seededBytes(2 * max + 3, 9)
   const whole = await putBlob(t.store, data)
   const other = await tempStore()
   try {
-    const streamed = await putBlob(other.store, asyncPieces(data, [1, 0, 7, 4093, CHUNK_SIZE - 5, 3, CHUNK_SIZE + 17, 2]))
+    const streamed = await putBlob(other.store, asyncPieces(data, [1, 0, 7, 4093, max - 5, 3, max + 17, 2]))
     assert.is(streamed.id.toString(), whole.id.toString())
     assert.is(streamed.size, data.length)
     assert.is(sha256(await readBlobBytes(other.store, streamed.id)), sha256(data))
@@ -106,10 +113,10 @@ Streaming('a streamed put of odd-sized pieces gives the same id as one buffer', 
 })
 
 Streaming('any split of the bytes into pieces gives the id of the whole', async ({ t }) => {
-  const data = seededBytes(2 * CHUNK_SIZE + 10, 3)
+  const data = seededBytes(2 * max + 10, 3)
   await fc.assert(fc.asyncProperty(
     fc.integer({ min: 0, max: data.length }),
-    fc.array(fc.integer({ min: 0, max: CHUNK_SIZE + 100 }), { maxLength: 6 }),
+    fc.array(fc.integer({ min: 0, max: max + 100 }), { maxLength: 6 }),
     async (length, sizes) => {
       const slice = data.subarray(0, length)
       const put = await putBlob(t.store, asyncPieces(slice, sizes))
@@ -119,8 +126,8 @@ Streaming('any split of the bytes into pieces gives the id of the whole', async 
 })
 
 Streaming('a put from a synchronous iterable of pieces gives the same id as one buffer', async ({ t }) => {
-  const data = seededBytes(CHUNK_SIZE + 1, 4)
-  const put = await putBlob(t.store, [data.subarray(0, 10), data.subarray(10, CHUNK_SIZE), data.subarray(CHUNK_SIZE)])
+  const data = seededBytes(max + 1, 4)
+  const put = await putBlob(t.store, [data.subarray(0, 10), data.subarray(10, max), data.subarray(max)])
   assert.is(put.id.toString(), expectedId(data))
 })
 
@@ -161,12 +168,14 @@ const Tampering = storeSuite('blob tampering')
 interface TamperCase {
   name: string
   size: number
-  /** Damages the stored blob `id` (whose bytes are `data`) through the raw database; returns what the error must name. */
-  tamper: (db: RawDb, id: CID, data: Uint8Array, other: CID) => Promise<{ names: string[], yieldedChunks: number }>
+  /** Damages the stored blob `id` (whose bytes are `data`) in its store at `path`; returns what the error must name. */
+  tamper: (db: RawDb, path: string, id: CID, data: Uint8Array, other: CID) => Promise<{ names: string[], yieldedChunks: number }>
 }
 
+/** The bytes of chunk `index` of `data`, as the store's chunking cuts it. */
 function chunkOf (data: Uint8Array, index: number): Uint8Array {
-  return data.subarray(index * CHUNK_SIZE, (index + 1) * CHUNK_SIZE)
+  const ends = chunkEnds(data)
+  return data.subarray(ends[index - 1] ?? 0, ends[index])
 }
 
 async function putRecord (db: RawDb, id: CID, record: unknown): Promise<void> {
@@ -177,44 +186,44 @@ const TAMPER_CASES: TamperCase[] = [
   {
     name: 'a flipped byte in its only chunk',
     size: 1000,
-    tamper: async (db, _id, data) => {
+    tamper: async (db, path, _id, data) => {
       const bad = flipByte(data, 500)
-      await rawSublevel(db, 'chunk').put(sha256(data), bad)
+      await rawChunks(db, path).put(sha256(data), bad)
       return { names: [sha256(data), sha256(bad)], yieldedChunks: 0 }
     }
   },
   {
     name: 'a flipped byte in the middle of three chunks',
-    size: 2 * CHUNK_SIZE + 3,
-    tamper: async (db, _id, data) => {
+    size: 2 * max + 3,
+    tamper: async (db, path, _id, data) => {
       const good = chunkOf(data, 1)
       const bad = flipByte(good, 12345)
-      await rawSublevel(db, 'chunk').put(sha256(good), bad)
+      await rawChunks(db, path).put(sha256(good), bad)
       return { names: [sha256(good), sha256(bad)], yieldedChunks: 1 }
     }
   },
   {
     name: 'a truncated last chunk',
-    size: CHUNK_SIZE + 100,
-    tamper: async (db, _id, data) => {
+    size: max + 100,
+    tamper: async (db, path, _id, data) => {
       const good = chunkOf(data, 1)
       const bad = good.subarray(0, good.length - 1)
-      await rawSublevel(db, 'chunk').put(sha256(good), bad)
+      await rawChunks(db, path).put(sha256(good), bad)
       return { names: [sha256(good), sha256(bad)], yieldedChunks: 1 }
     }
   },
   {
     name: 'a deleted chunk',
-    size: 2 * CHUNK_SIZE + 3,
-    tamper: async (db, _id, data) => {
-      await rawSublevel(db, 'chunk').del(sha256(chunkOf(data, 1)))
+    size: 2 * max + 3,
+    tamper: async (db, path, _id, data) => {
+      await rawChunks(db, path).del(sha256(chunkOf(data, 1)))
       return { names: ['missing', sha256(chunkOf(data, 1))], yieldedChunks: 1 }
     }
   },
   {
     name: 'a blob record that points at the chunks of another blob',
     size: 1000,
-    tamper: async (db, id, _data, other) => {
+    tamper: async (db, _path, id, _data, other) => {
       const otherRecord = await rawSublevel(db, 'blob').get(digestHex(other))
       await rawSublevel(db, 'blob').put(digestHex(id), otherRecord!)
       return { names: [digestHex(id), digestHex(other)], yieldedChunks: 0 }
@@ -223,7 +232,7 @@ const TAMPER_CASES: TamperCase[] = [
   {
     name: 'a blob record that lists no chunks',
     size: 1000,
-    tamper: async (db, id) => {
+    tamper: async (db, _path, id) => {
       await putRecord(db, id, { size: 0, chunks: [] })
       return { names: [digestHex(id), sha256(new Uint8Array(0))], yieldedChunks: 0 }
     }
@@ -231,7 +240,7 @@ const TAMPER_CASES: TamperCase[] = [
   {
     name: 'a blob record that claims another size',
     size: 1000,
-    tamper: async (db, id) => {
+    tamper: async (db, _path, id) => {
       const record = codec.decode<BlobRecord>((await rawSublevel(db, 'blob').get(digestHex(id)))!)
       await putRecord(db, id, { ...record, size: record.size + 1 })
       return { names: [digestHex(id)], yieldedChunks: 0 }
@@ -240,7 +249,7 @@ const TAMPER_CASES: TamperCase[] = [
   {
     name: 'a blob record of malformed CBOR',
     size: 1000,
-    tamper: async (db, id) => {
+    tamper: async (db, _path, id) => {
       await rawSublevel(db, 'blob').put(digestHex(id), Uint8Array.from([0xa2, 0x61]))
       return { names: [], yieldedChunks: 0 }
     }
@@ -248,7 +257,7 @@ const TAMPER_CASES: TamperCase[] = [
   {
     name: 'a blob record whose chunk list is not a list',
     size: 1000,
-    tamper: async (db, id) => {
+    tamper: async (db, _path, id) => {
       await putRecord(db, id, { size: 1000, chunks: 'none' })
       return { names: [id.toString()], yieldedChunks: 0 }
     }
@@ -261,13 +270,13 @@ for (const row of TAMPER_CASES) {
     const { id } = await putBlob(t.store, data)
     const { id: other } = await putBlob(t.store, seededBytes(row.size, 12))
     let expected: { names: string[], yieldedChunks: number } = { names: [], yieldedChunks: 0 }
-    await t.editRaw(async (db) => { expected = await row.tamper(db, id, data, other) })
+    await t.editRaw(async (db) => { expected = await row.tamper(db, t.path, id, data, other) })
 
     const { yielded, error } = await expectNoUnhandledRejection(async () => await drain(readBlob(t.store, id)))
     assert.ok(error !== undefined, 'reading the damaged blob fails')
     const err = await expectCode(Promise.reject(error), 'E_CORRUPT')
     for (const name of expected.names) assert.match(err.message, name)
-    assert.is(yielded.length, expected.yieldedChunks * CHUNK_SIZE, 'only the chunks before the damaged one are yielded')
+    assert.is(yielded.length, chunkEnds(data)[expected.yieldedChunks - 1] ?? 0, 'only the chunks before the damaged one are yielded')
     assert.is(sha256(yielded), sha256(data.subarray(0, yielded.length)), 'what was yielded is the true content')
     // The other blob is untouched by the damage.
     assert.is(sha256(await readBlobBytes(t.store, other)), sha256(seededBytes(row.size, 12)))
@@ -278,7 +287,7 @@ Tampering('a digest mismatch names the expected and computed digests in its mess
   const data = seededBytes(300, 5)
   const { id } = await putBlob(t.store, data)
   const bad = flipByte(data, 0)
-  await t.editRaw(async (db) => { await rawSublevel(db, 'chunk').put(sha256(data), bad) })
+  await t.editRaw(async (db) => { await rawChunks(db, t.path).put(sha256(data), bad) })
   const err = await expectCode(readBlobBytes(t.store, id), 'E_CORRUPT')
   assert.match(err.message, id.toString())
   assert.match(err.message, `expected ${sha256(data)}`)
@@ -294,7 +303,7 @@ Tampering.run()
 const Dedup = storeSuite('blob dedup')
 
 Dedup('a chunk shared by two blobs is stored once and both read back', async ({ t }) => {
-  const shared = seededBytes(CHUNK_SIZE, 21)
+  const shared = seededBytes(max, 21)
   const a = Buffer.concat([shared, Buffer.from('tail of a')])
   const b = Buffer.concat([shared, Buffer.from('tail of b, longer')])
   const putA = await putBlob(t.store, a)
@@ -304,20 +313,59 @@ Dedup('a chunk shared by two blobs is stored once and both read back', async ({ 
   const stats = await storeStats(t.store)
   assert.is(stats.blobs, 2)
   assert.is(stats.logicalBytes, a.length + b.length)
-  assert.is(stats.storedBytes, CHUNK_SIZE + 'tail of a'.length + 'tail of b, longer'.length)
-  assert.ok(stats.storedBytes < stats.logicalBytes)
-  assert.is((await collect(t.store.sub.chunk.keys())).length, 3, 'three distinct chunks on disk')
+  assert.is(stats.storedBytes, distinctChunkBytes([a, b]))
+  const chunksOfA = chunkEnds(a).length
+  assert.ok(chunksOfA > 1, 'the shared bytes span chunks')
+  assert.is((await collect(t.store.sub.chunkAt.keys())).length, chunksOfA + 1, 'only the last chunk of each is its own')
 
   assert.is(sha256(await readBlobBytes(t.store, putA.id)), sha256(a))
   assert.is(sha256(await readBlobBytes(t.store, putB.id)), sha256(b))
 })
 
 Dedup('a blob whose bytes are exactly a chunk of another blob shares that chunk', async ({ t }) => {
-  const shared = seededBytes(CHUNK_SIZE, 22)
-  await putBlob(t.store, Buffer.concat([shared, Buffer.from('x')]))
-  const alone = await putBlob(t.store, shared)
-  assert.is((await collect(t.store.sub.chunk.keys())).length, 2)
-  assert.is(sha256(await readBlobBytes(t.store, alone.id)), sha256(shared))
+  const big = seededBytes(3 * max, 22)
+  await putBlob(t.store, big)
+  const before = (await collect(t.store.sub.chunkAt.keys())).length
+  const alone = await putBlob(t.store, chunkOf(big, 1))
+  assert.is((await collect(t.store.sub.chunkAt.keys())).length, before, 'no chunk is added')
+  assert.is(sha256(await readBlobBytes(t.store, alone.id)), sha256(chunkOf(big, 1)))
+})
+
+Dedup('a change in place rewrites only the chunks it touches', async ({ t }) => {
+  const state = seededBytes(4 * max, 23)
+  const changed = Uint8Array.from(state)
+  changed.set(seededBytes(1000, 24), 2 * max)
+  await putBlob(t.store, state)
+  const before = (await storeStats(t.store)).storedBytes
+  await putBlob(t.store, changed)
+  const added = (await storeStats(t.store)).storedBytes - before
+  assert.ok(added > 0 && added <= 2 * max, `a 1000-byte change in place adds at most two chunks (${added} bytes)`)
+})
+
+Dedup('an insertion moves no boundary beyond the chunk it falls in', async () => {
+  const state = seededBytes(4 * max, 25)
+  const inserted = Buffer.concat([state.subarray(0, max), Buffer.from('seventeen bytes!!'), state.subarray(max)])
+  // Boundaries counted from the end: those past the insertion's chunk are found again at the same distance.
+  const fromEnd = (data: Uint8Array): number[] => chunkEnds(data).map((end) => data.length - end)
+  const later = fromEnd(state).filter((distance) => distance < state.length - 2 * max)
+  assert.ok(later.length > 0)
+  for (const distance of later) assert.ok(fromEnd(inserted).includes(distance), `the boundary ${distance} bytes before the end is kept`)
+})
+
+Dedup('a damaged chunk shared by two blobs is reported by readBlob and verify for both', async ({ t }) => {
+  const shared = seededBytes(max, 26)
+  const bytesA = Buffer.concat([shared, Buffer.from('a')])
+  const a = await putBlob(t.store, bytesA)
+  const b = await putBlob(t.store, Buffer.concat([shared, Buffer.from('b')]))
+  const first = chunkOf(bytesA, 0)
+  await t.editRaw(async (db) => { await rawChunks(db, t.path).put(sha256(first), flipByte(first, 7)) })
+  for (const id of [a.id, b.id]) await expectCode(readBlobBytes(t.store, id), 'E_CORRUPT')
+  const report = await verifyStore(t.store)
+  for (const id of [a.id, b.id]) assert.ok(report.problems.some((problem) => problem.startsWith(`blob ${id.toString()}:`)), `verify names ${id.toString()}`)
+  const sampled = await verifyStore(t.store, { sample: 100 })
+  for (const id of [a.id, b.id]) {
+    assert.ok(sampled.problems.some((problem) => problem.startsWith(`blob ${id.toString()}:`) && problem.includes(sha256(first))), `verify --sample names ${id.toString()}`)
+  }
 })
 
 Dedup.run()

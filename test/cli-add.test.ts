@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { CHUNK_SIZE, iterateLog, listBlobs, listTags } from '../src/index.ts'
+import { CHUNKING, iterateLog, listBlobs, listTags } from '../src/index.ts'
 import {
   blobIdOf, cliContext, digestOf, dumpStore, expectError, expectOk, jsonLines, lines, noise, put, seed, sha256Hex, snap, withLibrary
 } from './_helpers/cli.ts'
@@ -24,7 +24,7 @@ async function events (path: string): Promise<StoredEvent[]> {
 
 Add('add snapshot prints one bafkrei id per line, in argument order, whose digest is the sha-256 of the file', async ({ dir, store }) => {
   // The large file spans several chunks: its id must still be the digest of the whole file.
-  const contents = [Buffer.from('state one\n'), noise(CHUNK_SIZE * 2 + 12345, 'large'), Buffer.from('state three\n')]
+  const contents = [Buffer.from('state one\n'), noise(CHUNKING.max * 2 + 12345, 'large'), Buffer.from('state three\n')]
   const files = await Promise.all(contents.map(async (content, i) => await put(dir, `state-${i}.bin`, content)))
   const run = await snap(['add', 'snapshot', store, ...files])
   expectOk(run)

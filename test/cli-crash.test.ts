@@ -25,7 +25,7 @@ Crash.before(async (ctx) => {
   ctx.files = []
   ctx.digests = []
   for (let i = 0; i < FILES; i++) {
-    // Sizes spread over 200 KiB … 3 MiB, some of them whole multiples of the 1 MiB chunk.
+    // Sizes spread over 200 KiB … 3 MiB, some of them whole MiB.
     const size = i % 10 === 9 ? (1 + (i % 3)) * 1024 * KIB : 200 * KIB + ((i * 7919 * 4099) % (2872 * KIB))
     const bytes = noise(size, `crash file ${i}`)
     ctx.files.push(await put(ctx.inputs.dir, `state-${String(i).padStart(2, '0')}.bin`, bytes))
@@ -36,12 +36,12 @@ Crash.after(async (ctx) => { await ctx.inputs.dispose() })
 Crash.before.each(async (ctx) => { Object.assign(ctx, await cliContext()) })
 Crash.after.each(async (ctx) => { await ctx.dispose() })
 
-/** Total bytes of the LevelDB write-ahead logs of a store: it grows as soon as a batch reaches the database. */
-async function walBytes (store: string): Promise<number> {
-  const db = join(store, 'db')
+/** Bytes in the store's pack files, where snapshot bytes are written before the database names them. */
+async function packBytes (store: string): Promise<number> {
+  const packs = join(store, 'packs')
   let total = 0
-  for (const name of await readdir(db).catch(() => [] as string[])) {
-    if (name.endsWith('.log')) total += (await stat(join(db, name)).catch(() => ({ size: 0 }))).size
+  for (const name of await readdir(packs).catch(() => [] as string[])) {
+    if (name.endsWith('.pack')) total += (await stat(join(packs, name)).catch(() => ({ size: 0 }))).size
   }
   return total
 }
@@ -122,9 +122,9 @@ for (const after of [1, 5, 12]) {
   })
 }
 
-Crash('add killed as the first file\'s bytes reach the database leaves a store that verifies', async (ctx) => {
-  const start = await walBytes(ctx.store)
-  const { ids, signal, stderr } = await addUntilKilled(ctx.store, ctx.files, async () => (await walBytes(ctx.store)) > start + 100 * KIB)
+Crash('add killed as the first file\'s bytes reach the packs leaves a store that verifies', async (ctx) => {
+  const start = await packBytes(ctx.store)
+  const { ids, signal, stderr } = await addUntilKilled(ctx.store, ctx.files, async () => (await packBytes(ctx.store)) > start + 100 * KIB)
   assert.is(signal, 'SIGKILL', `the add was not killed: ${stderr}`)
   assert.ok(ids.length < FILES)
   await checkSurvivors(ctx, ids)

@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { encode } from '../src/codec.ts'
+import { FORMAT_VERSION } from '../src/index.ts'
 import {
   LIBRARY, cliContext, dumpStore, expectError, expectOk, inParallel, lines, put, seed, snap, sublevel, withDb, withLibrary
 } from './_helpers/cli.ts'
@@ -65,10 +66,10 @@ Errors('no command turns an empty directory into a store, and each fails with E_
 // ---------------------------------------------------------------- newer format
 
 Errors('a store of a newer format fails with E_VERSION and is left unchanged', async ({ store }) => {
-  await withDb(store, async (db) => { await sublevel(db, 'meta').put('format', encode(2)) })
+  await withDb(store, async (db) => { await sublevel(db, 'meta').put('format', encode(FORMAT_VERSION + 1)) })
   const before = await dumpStore(store)
   const message = expectError(await snap(['add', 'blob', store, '-'], { input: 'x' }), 'E_VERSION')
-  assert.match(message, /\b2\b/, 'the message names the store\'s format')
+  assert.match(message, new RegExp(`\\b${FORMAT_VERSION + 1}\\b`), 'the message names the store\'s format')
   assert.equal(await dumpStore(store), before)
 })
 

@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { CHUNK_SIZE } from '../src/index.ts'
+import { CHUNKING } from '../src/index.ts'
 import {
   chunkDigests, cliContext, digestOf, expectError, expectOk, noise, seed, sha256Hex, snap, tamperChunk
 } from './_helpers/cli.ts'
@@ -18,7 +18,7 @@ interface Ctx extends CliContext {
 
 const SMALL = 'a small config\n'
 /** Three chunks: two whole ones and a short last one. */
-const LARGE = noise(CHUNK_SIZE * 2 + 777, 'get large')
+const LARGE = noise(CHUNKING.max * 2 + 777, 'get large')
 
 const Get = suite<Ctx>('cli get', {} as Ctx)
 Get.before.each(async (ctx) => {
@@ -124,8 +124,8 @@ Get('get -o FILE of a tampered blob fails with E_CORRUPT and creates no file', a
 
 Get('get -o FILE of a multi-chunk blob with a tampered last chunk fails with E_CORRUPT and creates no file', async ({ dir, store, largeId }) => {
   const chunks = await chunkDigests(store, largeId)
-  assert.is(chunks.length, 3)
-  await tamperChunk(store, chunks[2]!)
+  assert.ok(chunks.length >= 3, `${chunks.length} chunks`)
+  await tamperChunk(store, chunks.at(-1)!)
   const target = join(dir, 'out.bin')
   expectError(await snap(['get', 'snapshot', store, largeId, '-o', target]), 'E_CORRUPT')
   assert.equal(await readdir(dir), ['store'])

@@ -3,8 +3,8 @@ import * as assert from 'uvu/assert'
 import { addBlob, digestHex, iterateLog, setTag, verifyStore } from '../src/index.ts'
 import { exportCar } from '../src/car.ts'
 import { mergeStores } from '../src/merge/merge-stores.ts'
-import { assertSameState, collect, holdOpen, listing, rawSub, storeState, withRawDb, workspaceSuite } from './_helpers/merge.ts'
-import { bytes, runCli } from './_helpers/store.ts'
+import { assertSameState, collect, holdOpen, listing, storeState, withRawDb, workspaceSuite } from './_helpers/merge.ts'
+import { bytes, rawChunks, runCli } from './_helpers/store.ts'
 import type { CliResult } from './_helpers/store.ts'
 import type { Workspace } from './_helpers/merge.ts'
 
@@ -164,7 +164,7 @@ Failures('a corrupted source gives one E_CORRUPT line, exit 1, nothing on stdout
   const blob = digestHex((await addBlob(await ws.open(one), 'blob', bytes('to be tampered'))).id)
   await ws.closeAll()
   await withRawDb(one, async (db) => {
-    const chunks = rawSub(db, 'chunk')
+    const chunks = rawChunks(db, one)
     await chunks.put(blob, bytes('tampered bytes'))
   })
   const before = await storeState(ws, dest)

@@ -5,6 +5,7 @@ import {
   chunkDigests, cliContext, digestOf, dumpStore, expectOk, jsonLines, lines, seed, sha256Hex, snap, sublevel, tamperChunk, withDb
 } from './_helpers/cli.ts'
 import type { CliContext } from './_helpers/cli.ts'
+import { rawChunks } from './_helpers/store.ts'
 
 interface Ctx extends CliContext {
   ids: string[]
@@ -60,7 +61,7 @@ Verify('verify after tampering with two chunks prints one problem per blob and e
 
 Verify('verify reports a missing chunk and exits 1', async ({ store, ids }) => {
   const [chunk] = await chunkDigests(store, ids[3]!)
-  await withDb(store, async (db) => { await sublevel(db, 'chunk').del(chunk!) })
+  await withDb(store, async (db) => { await rawChunks(db, store).del(chunk!) })
   const run = await snap(['verify', store])
   assert.is(run.status, 1)
   assert.is(run.stderr, '')

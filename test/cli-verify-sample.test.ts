@@ -1,7 +1,7 @@
 import * as assert from 'uvu/assert'
 import { digestHex, parseCid } from '../src/index.ts'
-import { expectError, expectOk, lines, seed, snap, sublevel, tamperChunk, withDb } from './_helpers/cli.ts'
-import { specSuite, tempDir } from './_helpers/store.ts'
+import { expectError, expectOk, lines, seed, snap, tamperChunk, withDb } from './_helpers/cli.ts'
+import { rawChunks, specSuite, tempDir } from './_helpers/store.ts'
 
 interface Ctx { dir: string, store: string, ids: string[], dispose: () => Promise<void> }
 const Sample = specSuite<Ctx>('verify --sample', { dir: '', store: '', ids: [], dispose: async () => undefined })
@@ -29,7 +29,7 @@ Sample('verify --sample 100 finds a tampered chunk, one line per problem, and ex
 })
 
 Sample('verify --sample of any size finds a missing chunk: presence is checked for every chunk', async ({ store, ids }) => {
-  await withDb(store, async (db) => { await sublevel(db, 'chunk').del(digestHex(parseCid(ids[4]!))) })
+  await withDb(store, async (db) => { await rawChunks(db, store).del(digestHex(parseCid(ids[4]!))) })
   const run = await snap(['verify', store, '--sample', '1'])
   assert.is(run.status, 1)
   assert.ok(lines(run.stdout).some((line) => line.includes(ids[4]!) && line.includes('missing')), run.stdout)

@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import * as assert from 'uvu/assert'
-import { addBlob, digestHex, eventId, openEvent, putBlob, putFile, readBlobBytes, sealEvent } from '../src/index.ts'
+import { CHUNKING, addBlob, chunkEnds, codec, digestHex, eventId, openEvent, putBlob, putFile, readBlobBytes, sealEvent } from '../src/index.ts'
+import { readBlobRecord } from '../src/blobs.ts'
 import { fixturePath, storeSuite } from './_helpers/store.ts'
 import type { SnapEvent } from '../src/index.ts'
 
@@ -79,3 +80,38 @@ Golden('openEvent of the sealed golden bytes gives back the event and its id', a
 })
 
 Golden.run()
+
+// ---------------------------------------------------------------- chunk boundaries
+
+const CHUNKING_FIXTURE = fixturePath('golden/chunking.bin')
+const CHUNKING_SHA256 = 'ef3c9f496b7353b5719ed1e4b6e32df2eaee8de2b6f00f2d124425b58f0a746a'
+const CHUNK_ENDS = [103907, 254264, 531383, 803783, 1091740, 1186590, 1492542, 1759749, 2031651, 2107801, 2306803, 2573432, 2621440]
+
+const Boundaries = storeSuite('golden chunk boundaries')
+
+Boundaries('chunking.bin holds the documented bytes: sha-256 of "snapstore chunking fixture K" for K = 0, 1, 2, …', async () => {
+  const bytes = await readFile(CHUNKING_FIXTURE)
+  assert.is(createHash('sha256').update(bytes).digest('hex'), CHUNKING_SHA256)
+  assert.equal(new Uint8Array(bytes.subarray(32, 64)), new Uint8Array(createHash('sha256').update('snapstore chunking fixture 1').digest()))
+})
+
+Boundaries('the chunk boundaries of chunking.bin are pinned: they depend on content and on the format only', async () => {
+  assert.equal(chunkEnds(await readFile(CHUNKING_FIXTURE)), CHUNK_ENDS)
+})
+
+Boundaries('a stored chunking.bin is kept as chunks of exactly the pinned sizes, each under its own digest', async ({ t }) => {
+  const bytes = await readFile(CHUNKING_FIXTURE)
+  const put = await putFile(t.store, CHUNKING_FIXTURE)
+  const record = await readBlobRecord(t.store, put.id)
+  const starts = [0, ...CHUNK_ENDS.slice(0, -1)]
+  assert.equal(record?.chunks.map(([, size]) => size), CHUNK_ENDS.map((end, i) => end - starts[i]!))
+  assert.equal(record?.chunks.map(([digest]) => Buffer.from(digest).toString('hex')),
+    CHUNK_ENDS.map((end, i) => createHash('sha256').update(bytes.subarray(starts[i], end)).digest('hex')))
+})
+
+Boundaries('the chunking of a new store is recorded in its metadata', async ({ t }) => {
+  assert.equal(codec.decode((await t.store.sub.meta.get('chunking'))!), CHUNKING)
+  assert.equal(CHUNKING, { algorithm: 'fastcdc-gear32', min: 65536, avg: 262144, max: 1048576, hard: 0x7ffff000, easy: 0x7fff0000 })
+})
+
+Boundaries.run()

@@ -1,7 +1,7 @@
 import { cp, readFile, symlink, writeFile } from 'node:fs/promises'
 import { relative } from 'node:path'
 import * as assert from 'uvu/assert'
-import { CHUNK_SIZE, addBlob, appendEvents, codec, digestHex, iterateLog, listBlobIds, putBlob, readBlobBytes, readEventAt, setTag, storeStats, verifyStore } from '../src/index.ts'
+import { CHUNKING, FORMAT_VERSION, addBlob, appendEvents, codec, digestHex, iterateLog, listBlobIds, putBlob, readBlobBytes, readEventAt, setTag, storeStats, verifyStore } from '../src/index.ts'
 import { exportCar } from '../src/car.ts'
 import { eventKey } from '../src/keys.ts'
 import { iterateJournal } from '../src/merge/journal.ts'
@@ -9,7 +9,7 @@ import { mergeStores } from '../src/merge/merge-stores.ts'
 import {
   assertSameState, carTransport, collect, directoryTransport, holdOpen, rawSub, seededBytes, storeState, withRawDb, workspaceSuite
 } from './_helpers/merge.ts'
-import { bytes, expectCode, sealChain } from './_helpers/store.ts'
+import { bytes, expectCode, rawChunks, sealChain } from './_helpers/store.ts'
 import { commitEvents } from '../src/log.ts'
 import { exclusive } from '../src/store.ts'
 import type { CID } from 'multiformats/cid'
@@ -156,7 +156,7 @@ const CORRUPTIONS: CorruptCase[] = [
     title: 'a chunk whose bytes were changed',
     tamper: async (db, source) => {
       const [[digest]] = (await readRecord(db, source.blobs[2]!)).chunks as [[Uint8Array, number]]
-      const chunks = rawSub(db, 'chunk')
+      const chunks = rawChunks(db, source.path)
       const hex = Buffer.from(digest).toString('hex')
       const tampered = Buffer.from((await chunks.get(hex))!)
       tampered[0] = tampered[0]! ^ 0xff
@@ -168,7 +168,7 @@ const CORRUPTIONS: CorruptCase[] = [
     title: 'a missing chunk',
     tamper: async (db, source) => {
       const [[digest]] = (await readRecord(db, source.blobs[1]!)).chunks as [[Uint8Array, number]]
-      await rawSub(db, 'chunk').del(Buffer.from(digest).toString('hex'))
+      await rawChunks(db, source.path).del(Buffer.from(digest).toString('hex'))
     },
     names: (source) => source.ids[1]!
   },
@@ -263,12 +263,12 @@ for (const corruption of CORRUPTIONS) {
   })
 }
 
-Corrupt('a tampered chunk found after more than 8 MiB of good blobs were written is taken back with them', async ({ ws }) => {
-  const source = await sourceAndDest(ws, Array.from({ length: 10 }, (_, i) => seededBytes(CHUNK_SIZE, 100 + i)))
-  await withRawDb(source.path, async (db) => { await CORRUPTIONS[0]!.tamper(db, { ...source, blobs: [source.blobs[0]!, source.blobs[1]!, source.blobs[9]!] }) })
+Corrupt('a tampered chunk found after more than 32 MiB of good blobs were written is taken back with them', async ({ ws }) => {
+  const source = await sourceAndDest(ws, Array.from({ length: 40 }, (_, i) => seededBytes(CHUNKING.max, 100 + i)))
+  await withRawDb(source.path, async (db) => { await CORRUPTIONS[0]!.tamper(db, { ...source, blobs: [source.blobs[0]!, source.blobs[1]!, source.blobs[39]!] }) })
   const before = await storeState(ws, 'dest')
   const err = await expectCode(mergeStores(await ws.open('dest'), source.path), 'E_CORRUPT')
-  assert.ok(err.message.includes(source.ids[9]!), err.message)
+  assert.ok(err.message.includes(source.ids[39]!), err.message)
   assertSameState(await storeState(ws, 'dest'), before, 'the destination')
 })
 
@@ -296,7 +296,7 @@ const Refused = workspaceSuite('merge from a source it cannot read')
 
 Refused('a source of a newer format is refused with E_VERSION and nothing is written', async ({ ws }) => {
   const source = await sourceAndDest(ws)
-  await withRawDb(source.path, async (db) => { await rawSub(db, 'meta').put('format', codec.encode(2)) })
+  await withRawDb(source.path, async (db) => { await rawSub(db, 'meta').put('format', codec.encode(FORMAT_VERSION + 1)) })
   const before = await storeState(ws, 'dest')
   const err = await expectCode(mergeStores(await ws.open('dest'), source.path), 'E_VERSION')
   assert.ok(err.message.includes(source.path), err.message)
@@ -492,7 +492,7 @@ Copies('events that name events of other origins merge after them, and the desti
 
 Copies('bytes counts each chunk copied once, even when two new blobs share it', async ({ ws }) => {
   const source = await ws.init('source')
-  const shared = seededBytes(CHUNK_SIZE, 5)
+  const shared = seededBytes(CHUNKING.max, 5)
   for (const tail of [1, 2]) await addBlob(source, 'snapshot', Buffer.concat([shared, Buffer.from([tail])]))
   const stored = (await storeStats(source)).storedBytes
   await ws.close(source.path)

@@ -5,7 +5,7 @@ import { ClassicLevel } from 'classic-level'
 import * as assert from 'uvu/assert'
 import { FORMAT_VERSION, addBlob, closeStore, codec, digestHex, initStore, openStore, putBlob, reindex, setTag, verifyStore } from '../src/index.ts'
 import { eventKey } from '../src/keys.ts'
-import { bytes, expectCode, expectNoUnhandledRejection, holdStoreOpen, rawSublevel, storeSuite, withRawDb } from './_helpers/store.ts'
+import { bytes, expectCode, expectNoUnhandledRejection, holdStoreOpen, rawChunks, rawSublevel, storeSuite, withRawDb } from './_helpers/store.ts'
 import type { CID } from 'multiformats/cid'
 import type { Store } from '../src/index.ts'
 import type { TagProjection } from '../src/projections/tags.ts'
@@ -151,7 +151,7 @@ Lock.run()
 
 // ---------------------------------------------------------------- verify
 
-interface Healthy { snapshot: CID, config: CID, snapshotBytes: Uint8Array }
+interface Healthy { snapshot: CID, config: CID, snapshotBytes: Uint8Array, path: string }
 
 /** A snapshot, a config and a tag on the snapshot: three events, two blobs. */
 async function healthy (store: Store): Promise<Healthy> {
@@ -159,7 +159,7 @@ async function healthy (store: Store): Promise<Healthy> {
   const snapshot = (await addBlob(store, 'snapshot', snapshotBytes)).id
   const config = (await addBlob(store, 'config', bytes('config bytes'))).id
   await setTag(store, 'best', snapshot)
-  return { snapshot, config, snapshotBytes }
+  return { snapshot, config, snapshotBytes, path: store.path }
 }
 
 const Verify = storeSuite('store verify')
@@ -203,7 +203,7 @@ const DAMAGES: Damage[] = [
     damage: async (db, h) => {
       const bad = Uint8Array.from(h.snapshotBytes)
       bad[0] = bad[0]! ^ 1
-      await rawSublevel(db, 'chunk').put(digestHex(h.snapshot), bad)
+      await rawChunks(db, h.path).put(digestHex(h.snapshot), bad)
     },
     problem: (h) => new RegExp(`^blob ${h.snapshot.toString()}: .*digest mismatch: expected ${digestHex(h.snapshot)}, computed [0-9a-f]{64}$`),
     reindexRepairs: false

@@ -3,10 +3,12 @@ import { decode, encode } from '../codec.ts'
 import { CorruptError, isSnapstoreError } from '../errors.ts'
 import { digestHex } from '../ids.ts'
 import { writeBatch } from '../batch.ts'
+import { hasChunk, readChunk, storeChunk } from '../chunks.ts'
 import { readAhead, settleQuietly } from './read-ahead.ts'
 import type { Hash } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
 import type { BlobRecord } from '../blobs.ts'
+import type { StoredChunk } from '../chunks.ts'
 import type { Op } from '../ops.ts'
 import type { Store } from '../store.ts'
 import type { OperationOptions } from '../types.ts'
@@ -19,7 +21,8 @@ export interface CopiedBlobs {
   bytes: number
 }
 
-const BATCH_BYTES = 8 * 1024 * 1024
+// Chunk locations are written in batches naming about this many bytes (each batch first syncs the packs).
+const BATCH_BYTES = 32 * 1024 * 1024
 // Reads are asked for in groups (one round trip each from a peer that takes batches) while the group
 // before is checked: at most two groups of about 4 MiB are in memory, and small blobs cost no round trip each.
 const RECORDS_PER_GROUP = 64
@@ -44,13 +47,16 @@ interface Group {
  * written before the error is passed on: it is content-addressed and checked, and the next attempt skips it.
  */
 export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable<CID>, sizes: ReadonlyMap<string, number>, copied: CopiedBlobs, options: OperationOptions = {}): Promise<void> {
-  // Chunks written in this merge but not yet flushed, so a blob that repeats one reads it from here.
-  const staged = new Map<string, Uint8Array>()
+  // Chunks appended in this merge but not yet named by a batch, so a blob that repeats one reads it from the pack.
+  const staged = new Map<string, StoredChunk>()
   let pending: Op[] = []
+  let writes: Array<Promise<void>> = []
   let pendingBytes = 0
   const flush = async (): Promise<void> => {
+    await Promise.all(writes)
     await writeBatch(dest, pending, false)
     pending = []
+    writes = []
     pendingBytes = 0
     staged.clear()
   }
@@ -87,7 +93,7 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
         const current = blob!
         let bytes: Uint8Array | undefined
         if (step.local) {
-          bytes = staged.get(step.hex) ?? await dest.sub.chunk.get(step.hex)
+          bytes = await readStagedOrStored(dest, staged.get(step.hex), step.hex)
           if (bytes === undefined) throw new CorruptError(`Cannot merge blob ${current.id.toString()} from ${source.name}: chunk ${step.hex} vanished from the destination during the merge`)
         } else {
           bytes = fetched[next++]
@@ -102,8 +108,11 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
           throw new CorruptError(`Cannot merge blob ${current.id.toString()} from ${source.name}: chunk ${step.hex} has ${bytes.length} bytes, its record says ${step.size}`)
         }
         if (!step.local) {
-          pending.push({ type: 'put', sublevel: 'chunk', key: step.hex, value: bytes })
-          staged.set(step.hex, bytes)
+          const stored = await storeChunk(dest, Buffer.from(step.hex, 'hex'), bytes)
+          stored.written.catch(() => undefined)
+          writes.push(stored.written)
+          pending.push(stored.op)
+          staged.set(step.hex, stored)
           copied.chunks.push(step.hex)
           pendingBytes += bytes.length
           copied.bytes += bytes.length
@@ -121,6 +130,12 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
     if (isSnapstoreError(err, 'E_NET')) await flush().catch(() => undefined)
     throw err
   }
+}
+
+async function readStagedOrStored (dest: Store, staged: StoredChunk | undefined, hex: string): Promise<Uint8Array | undefined> {
+  if (staged === undefined) return await readChunk(dest, hex)
+  await staged.written
+  return await dest.packs.read(staged.location)
 }
 
 /** Cuts the steps into groups of about GROUP_BYTES of chunks to read from the source. */
@@ -155,7 +170,7 @@ async function * plan (dest: Store, source: MergeSource, ids: Iterable<CID>, siz
       yield { kind: 'blob', id, hex, record }
       for (const [digest, size] of record.chunks) {
         const chunkHex = Buffer.from(digest).toString('hex')
-        const local = fromSource.has(chunkHex) || await dest.sub.chunk.has(chunkHex)
+        const local = fromSource.has(chunkHex) || await hasChunk(dest, chunkHex)
         if (!local) fromSource.add(chunkHex)
         yield { kind: 'chunk', hex: chunkHex, size, local }
       }
@@ -188,7 +203,7 @@ function checkRecord (source: MergeSource, id: CID, bytes: Uint8Array | undefine
 export async function uncopyBlobs (dest: Store, copied: CopiedBlobs): Promise<void> {
   const ops: Op[] = [
     ...copied.blobs.map((key): Op => ({ type: 'del', sublevel: 'blob', key })),
-    ...copied.chunks.map((key): Op => ({ type: 'del', sublevel: 'chunk', key }))
+    ...copied.chunks.map((key): Op => ({ type: 'del', sublevel: 'chunkAt', key }))
   ]
   await writeBatch(dest, ops, true)
 }

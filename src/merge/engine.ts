@@ -5,6 +5,7 @@ import { RAW, digestHex } from '../ids.ts'
 import { commitEvents, listHeads, readEventAt } from '../log.ts'
 import { exclusive } from '../store.ts'
 import { writeBatch } from '../batch.ts'
+import { hasChunk } from '../chunks.ts'
 import { checkedEvents } from './check-events.ts'
 import { copyBlobs, uncopyBlobs } from './copy-blobs.ts'
 import { journalOp } from './journal.ts'
@@ -120,7 +121,7 @@ async function planOnly (dest: Store, source: MergeSource, events: number, neede
     if (record === undefined) throw new CorruptError(`Cannot merge from ${source.name}: it lacks blob ${hex}, which its events name`)
     for (const [digest, size] of decode<BlobRecord>(record).chunks) {
       const chunk = Buffer.from(digest).toString('hex')
-      if (counted.has(chunk) || await dest.sub.chunk.has(chunk)) continue
+      if (counted.has(chunk) || await hasChunk(dest, chunk)) continue
       counted.add(chunk)
       bytes += size
     }

@@ -2,6 +2,7 @@ import { realpath } from 'node:fs/promises'
 import { listHeads } from '../log.ts'
 import { eventKey } from '../keys.ts'
 import { openStore, closeStore } from '../store.ts'
+import { readChunk } from '../chunks.ts'
 import type { Store, StoreInit } from '../store.ts'
 import type { OriginHead } from '../types.ts'
 
@@ -45,7 +46,7 @@ function storeSource (store: Store, name: string, realPath: string): MergeSource
     events: (origin, from, to) => store.sub.event.values({ gte: eventKey(origin, from), lte: eventKey(origin, to) }),
     eventAt: async (origin, seq) => await store.sub.event.get(eventKey(origin, seq)),
     blobRecord: async (digestHex) => await store.sub.blob.get(digestHex),
-    chunk: async (digestHex) => await store.sub.chunk.get(digestHex),
+    chunk: async (digestHex) => await readChunk(store, digestHex),
     close: async () => { await closeStore(store) }
   }
 }

@@ -1,10 +1,12 @@
 import { BadInputError } from '../errors.ts'
 import { eventKey } from '../keys.ts'
 import { listHeads } from '../log.ts'
+import { hasChunks, readChunk } from '../chunks.ts'
 import { ABSENT, DIGEST_BYTES, frameHeader, joinDigests, parseDigests } from './protocol.ts'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { HeadsReply, SyncLimits } from './protocol.ts'
 import type { StoreLease } from './store-lease.ts'
+import type { Store } from '../store.ts'
 
 // Events are read from the store a page at a time and the store is let go while the page is written,
 // so a slow reader never holds the store; one answer stops after about this many bytes.
@@ -63,13 +65,13 @@ export async function sendValue (res: ServerResponse, value: Uint8Array | undefi
 /** Answers `POST /v1/blobs|chunks`: one frame per digest in the body, in order, each read under a short hold of the store and written with backpressure. */
 export async function sendBatch (req: IncomingMessage, res: ServerResponse, lease: StoreLease, what: 'blob' | 'chunk', maxBatch: number): Promise<void> {
   const digests = await readDigests(req, maxBatch)
-  let value = digests.length === 0 ? undefined : await lease.use(async (store) => await store.sub[what].get(digests[0]!))
+  let value = digests.length === 0 ? undefined : await lease.use(async (store) => await readItem(store, what, digests[0]!))
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' })
   for (let i = 0; i < digests.length && !res.destroyed; i++) {
     await write(res, frameHeader(value === undefined ? ABSENT : value.length))
     if (value !== undefined) await write(res, value)
     const next = digests[i + 1]
-    value = next === undefined ? undefined : await lease.use(async (store) => await store.sub[what].get(next))
+    value = next === undefined ? undefined : await lease.use(async (store) => await readItem(store, what, next))
   }
   res.end()
 }
@@ -77,11 +79,16 @@ export async function sendBatch (req: IncomingMessage, res: ServerResponse, leas
 /** Answers `POST /v1/lacking/blobs|chunks`: of the digests in the body, those the store lacks. */
 export async function sendLacking (req: IncomingMessage, res: ServerResponse, lease: StoreLease, what: 'blob' | 'chunk', maxDigests: number): Promise<void> {
   const digests = await readDigests(req, maxDigests)
-  const held = digests.length === 0 ? [] : await lease.use(async (store) => await store.sub[what].hasMany(digests))
+  const held = digests.length === 0 ? [] : await lease.use(async (store) => what === 'blob' ? await store.sub.blob.hasMany(digests) : await hasChunks(store, digests))
   const lacking = digests.filter((_, i) => held[i] !== true)
   const bytes = joinDigests(lacking)
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length })
   res.end(bytes)
+}
+
+/** A blob's record or a chunk's bytes, as stored, or undefined. */
+export async function readItem (store: Store, what: 'blob' | 'chunk', hex: string): Promise<Uint8Array | undefined> {
+  return what === 'blob' ? await store.sub.blob.get(hex) : await readChunk(store, hex)
 }
 
 async function readDigests (req: IncomingMessage, max: number): Promise<string[]> {

@@ -4,7 +4,7 @@ import { AuthError, BadInputError, NotFoundError, isSnapstoreError } from '../er
 import { eventKey } from '../keys.ts'
 import { API, DIGEST_PATTERN, ORIGIN_PATTERN, SEQ_PATTERN } from './protocol.ts'
 import { receivePush } from './receive-push.ts'
-import { sendBatch, sendEvents, sendHeads, sendJson, sendLacking, sendValue, tooLarge } from './serve-reads.ts'
+import { readItem, sendBatch, sendEvents, sendHeads, sendJson, sendLacking, sendValue, tooLarge } from './serve-reads.ts'
 import { StoreLease } from './store-lease.ts'
 import { bearerCheck } from './token.ts'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -191,7 +191,7 @@ async function route (req: IncomingMessage, res: ServerResponse, context: Contex
     case 'chunk': {
       expect('GET', 1)
       const hex = digestParam(a)
-      return await sendValue(res, await lease.use(async (store) => await store.sub[what].get(hex)))
+      return await sendValue(res, await lease.use(async (store) => await readItem(store, what, hex)))
     }
     case 'blobs':
     case 'chunks': {

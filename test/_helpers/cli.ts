@@ -6,7 +6,7 @@ import * as Digest from 'multiformats/hashes/digest'
 import * as assert from 'uvu/assert'
 import { decode } from '../../src/codec.ts'
 import { addBlob, closeStore, initStore, openStore } from '../../src/index.ts'
-import { CLI, runCli, tempDir, withRawDb as withDb } from './store.ts'
+import { CLI, rawChunks, runCli, tempDir, withRawDb as withDb } from './store.ts'
 import type { AddOptions, BlobKind, Store } from '../../src/index.ts'
 import type { Sublevel } from '../../src/store.ts'
 import type { CliResult, RawDb } from './store.ts'
@@ -159,7 +159,7 @@ export async function chunkDigests (path: string, id: string): Promise<string[]>
 /** Flips the first byte of the chunk stored under `chunkHex` and returns the tampered bytes. */
 export async function tamperChunk (path: string, chunkHex: string): Promise<Buffer> {
   return await withDb(path, async (db) => {
-    const chunks = sublevel(db, 'chunk')
+    const chunks = rawChunks(db, path)
     const value = await chunks.get(chunkHex)
     assert.ok(value !== undefined, `chunk ${chunkHex} is not stored`)
     const tampered = Buffer.from(value)

@@ -8,6 +8,7 @@ import { exportCar } from '../../src/car.ts'
 import { mergeStores } from '../../src/merge/merge-stores.ts'
 import { DERIVED_SUBLEVELS, SUBLEVELS } from '../../src/store.ts'
 import { CLI, collect, rawSublevel as rawSub, seededBytes, tempDir, withRawDb } from './store.ts'
+import { codec } from '../../src/index.ts'
 import type { Callback, Test } from 'uvu'
 import type { StoreStats, Store } from '../../src/index.ts'
 import type { MergeResult } from '../../src/merge/engine.ts'
@@ -243,6 +244,15 @@ export async function countKeys (path: string, name: SublevelName): Promise<numb
   })
 }
 
+/** The bytes of every chunk the (closed) store at `path` holds in its packs. */
+export async function heldChunkBytes (path: string): Promise<number> {
+  return await withRawDb(path, async (db) => {
+    let total = 0
+    for await (const value of rawSub(db, 'chunkAt').values()) total += codec.decode<[number, number, number]>(value)[2]
+    return total
+  })
+}
+
 /** Everything that shows whether a store changed: listings, the log, stats and the whole raw database. */
 export interface StoreState {
   listing: Listing
@@ -268,7 +278,7 @@ export async function storeState (ws: Workspace, nameOrPath: string): Promise<St
     stats: { ...stats, dedupRatio: stats.dedupRatio.toFixed(6) },
     dump: await dumpDb(path),
     blobRows: await countKeys(path, 'blob'),
-    chunkRows: await countKeys(path, 'chunk')
+    chunkRows: await countKeys(path, 'chunkAt')
   }
 }
 
@@ -278,7 +288,7 @@ export function assertSameState (after: StoreState, before: StoreState, what: st
   assert.equal(after.log, before.log, `${what}: the log`)
   assert.equal(after.stats, before.stats, `${what}: storeStats`)
   assert.is(after.blobRows, before.blobRows, `${what}: rows in the 'blob' sublevel`)
-  assert.is(after.chunkRows, before.chunkRows, `${what}: rows in the 'chunk' sublevel`)
+  assert.is(after.chunkRows, before.chunkRows, `${what}: rows in the 'chunkAt' sublevel`)
   assert.equal(after.dump, before.dump, `${what}: every key and value of the database`)
 }
 

@@ -1,12 +1,14 @@
 import { spawn } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { appendFile, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ClassicLevel } from 'classic-level'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { closeStore, initStore, isSnapstoreError, iterateLog, openStore } from '../../src/index.ts'
+import { chunkEnds, closeStore, initStore, isSnapstoreError, iterateLog, openStore } from '../../src/index.ts'
+import { createHash } from 'node:crypto'
+import { decode, encode } from '../../src/codec.ts'
 import { sealEvent } from '../../src/event-format.ts'
 import { checkReferences, commitEvents } from '../../src/log.ts'
 import { DERIVED_SUBLEVELS, SUBLEVELS, exclusive } from '../../src/store.ts'
@@ -132,6 +134,66 @@ export async function withRawDb<T> (path: string, work: (db: RawDb) => Promise<T
 /** One keyspace of a raw database, with byte values. */
 export function rawSublevel (db: RawDb, name: SublevelName): Sublevel {
   return db.sublevel<string, Uint8Array>(SUBLEVELS[name], { valueEncoding: 'view' })
+}
+
+/** The bytes a store keeps for these blobs: each distinct chunk once, as the store's chunking cuts them. */
+export function distinctChunkBytes (blobs: readonly Uint8Array[]): number {
+  const sizes = new Map<string, number>()
+  for (const blob of blobs) {
+    let from = 0
+    for (const end of chunkEnds(blob)) {
+      sizes.set(createHash('sha256').update(blob.subarray(from, end)).digest('hex'), end - from)
+      from = end
+    }
+  }
+  return [...sizes.values()].reduce((sum, size) => sum + size, 0)
+}
+
+/** Chunk bytes as they lie in a (closed) store's pack files, read and damaged directly, bypassing snapstore. */
+export interface RawChunks {
+  /** A chunk's bytes as stored, or undefined when the database names no place for it. */
+  get: (hex: string) => Promise<Uint8Array | undefined>
+  /** Replaces a chunk's bytes: in place when the length is the same, else appended to its pack and pointed at. */
+  put: (hex: string, bytes: Uint8Array) => Promise<void>
+  /** Forgets where a chunk lies, as if it were lost. */
+  del: (hex: string) => Promise<void>
+  /** Every chunk the database names. */
+  keys: () => Promise<string[]>
+  /** The pack file and byte range of a chunk. */
+  place: (hex: string) => Promise<{ file: string, offset: number, size: number }>
+}
+
+/** The chunks of the store at `path`, whose database `db` is opened directly. */
+export function rawChunks (db: RawDb, path: string): RawChunks {
+  const at = rawSublevel(db, 'chunkAt')
+  const place = async (hex: string): Promise<{ file: string, offset: number, size: number }> => {
+    const value = await at.get(hex)
+    assert.ok(value !== undefined, `chunk ${hex} has no place in the packs`)
+    const [pack, offset, size] = decode<[number, number, number]>(value)
+    return { file: join(path, 'packs', `${String(pack).padStart(6, '0')}.pack`), offset, size }
+  }
+  return {
+    place,
+    get: async (hex) => {
+      if (await at.get(hex) === undefined) return undefined
+      const { file, offset, size } = await place(hex)
+      return (await readFile(file)).subarray(offset, offset + size)
+    },
+    put: async (hex, bytes) => {
+      const { file, offset, size } = await place(hex)
+      if (bytes.length === size) {
+        const handle = await open(file, 'r+')
+        try { await handle.write(bytes, 0, bytes.length, offset) } finally { await handle.close() }
+        return
+      }
+      const end = (await stat(file)).size
+      await appendFile(file, bytes)
+      const pack = Number(file.slice(-11, -5))
+      await at.put(hex, encode([pack, end, bytes.length]))
+    },
+    del: async (hex) => { await at.del(hex) },
+    keys: async () => await collect(at.keys())
+  }
 }
 
 /** Every key and value (as hex) of the derived sublevels: what `reindex` must reproduce exactly. */

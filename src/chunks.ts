@@ -1,0 +1,61 @@
+import { decode, encode } from './codec.ts'
+import { CorruptError } from './errors.ts'
+import { upgradeFormat } from './store.ts'
+import type { Op } from './ops.ts'
+import type { ChunkLocation } from './packs/packs.ts'
+import type { Store } from './store.ts'
+
+/** A chunk appended to a pack: the operation that names it, to be written in a batch once `written` settles. */
+export interface StoredChunk {
+  op: Op
+  written: Promise<void>
+  location: ChunkLocation
+}
+
+/** True for each chunk (by hex digest) the store holds. */
+export async function hasChunks (store: Store, hexes: readonly string[]): Promise<boolean[]> {
+  if (hexes.length === 0) return []
+  const located = await store.sub.chunkAt.hasMany(hexes as string[])
+  if (!store.inlineChunks || located.every(Boolean)) return located
+  const inline = await store.sub.chunk.hasMany(hexes as string[])
+  return located.map((has, i) => has || inline[i] === true)
+}
+
+/** True when the store holds the chunk. */
+export async function hasChunk (store: Store, hex: string): Promise<boolean> {
+  return (await hasChunks(store, [hex]))[0]!
+}
+
+/** Where each chunk lies in the store's packs, or undefined for one that is not in a pack. */
+export async function chunkLocations (store: Store, hexes: readonly string[]): Promise<Array<ChunkLocation | undefined>> {
+  const values = await store.sub.chunkAt.getMany(hexes as string[])
+  return values.map((value, i) => value === undefined ? undefined : decodeLocation(hexes[i]!, value))
+}
+
+/** The bytes of a chunk, unverified (callers hash them), or undefined when the store lacks it. */
+export async function readChunk (store: Store, hex: string): Promise<Uint8Array | undefined> {
+  return await readChunkAt(store, hex, (await chunkLocations(store, [hex]))[0])
+}
+
+/** The bytes of a chunk from its location, found beforehand (undefined: not in a pack). */
+export async function readChunkAt (store: Store, hex: string, location: ChunkLocation | undefined): Promise<Uint8Array | undefined> {
+  if (location !== undefined) return await store.packs.read(location)
+  return store.inlineChunks ? await store.sub.chunk.get(hex) : undefined
+}
+
+/** Appends a chunk's bytes to the store's packs (which must not change until `written` settles). */
+export async function storeChunk (store: Store, digest: Uint8Array, bytes: Uint8Array): Promise<StoredChunk> {
+  if (store.format < 2) await upgradeFormat(store)
+  const { location, written } = await store.packs.append(digest, bytes)
+  const hex = Buffer.from(digest).toString('hex')
+  return { op: { type: 'put', sublevel: 'chunkAt', key: hex, value: encode([location.pack, location.offset, location.size]) }, written, location }
+}
+
+function decodeLocation (hex: string, value: Uint8Array): ChunkLocation {
+  const fields = decode<unknown>(value)
+  if (!Array.isArray(fields) || fields.length !== 3 || !fields.every((n) => Number.isSafeInteger(n) && n >= 0)) {
+    throw new CorruptError(`the location of chunk ${hex} is malformed`)
+  }
+  const [pack, offset, size] = fields as [number, number, number]
+  return { pack, offset, size }
+}

@@ -1,0 +1,175 @@
+import { createHash } from 'node:crypto'
+import { open } from 'node:fs/promises'
+import { encode } from '../codec.ts'
+import { BadInputError, NotFoundError } from '../errors.ts'
+import { RAW, cidFromDigest, digestHex } from '../ids.ts'
+import { writeBatch } from '../batch.ts'
+import { hasChunks, storeChunk } from '../chunks.ts'
+import { GEAR_BYTES, createCutter } from '../chunking/cdc.ts'
+import { fillFromFile, fillFromSource } from './fill.ts'
+import { inlineWholeHash, workerWholeHash } from './whole-hash.ts'
+import type { CID } from 'multiformats/cid'
+import type { BlobRecord } from '../blobs.ts'
+import type { Op } from '../ops.ts'
+import type { Store } from '../store.ts'
+import type { OperationOptions } from '../types.ts'
+import type { BlobSource, Fill } from './fill.ts'
+
+/** The result of storing bytes. */
+export interface PutBlobResult {
+  id: CID
+  size: number
+  /** False when the store already held these bytes. */
+  created: boolean
+}
+
+// The ingest reads into a ring of slots in memory shared by the chunking kernel and the whole-hash
+// thread. Each slot has room before its data for the unfinished chunk of the slot before, so every
+// chunk lies in one piece of memory. Memory is bounded by SLOTS × (SLOT_BYTES + max chunk), whatever the size.
+const SLOTS = 4
+const SLOT_BYTES = 8 * 1024 * 1024
+// From this size on, the whole content is hashed on a second thread (which costs a few milliseconds to start).
+const WORKER_FROM = 32 * 1024 * 1024
+// Chunk locations are written to the database in batches of this many while a large blob is stored.
+const LOCATIONS_PER_BATCH = 4096
+
+/**
+ * Stores bytes as a content-addressed blob, streaming with memory bounded by a small constant whatever
+ * the size. The id is the sha-256 of the whole content; the bytes are cut into content-defined chunks,
+ * each stored once however many blobs share it. Reading, chunking, hashing and writing overlap.
+ */
+export async function putBlob (store: Store, source: BlobSource, options: OperationOptions = {}): Promise<PutBlobResult> {
+  return await ingest(store, fillFromSource(source), source instanceof Uint8Array ? source.length : undefined, options)
+}
+
+/** Stores the file at `path` as a blob; a missing, unreadable or directory path fails before anything is written. */
+export async function putFile (store: Store, path: string, options: OperationOptions = {}): Promise<PutBlobResult> {
+  const handle = await open(path, 'r').catch((err: NodeJS.ErrnoException) => { throw fileError(path, err) })
+  try {
+    const info = await handle.stat()
+    if (info.isDirectory()) throw new BadInputError(`Cannot add "${path}": it is a directory, not a file`)
+    return await ingest(store, fillFromFile(handle), info.isFile() ? info.size : undefined, options)
+      .catch((err: NodeJS.ErrnoException) => { throw err.syscall === undefined ? err : fileError(path, err) })
+  } finally {
+    await handle.close()
+  }
+}
+
+async function ingest (store: Store, fill: Fill, sizeHint: number | undefined, options: OperationOptions): Promise<PutBlobResult> {
+  const { max } = store.chunking
+  // A blob known to fit in one slot gets one slot of its size (and a byte more, so its end is seen in one read).
+  const slots = sizeHint !== undefined && sizeHint < SLOT_BYTES ? 1 : SLOTS
+  const slotBytes = slots === 1 ? sizeHint! + 1 : SLOT_BYTES
+  const stride = max + slotBytes
+  const cutter = createCutter(store.chunking, slots * stride)
+  const memory = cutter.bytes
+  const whole = sizeHint !== undefined && sizeHint >= WORKER_FROM ? await workerWholeHash(cutter.memory.buffer) : inlineWholeHash(memory)
+  const chunks: Array<[Uint8Array, number]> = []
+  const seen = new Set<string>()
+  let located: Op[] = []
+  let committed = Promise.resolve()
+  const busy: Array<Array<Promise<void>>> = Array.from({ length: slots }, () => [])
+  // Work on a slot's bytes is awaited before the slot is refilled; a failure is kept for then, not left unhandled.
+  const using = (slot: number, work: Promise<void>): void => {
+    work.catch(() => undefined)
+    busy[slot]!.push(work)
+  }
+
+  // Stores the chunks of one round that neither this blob nor the store holds yet, asking the store about them all at once.
+  const persist = async (cut: Array<{ digest: Uint8Array, bytes: Uint8Array }>): Promise<void> => {
+    const fresh = cut.filter(({ digest }) => {
+      const hex = Buffer.from(digest).toString('hex')
+      if (seen.has(hex)) return false
+      seen.add(hex)
+      return true
+    })
+    const held = await hasChunks(store, fresh.map(({ digest }) => Buffer.from(digest).toString('hex')))
+    const writes: Array<Promise<void>> = []
+    for (const [i, { digest, bytes }] of fresh.entries()) {
+      if (held[i] === true) continue
+      const stored = await storeChunk(store, digest, bytes)
+      stored.written.catch(() => undefined)
+      writes.push(stored.written.then(() => { located.push(stored.op) }))
+    }
+    await Promise.all(writes)
+  }
+
+  let size = 0
+  let tail = { at: 0, length: 0 }
+  try {
+    for (let round = 0; ; round++) {
+      options.signal?.throwIfAborted()
+      const slot = round % slots
+      await Promise.all(busy[slot]!)
+      busy[slot] = []
+      const dataStart = GEAR_BYTES + slot * stride + max
+      // The unfinished chunk of the round before goes just in front of this round's bytes.
+      if (tail.length > 0) memory.copyWithin(dataStart - tail.length, tail.at, tail.at + tail.length)
+      const first = dataStart - tail.length
+      const read = await fill(memory.subarray(dataStart, dataStart + slotBytes))
+      const ended = read < slotBytes
+      size += read
+      if (read > 0) using(slot, whole.update(dataStart, read))
+      const end = dataStart + read
+      const cuts: number[] = []
+      let at = first
+      while (at < end) {
+        const cut = cutter.cut(at, end)
+        if (cut === end && !ended && end - at < max) break
+        cuts.push(cut)
+        at = cut
+      }
+      tail = { at, length: end - at }
+      if (ended && round === 0 && cuts.length <= 1) {
+        // One chunk: its digest is the whole digest, so it is hashed once.
+        const digest = await whole.digest()
+        if (cuts.length === 1) {
+          chunks.push([digest, read])
+          await persist([{ digest, bytes: memory.subarray(dataStart, end) }])
+        }
+        return await finish(cidFromDigest(RAW, digest))
+      }
+      let from = first
+      const cut = cuts.map((to) => {
+        const bytes = memory.subarray(from, to)
+        const digest = createHash('sha256').update(bytes).digest()
+        chunks.push([digest, bytes.length])
+        from = to
+        return { digest, bytes }
+      })
+      if (cut.length > 0) using(slot, persist(cut))
+      if (located.length >= LOCATIONS_PER_BATCH) {
+        const batch = located
+        located = []
+        committed = committed.then(async () => { await writeBatch(store, batch, false) })
+        committed.catch(() => undefined)
+      }
+      options.onProgress?.({ type: 'snapstore:add:bytes', done: size })
+      if (ended) break
+    }
+    await Promise.all(busy.flat())
+    return await finish(cidFromDigest(RAW, await whole.digest()))
+  } finally {
+    await Promise.allSettled(busy.flat())
+    await whole.close()
+  }
+
+  async function finish (id: CID): Promise<PutBlobResult> {
+    await committed
+    const key = digestHex(id)
+    const created = !(await store.sub.blob.has(key))
+    if (created) located.push({ type: 'put', sublevel: 'blob', key, value: encode({ size, chunks } satisfies BlobRecord) })
+    await writeBatch(store, located, false)
+    return { id, size, created }
+  }
+}
+
+function fileError (path: string, err: NodeJS.ErrnoException): Error {
+  switch (err.code) {
+    case 'ENOENT': return new NotFoundError(`Cannot add "${path}": no such file`, { cause: err })
+    case 'EISDIR': return new BadInputError(`Cannot add "${path}": it is a directory, not a file`, { cause: err })
+    case 'EACCES':
+    case 'EPERM': return new BadInputError(`Cannot add "${path}": permission denied`, { cause: err })
+    default: return new BadInputError(`Cannot add "${path}": ${err.message}`, { cause: err })
+  }
+}

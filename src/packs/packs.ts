@@ -1,0 +1,179 @@
+import { mkdir, open, readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { CorruptError } from '../errors.ts'
+import type { FileHandle } from 'node:fs/promises'
+
+/** Where a chunk's bytes lie: pack number, offset of the first byte, and length. */
+export interface ChunkLocation {
+  pack: number
+  offset: number
+  size: number
+}
+
+/** The first bytes of every pack file: a magic string and the pack format version (1). */
+const HEADER = Buffer.from('SNAPPACK\x00\x00\x00\x01', 'latin1')
+/** Before each chunk's bytes: their length (u32, big-endian) and sha-256 digest, so a pack describes itself. */
+const RECORD_HEADER = 4 + 32
+/** A pack is closed for appends once it holds this much; the next append starts a new one. */
+const PACK_LIMIT = 1024 * 1024 * 1024
+/** Appended bytes after which the pack is flushed to disk in the background, so the final sync has little left to do. */
+const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024
+
+interface OpenPack {
+  number: number
+  handle: FileHandle
+  size: number
+}
+
+/**
+ * The append-only pack files of a store (STORE/packs/NNNNNN.pack), where chunk bytes live. The LevelDB
+ * database is the one source of truth for what exists: bytes in a pack that it does not name (left by a
+ * killed writer) are never read. Appends happen only while the store's database is held, so one process
+ * writes at a time.
+ */
+export class Packs {
+  readonly dir: string
+  readonly #readers = new Map<number, Promise<FileHandle>>()
+  #writer: Promise<OpenPack> | undefined
+  readonly #writes = new Set<Promise<void>>()
+  #failure: unknown
+  #unsynced = false
+  #sinceSync = 0
+  #dirSync = false
+  #retired: FileHandle[] = []
+  #syncing: Promise<void> = Promise.resolve()
+
+  constructor (storePath: string) {
+    this.dir = join(storePath, 'packs')
+  }
+
+  /**
+   * Appends one chunk and returns where it lies, with a promise settled once its bytes are written
+   * (not yet synced: `sync` does that before anything names them).
+   */
+  async append (digest: Uint8Array, bytes: Uint8Array): Promise<{ location: ChunkLocation, written: Promise<void> }> {
+    let pack = await this.#currentPack()
+    if (pack.size >= PACK_LIMIT) {
+      this.#writer = this.#startPack(pack.number + 1)
+      this.#retired.push(pack.handle)
+      pack = await this.#writer
+    }
+    const header = Buffer.alloc(RECORD_HEADER)
+    header.writeUInt32BE(bytes.length, 0)
+    header.set(digest, 4)
+    const at = pack.size
+    pack.size += RECORD_HEADER + bytes.length
+    this.#unsynced = true
+    const written = pack.handle.writev([header, bytes], at).then(({ bytesWritten }) => {
+      if (bytesWritten !== RECORD_HEADER + bytes.length) throw new Error(`short write to pack ${pack.number}`)
+    })
+    this.#track(written)
+    this.#sinceSync += bytes.length
+    if (this.#sinceSync >= BACKGROUND_SYNC_BYTES) {
+      this.#sinceSync = 0
+      this.#track(written.then(async () => { await pack.handle.datasync() }))
+    }
+    return { location: { pack: pack.number, offset: at + RECORD_HEADER, size: bytes.length }, written }
+  }
+
+  /** Waits for every append so far to reach the disk; called before a batch that names appended bytes is written. */
+  async sync (): Promise<void> {
+    const run = this.#syncing.then(async () => { await this.#syncNow() })
+    this.#syncing = run.catch(() => undefined)
+    await run
+  }
+
+  async #syncNow (): Promise<void> {
+    if (!this.#unsynced) return
+    this.#unsynced = false
+    while (this.#writes.size > 0) await Promise.all(this.#writes)
+    this.#throwFailure()
+    const pack = await this.#writer!
+    await Promise.all([pack.handle, ...this.#retired].map(async (handle) => { await handle.datasync() }))
+    await Promise.all(this.#retired.map(async (handle) => { await handle.close() }))
+    this.#retired = []
+    if (this.#dirSync) {
+      this.#dirSync = false
+      const dir = await open(this.dir, 'r')
+      try { await dir.sync() } finally { await dir.close() }
+    }
+  }
+
+  /** Reads the bytes at a location; `E_CORRUPT` when the pack is missing or too short. */
+  async read (location: ChunkLocation): Promise<Uint8Array> {
+    const handle = await this.#reader(location.pack)
+    const bytes = Buffer.allocUnsafe(location.size)
+    let done = 0
+    while (done < location.size) {
+      const { bytesRead } = await handle.read(bytes, done, location.size - done, location.offset + done)
+      if (bytesRead === 0) throw new CorruptError(`pack ${packName(location.pack)} ends before byte ${location.offset + location.size}`)
+      done += bytesRead
+    }
+    return bytes
+  }
+
+  /** Closes every open pack file after the writes in flight. */
+  async close (): Promise<void> {
+    while (this.#writes.size > 0) await Promise.allSettled([...this.#writes])
+    const handles = await Promise.allSettled([...this.#readers.values(), ...(this.#writer === undefined ? [] : [this.#writer.then((pack) => pack.handle)])])
+    this.#readers.clear()
+    this.#writer = undefined
+    for (const handle of [...handles.flatMap((h) => h.status === 'fulfilled' ? [h.value] : []), ...this.#retired]) await handle.close().catch(() => undefined)
+    this.#retired = []
+  }
+
+  #track (work: Promise<void>): void {
+    const settled = work.catch((err: unknown) => { this.#failure ??= err }).finally(() => { this.#writes.delete(settled) })
+    this.#writes.add(settled)
+  }
+
+  #throwFailure (): void {
+    if (this.#failure === undefined) return
+    const failure = this.#failure
+    this.#failure = undefined
+    throw failure
+  }
+
+  async #currentPack (): Promise<OpenPack> {
+    if (this.#writer === undefined) {
+      this.#writer = this.#lastPack()
+      this.#writer.catch(() => { this.#writer = undefined })
+    }
+    return await this.#writer
+  }
+
+  /** The newest pack, to append to at its end (past any bytes a killed writer left), or a first one. */
+  async #lastPack (): Promise<OpenPack> {
+    await mkdir(this.dir, { recursive: true })
+    const numbers = (await readdir(this.dir)).flatMap((name) => /^\d{6,}\.pack$/.test(name) ? [Number(name.slice(0, -5))] : [])
+    const last = Math.max(0, ...numbers)
+    if (last === 0) return await this.#startPack(1)
+    const handle = await open(join(this.dir, packName(last)), 'r+')
+    return { number: last, handle, size: (await handle.stat()).size }
+  }
+
+  async #startPack (number: number): Promise<OpenPack> {
+    const handle = await open(join(this.dir, packName(number)), 'wx')
+    await handle.write(HEADER, 0, HEADER.length, 0)
+    this.#dirSync = true
+    this.#unsynced = true
+    return { number, handle, size: HEADER.length }
+  }
+
+  async #reader (number: number): Promise<FileHandle> {
+    let handle = this.#readers.get(number)
+    if (handle === undefined) {
+      handle = open(join(this.dir, packName(number)), 'r').catch((err: NodeJS.ErrnoException) => {
+        this.#readers.delete(number)
+        throw new CorruptError(`pack ${packName(number)} cannot be read: ${err.code ?? err.message}`, { cause: err })
+      })
+      this.#readers.set(number, handle)
+    }
+    return await handle
+  }
+}
+
+/** The file name of pack `number`. */
+function packName (number: number): string {
+  return `${String(number).padStart(6, '0')}.pack`
+}
