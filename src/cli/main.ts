@@ -134,6 +134,13 @@ function buildProgram (): Command {
     .option('--force', 'rerun points whose run already completed'))
     .action(async (store: string, command: string[], options) => { await (await import('./sweep.ts')).sweep(store, command, options) })
 
+  withStoreOptions(program.command('import-wepy')
+    .argument('<store>', 'store directory')
+    .argument('<files...>', 'wepy orchestrator databases (.orch.sqlite), only read')
+    .description('bring wepy orchestrator databases in: snapshots and configs as blobs (their wepy MD5 accepted as an id), runs as completed runs, meta defaults as wepy.* tags')
+    .addHelpText('after', '\nPrints "imported S snapshots, C configs, R runs from FILE" per file, counting only what was new: importing again prints zeros.'))
+    .action(async (store: string, files: string[], options) => { await (await import('./import-wepy.ts')).importWepyCommand(store, files, options) })
+
   withStoreOptions(program.command('graph')
     .argument('<store>', 'store directory')
     .argument('[id]', 'a snapshot or run (default: the whole store)')
