@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import initSqlJs from 'sql.js'
 import { BadInputError, NotFoundError } from '../errors.ts'
-import type { Database, SqlValue } from 'sql.js'
+import type { Database, SqlJsStatic, SqlValue } from 'sql.js'
 
 /** A snapshot or configuration row: the stored bytes, exactly, and the wepy MD5 of them. */
 export interface WepyBlobRow {
@@ -39,13 +39,17 @@ const TABLES = {
   meta: ['key', 'value']
 } as const
 
+// The SQLite engine (WebAssembly) is compiled once per process, on first use.
+let sqlite: Promise<SqlJsStatic> | undefined
+
 /** Reads a wepy orchestrator database (SQLite) whole; `E_BAD_INPUT` for anything else, or for rows that do not hold together. */
 export async function readOrchestrator (path: string): Promise<WepyOrchestrator> {
   const file = await readFile(path).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') throw new NotFoundError(`Cannot import "${path}": no such file`, { cause: err })
     throw new BadInputError(`Cannot import "${path}": ${err.code === 'EISDIR' ? 'it is a directory, not a file' : err.message}`, { cause: err })
   })
-  const SQL = await initSqlJs()
+  sqlite ??= initSqlJs()
+  const SQL = await sqlite
   let db: Database
   try {
     db = new SQL.Database(file)
