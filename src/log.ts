@@ -18,6 +18,9 @@ export interface AppendOptions {
   sync?: boolean
 }
 
+/** An event to append: a draft, or a function of the events sealed before it in the same call (to name their ids). */
+export type DraftSource = EventDraft | ((earlier: readonly StoredEvent[]) => EventDraft)
+
 /**
  * Appends events from this store's origin in one atomic batch: each event, its seq, `prev` link and clock,
  * and every projection update it causes. Every blob or event an event names must already be stored
@@ -25,19 +28,21 @@ export interface AppendOptions {
  * @example
  * const [ev] = await appendEvents(store, [{ type: 'tag.set', body: { name: 'best', target: blobId } }])
  */
-export async function appendEvents (store: Store, drafts: readonly EventDraft[], options: AppendOptions = {}): Promise<StoredEvent[]> {
+export async function appendEvents (store: Store, drafts: readonly DraftSource[], options: AppendOptions = {}): Promise<StoredEvent[]> {
   return await exclusive(store, async () => {
     const head = await readHead(store, store.origin)
     let seq = head?.seq ?? 0
     let prev: CID | null = head?.head ?? null
     let clock = store.clock
     const time = Date.now()
-    const sealed = drafts.map((draft) => {
+    const sealed: StoredEvent[] = []
+    for (const source of drafts) {
+      const draft = typeof source === 'function' ? source(sealed) : source
       const event = { v: 1, origin: store.origin, seq: ++seq, prev, clock: ++clock, time, host: store.host, ...draft } as SnapEvent
       const stored = sealEvent(event)
       prev = stored.id
-      return stored
-    })
+      sealed.push(stored)
+    }
     await checkReferences(store, sealed)
     await commitEvents(store, sealed, options.sync ?? true)
     return sealed

@@ -2,6 +2,7 @@ import { decode } from './codec.ts'
 import { AmbiguousError, BadInputError, NotFoundError } from './errors.ts'
 import { DAG_CBOR, RAW, cidFromHex, digestHex, tryParseCid } from './ids.ts'
 import { prefixEnd } from './keys.ts'
+import { aliasRange, isMd5 } from './projections/aliases.ts'
 import type { CID } from 'multiformats/cid'
 import type { BlobRecordProjection } from './projections/blobs.ts'
 import type { TagProjection } from './projections/tags.ts'
@@ -20,8 +21,9 @@ const BASE32 = /^b[a-z2-7]+$/
 
 /**
  * Resolves what a user typed to one stored id: a full CID, a tag name, a unique CID prefix
- * or a unique hex digest prefix (at least 8 characters). Tags win over prefixes so that adding
- * data never changes what a tag name means.
+ * or a unique hex digest prefix (at least 8 characters), or the wepy MD5 a blob was imported with.
+ * Tags win over prefixes so that adding data never changes what a tag name means. An MD5 alias stands
+ * with the prefixes: 32 hex characters that also begin another blob's sha-256 are `E_AMBIGUOUS`.
  */
 export async function resolveId (store: Store, text: string, scope: IdScope = 'any'): Promise<CID> {
   const full = tryParseCid(text)
@@ -41,6 +43,7 @@ export async function resolveId (store: Store, text: string, scope: IdScope = 'a
   const lower = text.toLowerCase()
   const found = new Map<string, CID>()
   if (HEX.test(lower)) for (const cid of await matchDigests(store, { gte: lower, lt: prefixEnd(lower) }, scope, () => true)) found.set(cid.toString(), cid)
+  if (isMd5(lower)) for (const cid of await matchAliases(store, lower, scope)) found.set(cid.toString(), cid)
   if (BASE32.test(text)) {
     const range = digestRangeOfCidPrefix(text)
     if (range !== undefined) {
@@ -70,6 +73,16 @@ async function matchDigests (store: Store, range: { gte: string, lt: string }, s
       if (accept(cid)) out.push(cid)
       if (out.length > MAX_CANDIDATES) return out
     }
+  }
+  return out
+}
+
+async function matchAliases (store: Store, md5: string, scope: IdScope): Promise<CID[]> {
+  const out: CID[] = []
+  if (scope === 'event') return out
+  for await (const key of store.sub.aliases.keys(aliasRange(md5))) {
+    const cid = cidFromHex(RAW, key.slice(key.lastIndexOf(':') + 1))
+    if (await inScope(store, cid, scope)) out.push(cid)
   }
   return out
 }

@@ -39,6 +39,8 @@ export const SUBLEVELS = {
   blobs: 'p-blob',
   /** kind:clock:origin:seq:digest → blob CID string (listing in order of first appearance) */
   kinds: 'p-kind',
+  /** md5:MD5:digest → blob CID string (ids from other tools, such as the wepy orchestrator's MD5s) */
+  aliases: 'p-alias',
   /** tag name → tag projection */
   tags: 'p-tag',
   /** clock:origin:seq:name → empty (tags in order of first appearance) */
@@ -61,7 +63,7 @@ export const SUBLEVELS = {
 export type SublevelName = keyof typeof SUBLEVELS
 
 /** Sublevels that hold only what can be rebuilt from the log; `reindex` clears and rewrites them. */
-export const DERIVED_SUBLEVELS: readonly SublevelName[] = ['order', 'eventId', 'blobs', 'kinds', 'tags', 'tagOrder', 'origins', 'runs', 'runOrder', 'runKeys', 'lineage']
+export const DERIVED_SUBLEVELS: readonly SublevelName[] = ['order', 'eventId', 'blobs', 'kinds', 'aliases', 'tags', 'tagOrder', 'origins', 'runs', 'runOrder', 'runKeys', 'lineage']
 
 type Database = ClassicLevel<string, Uint8Array>
 /** One keyspace of a store: string keys, byte values. */

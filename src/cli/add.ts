@@ -1,6 +1,7 @@
 import { basename } from 'node:path'
 import { addBlob } from '../add.ts'
 import { UsageError } from '../errors.ts'
+import { platformFingerprint } from '../fingerprint.ts'
 import { withStore } from '../store.ts'
 import { parseKind } from './kinds.ts'
 import { parsePairs, storeInit } from './context.ts'
@@ -15,6 +16,7 @@ export interface AddCommandOptions extends StoreCommandOptions {
   name?: string
   meta: string[]
   tag?: string
+  fingerprint?: boolean
 }
 
 /** `snapstore add KIND STORE FILE…`: stores each file and prints its id, in argument order. */
@@ -22,7 +24,7 @@ export async function add (kindText: string, path: string, files: readonly strin
   const kind = parseKind(kindText)
   if (options.tag !== undefined && files.length !== 1) throw new UsageError('Cannot use --tag with more than one file: a tag points at one blob')
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('Cannot read standard input twice: give "-" at most once')
-  const meta = parsePairs(options.meta, '--meta')
+  const meta = { ...(options.fingerprint === true ? platformFingerprint() : {}), ...parsePairs(options.meta, '--meta') }
   await withStore(path, storeInit(options), async (store) => {
     // Ids are printed only once the events recording them are synced; one sync covers many small files.
     let unsynced: string[] = []

@@ -1,55 +1,59 @@
-import { createWriteStream } from 'node:fs'
-import { rename, rm, stat } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
-import { pipeline } from 'node:stream/promises'
-import { Readable } from 'node:stream'
 import { readBlob, verifyBlob } from '../blobs.ts'
-import { BadInputError } from '../errors.ts'
+import { UsageError } from '../errors.ts'
+import { exportBlobs } from '../export-dir.ts'
+import { digestHex } from '../ids.ts'
 import { resolveId } from '../resolve.ts'
 import { withStore } from '../store.ts'
+import { writeFileAtomically } from '../write-file.ts'
 import { parseKind } from './kinds.ts'
 import { storeInit } from './context.ts'
-import { progressReporter, write } from './output.ts'
+import { progressReporter, write, writeJson } from './output.ts'
+import type { Store } from '../store.ts'
+import type { BlobKind } from '../types.ts'
 import type { StoreCommandOptions } from './context.ts'
 
 /** Options of `snapstore get`. */
 export interface GetOptions extends StoreCommandOptions {
   output?: string
+  all?: string
 }
 
-/** `snapstore get KIND STORE ID [-o FILE]`: writes a blob's bytes, verified against its id. */
-export async function get (kindText: string, path: string, idText: string, options: GetOptions): Promise<void> {
+/** `snapstore get KIND STORE ID [-o FILE]` or `get KIND STORE --all DIR`: writes blob bytes, verified against their ids. */
+export async function get (kindText: string, path: string, idText: string | undefined, options: GetOptions): Promise<void> {
   const kind = parseKind(kindText)
+  if (options.all !== undefined && (idText !== undefined || options.output !== undefined)) throw new UsageError('Cannot use --all with an ID or -o: --all writes every blob of the kind into DIR')
+  if (options.all === undefined && idText === undefined) throw new UsageError('Cannot get: give an ID, or --all DIR for every blob of the kind')
   await withStore(path, storeInit(options), async (store) => {
-    const id = await resolveId(store, idText, kind)
-    const progress = progressReporter(`getting ${id.toString().slice(0, 16)}…`)
-    const bytes = readBlob(store, id, progress.onProgress === undefined ? {} : { onProgress: progress.onProgress })
-    try {
-      if (options.output === undefined) {
-        // Bytes on stdout cannot be taken back: check the whole blob before writing any of it.
-        await verifyBlob(store, id)
-        for await (const part of bytes) await write(part)
-      } else {
-        await writeFileAtomically(options.output, bytes)
-      }
-    } finally {
-      progress.done()
-    }
+    if (options.all !== undefined) await getAll(store, kind, options.all, options)
+    else await getOne(store, kind, idText!, options)
   })
 }
 
-/** Writes to a temporary file beside `target` and renames it into place only when every byte verified. */
-async function writeFileAtomically (target: string, bytes: AsyncIterable<Uint8Array>): Promise<void> {
-  const existing = await stat(target).catch(() => undefined)
-  if (existing?.isDirectory() === true) throw new BadInputError(`Cannot write "${target}": it is a directory`)
-  const temporary = join(dirname(target), `.${basename(target)}.snapstore-${process.pid}.tmp`)
+async function getOne (store: Store, kind: BlobKind, idText: string, options: GetOptions): Promise<void> {
+  const id = await resolveId(store, idText, kind)
+  const progress = progressReporter(`getting ${id.toString().slice(0, 16)}…`)
+  const bytes = readBlob(store, id, progress.onProgress === undefined ? {} : { onProgress: progress.onProgress })
   try {
-    await pipeline(Readable.from(bytes), createWriteStream(temporary, { flush: true }))
-    await rename(temporary, target)
-  } catch (err) {
-    await rm(temporary, { force: true })
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR' || code === 'ENOTDIR') throw new BadInputError(`Cannot write "${target}": ${(err as Error).message}`, { cause: err })
-    throw err
+    if (options.output === undefined) {
+      // Bytes on stdout cannot be taken back: check the whole blob before writing any of it.
+      await verifyBlob(store, id)
+      for await (const part of bytes) await write(part)
+    } else {
+      await writeFileAtomically(options.output, bytes)
+    }
+  } finally {
+    progress.done()
+  }
+}
+
+/** Writes every blob of the kind and a SHA256SUMS file into DIR; prints nothing (one object per file with --json). */
+async function getAll (store: Store, kind: BlobKind, dir: string, options: GetOptions): Promise<void> {
+  const progress = progressReporter(`writing ${kind}s into ${dir}`)
+  try {
+    const written = await exportBlobs(store, kind, dir, progress.onProgress === undefined ? {} : { onProgress: progress.onProgress })
+    progress.done()
+    if (options.json === true) for (const { id, file } of written) await writeJson({ id, file, sha256: digestHex(id) })
+  } finally {
+    progress.done()
   }
 }

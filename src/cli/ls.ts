@@ -1,8 +1,12 @@
+import { CID } from 'multiformats/cid'
+import { conditionsHold, parseCondition } from '../conditions.ts'
 import { UsageError } from '../errors.ts'
+import { digestHex } from '../ids.ts'
+import { exportFileName, sha256sumLine } from '../sha256sums.ts'
 import { listBlobIds, listBlobs, listOrigins, listTags } from '../query.ts'
 import { withStore } from '../store.ts'
 import { resolveId } from '../resolve.ts'
-import { listRuns, parseCondition } from '../runs/query.ts'
+import { listRuns } from '../runs/query.ts'
 import { runJson, runRow } from './run-format.ts'
 import { storeInit } from './context.ts'
 import { LineBuffer, isoTime, jsonReplacer } from './output.ts'
@@ -19,18 +23,21 @@ export interface LsOptions extends StoreCommandOptions {
   from?: string
   config?: string
   where: string[]
+  sha256sums?: boolean
 }
 
 const BLOB_LISTS: Record<string, BlobKind> = { snapshots: 'snapshot', configs: 'config', blobs: 'blob' }
 
-/** `snapstore ls WHAT STORE`: lists snapshots, configs, blobs, tags or origins. */
+/** `snapstore ls WHAT STORE`: lists snapshots, configs, blobs, runs, tags or origins (blobs also as `sha256sum -c` lines). */
 export async function ls (what: string, path: string, options: LsOptions): Promise<void> {
   const kind = BLOB_LISTS[what]
   if (kind === undefined && what !== 'tags' && what !== 'origins' && what !== 'runs') {
     throw new UsageError(`Cannot list "${what}": expected one of snapshots, configs, blobs, runs, tags, origins`)
   }
-  const runFilters = options.status !== undefined || options.from !== undefined || options.config !== undefined || options.where.length > 0
-  if (what !== 'runs' && runFilters) throw new UsageError('Cannot use --status, --from, --config or --where except with "ls runs"')
+  const runFilters = options.status !== undefined || options.from !== undefined || options.config !== undefined
+  if (what !== 'runs' && runFilters) throw new UsageError('Cannot use --status, --from or --config except with "ls runs"')
+  if (kind === undefined && what !== 'runs' && options.where.length > 0) throw new UsageError('Cannot use --where except with "ls runs", "ls snapshots", "ls configs" or "ls blobs"')
+  if (options.sha256sums === true && (kind === undefined || options.long === true)) throw new UsageError('Cannot use --sha256sums except with "ls snapshots", "ls configs" or "ls blobs", and not with --long')
   const out = new LineBuffer()
   await withStore(path, storeInit(options), async (store) => {
     if (kind !== undefined) await listKind(store, kind, options, out)
@@ -42,13 +49,19 @@ export async function ls (what: string, path: string, options: LsOptions): Promi
 }
 
 async function listKind (store: Store, kind: BlobKind, options: LsOptions, out: LineBuffer): Promise<void> {
-  if (options.json !== true && options.long !== true) {
-    for await (const id of listBlobIds(store, kind)) await out.push(id)
+  const where = options.where.map((text) => parseCondition(text, 'meta'))
+  if (options.json !== true && options.long !== true && where.length === 0) {
+    for await (const id of listBlobIds(store, kind)) await out.push(options.sha256sums === true ? sha256sumLine(CID.parse(id)) : id)
     return
   }
-  if (options.json !== true) await out.push(['id', 'size', 'name', 'added', 'origin', 'tags'].join('\t'))
+  if (options.json !== true && options.long === true) await out.push(['id', 'size', 'name', 'added', 'origin', 'tags'].join('\t'))
   for await (const blob of listBlobs(store, kind)) {
-    if (options.json === true) {
+    if (!conditionsHold(blob.meta ?? {}, where)) continue
+    if (options.sha256sums === true) {
+      await out.push(options.json === true ? JSON.stringify({ sha256: digestHex(blob.id), file: exportFileName(blob.id) }) : sha256sumLine(blob.id))
+    } else if (options.long !== true && options.json !== true) {
+      await out.push(blob.id.toString())
+    } else if (options.json === true) {
       await out.push(JSON.stringify({ id: blob.id, kinds: blob.kinds, size: blob.size, name: blob.name ?? null, meta: blob.meta ?? {}, added: isoTime(blob.firstTime), origin: blob.first.origin, seq: blob.first.seq, clock: blob.first.clock, tags: blob.tags }, jsonReplacer))
     } else {
       await out.push([blob.id.toString(), blob.size, blob.name ?? '-', isoTime(blob.firstTime), blob.first.origin, blob.tags.join(',') || '-'].join('\t'))
@@ -76,7 +89,7 @@ async function listOriginLines (store: Store, options: LsOptions, out: LineBuffe
 }
 
 async function listRunLines (store: Store, options: LsOptions, out: LineBuffer): Promise<void> {
-  const filter: RunFilter = { where: options.where.map(parseCondition) }
+  const filter: RunFilter = { where: options.where.map((text) => parseCondition(text, 'params')) }
   if (options.status !== undefined) filter.status = options.status
   if (options.from !== undefined) filter.from = await resolveId(store, options.from, 'snapshot')
   if (options.config !== undefined) filter.config = await resolveId(store, options.config, 'config')

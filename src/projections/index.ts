@@ -1,3 +1,4 @@
+import { aliasOps } from './aliases.ts'
 import { blobAddOps, blobKeysNeeded } from './blobs.ts'
 import { logIndexOps } from './log-index.ts'
 import { runEventOps, runKeysNeeded } from './runs.ts'
@@ -25,7 +26,7 @@ export function projectEvent (stored: StoredEvent, state: StateReader): Op[] {
   const ops = logIndexOps(stored)
   const { event } = stored
   switch (event.type) {
-    case 'blob.add': ops.push(...blobAddOps(event, state)); break
+    case 'blob.add': ops.push(...blobAddOps(event, state), ...aliasOps(event)); break
     case 'tag.set': ops.push(...tagSetOps(event, state)); break
     default: ops.push(...runEventOps({ ...stored, event }, state)); break
   }

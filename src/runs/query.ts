@@ -1,13 +1,15 @@
 import { hostname } from 'node:os'
 import { decode } from '../codec.ts'
-import { BadInputError, NotFoundError } from '../errors.ts'
+import { conditionsHold } from '../conditions.ts'
+import { NotFoundError } from '../errors.ts'
 import { DAG_CBOR, cidFromHex, digestHex } from '../ids.ts'
 import { prefixEnd } from '../keys.ts'
 import { runStatus } from '../projections/runs.ts'
 import type { CID } from 'multiformats/cid'
 import type { RunProjection, RunSnapshot, RunStatus } from '../projections/runs.ts'
 import type { Store } from '../store.ts'
-import type { OperationOptions, RunStartBody, Value } from '../types.ts'
+import type { ParamCondition } from '../conditions.ts'
+import type { OperationOptions, RunStartBody } from '../types.ts'
 
 /** A run as the projections describe it. */
 export interface RunInfo {
@@ -25,13 +27,6 @@ export interface RunInfo {
   fail?: RunProjection['fail']
   /** Runs that continue this one. */
   continuedBy: CID[]
-}
-
-/** A condition on a run's params: `params.NAME OP VALUE`. */
-export interface ParamCondition {
-  name: string
-  op: '=' | '!=' | '<' | '<=' | '>' | '>='
-  value: string
 }
 
 /** Filters for listing runs; every given filter must hold. */
@@ -124,33 +119,5 @@ function matches (run: RunInfo, filter: RunFilter): boolean {
   if (filter.status === 'stale' ? !run.stale : filter.status !== undefined && run.status !== filter.status) return false
   if (filter.from !== undefined && (run.start.from === undefined || !run.start.from.equals(filter.from))) return false
   if (filter.config !== undefined && (run.start.config === undefined || !run.start.config.equals(filter.config))) return false
-  return (filter.where ?? []).every((condition) => holds(run.start.params[condition.name], condition))
-}
-
-const CONDITION = /^params\.([^\s=!<>]+)\s*(=|!=|<=|>=|<|>)\s*(.*)$/
-
-/** Parses `params.NAME OP VALUE`; anything else is `E_BAD_INPUT`. */
-export function parseCondition (text: string): ParamCondition {
-  const match = CONDITION.exec(text.trim())
-  if (match === null) throw new BadInputError(`Invalid --where "${text}": expected params.NAME OP VALUE with OP one of = != < <= > >=`)
-  return { name: match[1]!, op: match[2] as ParamCondition['op'], value: match[3]!.trim() }
-}
-
-function holds (actual: Value | undefined, { op, value }: ParamCondition): boolean {
-  if (actual === undefined) return op === '!='
-  const wanted = Number(value)
-  const numeric = typeof actual === 'number' && value !== '' && Number.isFinite(wanted)
-  const order = numeric ? Math.sign((actual as number) - wanted) : compareText(String(actual), value)
-  switch (op) {
-    case '=': return order === 0
-    case '!=': return order !== 0
-    case '<': return order < 0
-    case '<=': return order <= 0
-    case '>': return order > 0
-    case '>=': return order >= 0
-  }
-}
-
-function compareText (a: string, b: string): number {
-  return a === b ? 0 : a < b ? -1 : 1
+  return conditionsHold(run.start.params, filter.where ?? [])
 }

@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import initSqlJs from 'sql.js'
+import { BadInputError, NotFoundError } from '../errors.ts'
+import type { Database, SqlJsStatic, SqlValue } from 'sql.js'
+
+/** A snapshot or configuration row: the stored bytes, exactly, and the wepy MD5 of them. */
+export interface WepyBlobRow {
+  md5: string
+  bytes: Uint8Array
+}
+
+/** A run row: from one snapshot to another with one configuration, up to a cycle. */
+export interface WepyRunRow {
+  start: string
+  end: string
+  config: string
+  lastCycle: number
+}
+
+/** A row of the meta table: a key and its value as stored (text, or bytes such as a pickle). */
+export interface WepyMetaRow {
+  key: string
+  value: string | Uint8Array
+}
+
+/** Everything a wepy orchestrator database holds, in MD5 order; every snapshot's and configuration's MD5 is checked against its bytes. */
+export interface WepyOrchestrator {
+  snapshots: WepyBlobRow[]
+  configs: WepyBlobRow[]
+  runs: WepyRunRow[]
+  meta: WepyMetaRow[]
+}
+
+const TABLES = {
+  snapshots: ['snaphash', 'snapshot'],
+  configurations: ['config_hash', 'config'],
+  runs: ['start_hash', 'end_hash', 'config_hash', 'last_cycle_idx'],
+  meta: ['key', 'value']
+} as const
+
+// The SQLite engine (WebAssembly) is compiled once per process, on first use.
+let sqlite: Promise<SqlJsStatic> | undefined
+
+/** Reads a wepy orchestrator database (SQLite) whole; `E_BAD_INPUT` for anything else, or for rows that do not hold together. */
+export async function readOrchestrator (path: string): Promise<WepyOrchestrator> {
+  const file = await readFile(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') throw new NotFoundError(`Cannot import "${path}": no such file`, { cause: err })
+    throw new BadInputError(`Cannot import "${path}": ${err.code === 'EISDIR' ? 'it is a directory, not a file' : err.message}`, { cause: err })
+  })
+  sqlite ??= initSqlJs()
+  const SQL = await sqlite
+  let db: Database
+  try {
+    db = new SQL.Database(file)
+  } catch (err) {
+    throw new BadInputError(`Cannot import "${path}": not an SQLite database`, { cause: err })
+  }
+  try {
+    checkSchema(db, path)
+    return {
+      snapshots: select(db, 'SELECT snaphash, snapshot FROM snapshots ORDER BY snaphash').map((row) => blobRow(row, 'snapshot', path)),
+      configs: select(db, 'SELECT config_hash, config FROM configurations ORDER BY config_hash').map((row) => blobRow(row, 'configuration', path)),
+      runs: select(db, 'SELECT start_hash, end_hash, config_hash, last_cycle_idx FROM runs ORDER BY start_hash, end_hash').map((row) => runRow(row, path)),
+      meta: select(db, 'SELECT key, value FROM meta ORDER BY key').flatMap((row) => metaRow(row))
+    }
+  } finally {
+    db.close()
+  }
+}
+
+function checkSchema (db: Database, path: string): void {
+  let columns: Map<string, Set<string>>
+  try {
+    const rows = select(db, "SELECT m.name, p.name FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p WHERE m.type = 'table'")
+    columns = new Map()
+    for (const [table, column] of rows) columns.set(String(table), (columns.get(String(table)) ?? new Set()).add(String(column)))
+  } catch (err) {
+    throw new BadInputError(`Cannot import "${path}": not an SQLite database`, { cause: err })
+  }
+  for (const [table, wanted] of Object.entries(TABLES)) {
+    const missing = wanted.filter((column) => columns.get(table)?.has(column) !== true)
+    if (missing.length > 0) {
+      throw new BadInputError(`Cannot import "${path}": not a wepy orchestrator database (${columns.has(table) ? `table "${table}" lacks ${missing.join(', ')}` : `no table "${table}"`})`)
+    }
+  }
+}
+
+function select (db: Database, sql: string): SqlValue[][] {
+  return db.exec(sql)[0]?.values ?? []
+}
+
+function blobRow ([hash, value]: SqlValue[], what: string, path: string): WepyBlobRow {
+  const md5 = String(hash)
+  const bytes = value instanceof Uint8Array ? value : typeof value === 'string' ? new TextEncoder().encode(value) : undefined
+  if (bytes === undefined) throw new BadInputError(`Cannot import "${path}": ${what} ${md5} has no stored bytes`)
+  const computed = createHash('md5').update(bytes).digest('hex')
+  if (computed !== md5) throw new BadInputError(`Cannot import "${path}": ${what} ${md5} does not match its bytes (their MD5 is ${computed})`)
+  return { md5, bytes }
+}
+
+function runRow ([start, end, config, cycle]: SqlValue[], path: string): WepyRunRow {
+  const lastCycle = Number(cycle)
+  if (!Number.isSafeInteger(lastCycle) || lastCycle < 0) throw new BadInputError(`Cannot import "${path}": run ${String(start)} → ${String(end)} has last cycle index ${String(cycle)}, not a whole number`)
+  return { start: String(start), end: String(end), config: String(config), lastCycle }
+}
+
+function metaRow ([key, value]: SqlValue[]): WepyMetaRow[] {
+  if (value === null || value === undefined) return []
+  return [{ key: String(key), value: value instanceof Uint8Array ? value : String(value) }]
+}

@@ -1,0 +1,150 @@
+import { createHash } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
+import * as assert from 'uvu/assert'
+import {
+  WEPY_MD5_META, addBlob, digestHex, importWepy, listBlobIds, listRuns, listTags, mergeStores, readBlobBytes, reindex, resolveId, setTag, verifyStore
+} from '../src/index.ts'
+import { collect, expectCode, fixturePath } from './_helpers/store.ts'
+import { dumpDerived, workspaceSuite } from './_helpers/merge.ts'
+import { WEPY, WEPY_SCHEMA, expectedListings, writeSqlite } from './_helpers/wepy.ts'
+import type { Store } from '../src/index.ts'
+
+const md5 = (bytes: Uint8Array): string => createHash('md5').update(bytes).digest('hex')
+
+/** What two stores must agree on after the same wepy history came in: sets, since first appearance follows each store's own history. */
+async function contents (store: Store): Promise<Record<string, string[]>> {
+  return {
+    snapshots: (await collect(listBlobIds(store, 'snapshot'))).sort(),
+    configs: (await collect(listBlobIds(store, 'config'))).sort(),
+    runs: (await collect(listRuns(store))).map((run) => [run.status, run.start.from, run.end?.snapshot, run.start.config, run.end?.cycle, run.start.key].join(' ')).sort(),
+    tags: (await collect(listTags(store))).map((tag) => `${tag.name} ${tag.target.toString()}`).sort()
+  }
+}
+
+const Import = workspaceSuite('importWepy()')
+
+Import('keeps every snapshot and configuration byte for byte, and answers to its wepy MD5', async ({ ws }) => {
+  const store = await ws.init('s')
+  assert.equal(await importWepy(store, WEPY.master), { snapshots: 3, configs: 2, runs: 2, tags: 0 })
+  const wepy = expectedListings().get('master.orch.sqlite')!
+  for (const [kind, hashes] of [['snapshot', wepy.snapshots], ['config', wepy.configs]] as const) {
+    for (const hash of hashes) {
+      const id = await resolveId(store, hash, kind)
+      assert.is(md5(await readBlobBytes(store, id)), hash)
+    }
+  }
+})
+
+Import('holds everything wepy listed for each fixture database', async ({ ws }) => {
+  for (const [file, wepy] of expectedListings()) {
+    const store = await ws.init(file)
+    await importWepy(store, fixturePath(`wepy/${file}`))
+    const ids = async (hashes: string[], kind: 'snapshot' | 'config'): Promise<string[]> => (await Promise.all(hashes.map(async (h) => (await resolveId(store, h, kind)).toString()))).sort()
+    assert.equal(await ids(wepy.snapshots, 'snapshot'), (await collect(listBlobIds(store, 'snapshot'))).sort(), `${file}: snapshots`)
+    assert.equal(await ids(wepy.configs, 'config'), (await collect(listBlobIds(store, 'config'))).sort(), `${file}: configs`)
+    const runs = (await collect(listRuns(store))).map((run) => `${run.start.from!.toString()} ${run.end!.snapshot.toString()}`).sort()
+    const expected = await Promise.all(wepy.runs.map(async ([start, end]) => `${(await resolveId(store, start, 'snapshot')).toString()} ${(await resolveId(store, end, 'snapshot')).toString()}`))
+    assert.equal(runs, expected.sort(), `${file}: runs`)
+  }
+})
+
+Import('records each run row as a completed run with its config and last cycle index', async ({ ws }) => {
+  const store = await ws.init('s')
+  await importWepy(store, WEPY.jobA)
+  const [run] = await collect(listRuns(store))
+  assert.is(run!.status, 'completed')
+  assert.is(run!.start.from!.toString(), (await resolveId(store, '26221b21c15a27af3105582290f0969a', 'snapshot')).toString())
+  assert.is(run!.end!.snapshot.toString(), (await resolveId(store, '04751d990481b24874fe74930c9167ab', 'snapshot')).toString())
+  assert.is(run!.start.config!.toString(), (await resolveId(store, '96088841a5f0e11cf6b21cacc86ca755', 'config')).toString())
+  assert.is(run!.end!.cycle, 992)
+  assert.is(run!.start.label, 'wepy')
+})
+
+Import('turns the meta defaults into wepy.* tags, storing pickled values as blobs', async ({ ws }) => {
+  const store = await ws.init('s')
+  assert.equal(await importWepy(store, WEPY.root), { snapshots: 1, configs: 1, runs: 0, tags: 4 })
+  const tags = new Map((await collect(listTags(store))).map((tag) => [tag.name, tag.target.toString()]))
+  assert.is(tags.get('wepy.default_snapshot'), (await resolveId(store, '26221b21c15a27af3105582290f0969a', 'snapshot')).toString())
+  assert.is(tags.get('wepy.default_configuration'), (await resolveId(store, '28197e579c179bab49406160f34e4b0b', 'config')).toString())
+  assert.equal((await collect(listBlobIds(store, 'blob'))).sort(), [tags.get('wepy.default_init_walkers'), tags.get('wepy.default_sim_apparatus')].sort())
+})
+
+Import('importing again records nothing', async ({ ws }) => {
+  const store = await ws.init('s')
+  for (const file of [WEPY.root, WEPY.jobA, WEPY.jobB]) await importWepy(store, file)
+  const before = await dumpDerived(store)
+  for (const file of [WEPY.root, WEPY.jobA, WEPY.jobB, WEPY.master]) assert.equal(await importWepy(store, file), { snapshots: 0, configs: 0, runs: 0, tags: 0 })
+  assert.equal(await dumpDerived(store), before)
+})
+
+Import('importing the job databases into stores of their own and merging them equals importing the reconciled master', async ({ ws }) => {
+  const jobA = await ws.init('jobA')
+  await importWepy(jobA, WEPY.jobA)
+  await importWepy(await ws.init('jobB'), WEPY.jobB)
+  await ws.close('jobB')
+  await mergeStores(jobA, ws.path('jobB'))
+  const master = await ws.init('master')
+  await importWepy(master, WEPY.master)
+  assert.equal(await contents(jobA), await contents(master))
+  assert.equal(await importWepy(jobA, WEPY.master), { snapshots: 0, configs: 0, runs: 0, tags: 0 })
+  assert.is(md5(await readBlobBytes(jobA, await resolveId(jobA, '006932874592eb4e0223a0191d369d99', 'snapshot'))), '006932874592eb4e0223a0191d369d99')
+})
+
+Import('the MD5 aliases are a projection: reindex rebuilds them identically and verify finds nothing amiss', async ({ ws }) => {
+  const store = await ws.init('s')
+  await importWepy(store, WEPY.root)
+  await importWepy(store, WEPY.master)
+  const before = await dumpDerived(store)
+  await reindex(store)
+  assert.equal(await dumpDerived(store), before)
+  assert.ok((await verifyStore(store)).ok)
+})
+
+Import('fails with E_BAD_INPUT and writes nothing for a file that is not SQLite or not an orchestrator database', async ({ ws }) => {
+  const store = await ws.init('s')
+  const before = await dumpDerived(store)
+  const text = ws.scratch('.sqlite')
+  await writeFile(text, 'not a database at all, just some text that is long enough to be read\n'.repeat(20))
+  assert.match((await expectCode(importWepy(store, text), 'E_BAD_INPUT')).message, 'not an SQLite database')
+  const other = await writeSqlite(ws.scratch('.sqlite'), [['CREATE TABLE t (x)']])
+  assert.match((await expectCode(importWepy(store, other), 'E_BAD_INPUT')).message, 'not a wepy orchestrator database')
+  await expectCode(importWepy(store, ws.scratch('.sqlite')), 'E_NOT_FOUND')
+  assert.equal(await dumpDerived(store), before)
+})
+
+Import('fails with E_BAD_INPUT and writes nothing when a stored MD5 does not match its bytes, or a run names a missing snapshot', async ({ ws }) => {
+  const store = await ws.init('s')
+  const before = await dumpDerived(store)
+  const bytes = new TextEncoder().encode('eJzLSM3JyVcozy/KSQEAGgQEXQ==')
+  const wrong = await writeSqlite(ws.scratch('.sqlite'), [...WEPY_SCHEMA, ['INSERT INTO snapshots VALUES (?, ?)', ['0'.repeat(32), bytes]]])
+  assert.match((await expectCode(importWepy(store, wrong), 'E_BAD_INPUT')).message, `does not match its bytes (their MD5 is ${md5(bytes)})`)
+  const dangling = await writeSqlite(ws.scratch('.sqlite'), [...WEPY_SCHEMA,
+    ['INSERT INTO snapshots VALUES (?, ?)', [md5(bytes), bytes]],
+    ['INSERT INTO runs VALUES (?, ?, ?, ?)', [md5(bytes), 'f'.repeat(32), 'e'.repeat(32), 3]]])
+  assert.match((await expectCode(importWepy(store, dangling), 'E_BAD_INPUT')).message, `end snapshot ${'f'.repeat(32)} is neither in the database nor in the store`)
+  assert.equal(await dumpDerived(store), before)
+})
+
+const Alias = workspaceSuite('resolveId() with wepy MD5 aliases')
+
+Alias('an MD5 alias that is also a sha-256 prefix of another blob is E_AMBIGUOUS, listing both', async ({ ws }) => {
+  const store = await ws.init('s')
+  const other = await addBlob(store, 'snapshot', new TextEncoder().encode('some other state'))
+  const lookalike = digestHex(other.id).slice(0, 32)
+  const aliased = await addBlob(store, 'snapshot', new TextEncoder().encode('aliased state'), { meta: { [WEPY_MD5_META]: lookalike } })
+  const err = await expectCode(resolveId(store, lookalike, 'snapshot'), 'E_AMBIGUOUS')
+  assert.equal((err.details['candidates'] as string[]).sort(), [other.id.toString(), aliased.id.toString()].sort())
+})
+
+Alias('a tag of the same name wins over an MD5 alias, and an alias of another kind is not found', async ({ ws }) => {
+  const store = await ws.init('s')
+  await importWepy(store, WEPY.jobA)
+  const hash = '04751d990481b24874fe74930c9167ab'
+  await expectCode(resolveId(store, hash, 'config'), 'E_NOT_FOUND')
+  const config = await resolveId(store, '96088841a5f0e11cf6b21cacc86ca755', 'config')
+  await setTag(store, hash, config)
+  assert.is((await resolveId(store, hash, 'any')).toString(), config.toString())
+})
+
+Import.run()
+Alias.run()
