@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { spawnSync } from 'node:child_process'
+import { dirname, join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { expectError, expectOk, lines, seed, snap } from './_helpers/cli.ts'
 import { blobIn, hook, runsContext, runsIn, START_STATE, toyCommand, toyOutput } from './_helpers/runs.ts'
@@ -45,6 +46,7 @@ interface SlurmContext {
   sweep: RunsContext & { submitted: Printed }
   chain: RunsContext & { submitted: Printed }
   failing: RunsContext & { submitted: Printed }
+  later: RunsContext & { submitted: Run }
 }
 
 const why = whyNoSlurm()
@@ -59,21 +61,24 @@ if (why !== undefined) {
   Slurm.before(hook(async (ctx) => {
     ctx.slurm = await startSlurm()
     const env = ctx.slurm.env
-    const [sweep, chain, failing] = await Promise.all([runsContext(), runsContext(), runsContext()])
+    const [sweep, chain, failing, later] = await Promise.all([runsContext(), runsContext(), runsContext(), runsContext()])
     // The three submissions go in together so that their jobs share the cluster's time.
-    const [sweepRun, chainRun, failingRun] = await Promise.all([
+    const [sweepRun, chainRun, failingRun, laterRun] = await Promise.all([
       snap(['sweep', sweep.store, '--from', sweep.start, '--param', 'cycles=1,2', '--param', 'x=a,b', '--on', 'slurm', '--', ...toyCommand], { env }),
       snap(['run', chain.store, '--from', chain.start, '--segments', '3', '--trajectory', '1', '--seed-base', '6', '--param', 'cycles=2', '--on', 'slurm', '--time', '5', '--', ...toyCommand], { env }),
-      snap(['run', failing.store, '--from', failing.start, '--segments', '3', '--trajectory', '1', '--seed-base', '6', '--param', 'cycles=1', '--on', 'slurm', '--', ...failingAtStepOne], { env })
+      snap(['run', failing.store, '--from', failing.start, '--segments', '3', '--trajectory', '1', '--seed-base', '6', '--param', 'cycles=1', '--on', 'slurm', '--', ...failingAtStepOne], { env }),
+      snap(['run', later.store, '--from', later.start, '--segments', '1', '--param', 'cycles=1', '--on', 'slurm', '--no-merge', '--', ...toyCommand], { env })
     ])
     ctx.sweep = { ...sweep, submitted: printed(sweepRun) }
     ctx.chain = { ...chain, submitted: printed(chainRun) }
     ctx.failing = { ...failing, submitted: printed(failingRun) }
-    await waitForJobs(ctx.slurm, [ctx.sweep, ctx.chain, ctx.failing].flatMap(({ submitted }) => [...submitted.jobs, submitted.mergeJob]))
+    ctx.later = { ...later, submitted: laterRun }
+    const laterJob = /^submitted segment 00 as slurm job (\d+)$/m.exec(laterRun.stdout)?.[1]
+    await waitForJobs(ctx.slurm, [...[ctx.sweep, ctx.chain, ctx.failing].flatMap(({ submitted }) => [...submitted.jobs, submitted.mergeJob]), ...(laterJob === undefined ? [] : [laterJob])])
   }))
   Slurm.after(hook(async (ctx) => {
     await ctx.slurm?.stop()
-    await Promise.all([ctx.sweep, ctx.chain, ctx.failing].map(async (c) => await c?.dispose()))
+    await Promise.all([ctx.sweep, ctx.chain, ctx.failing, ctx.later].map(async (c) => await c?.dispose()))
   }))
 
   Slurm('sweep --on slurm submits the four points as one job array, and a merge job after any ending of it', async ({ sweep }) => {
@@ -162,6 +167,20 @@ if (why !== undefined) {
     assert.not.ok((await readdir(dir)).some((name) => name.startsWith('snapstore-segment-02-')), 'segment 02 never started (no output file)')
     const failed = await snap(['ls', 'runs', failing.store, '--status', 'failed'])
     expectOk(failed, `${runs[1]!['run'] as string}\n`)
+  })
+
+  Slurm('with --no-merge nothing comes home by itself: the merge.sh it names brings the job store home later', async ({ later }) => {
+    const { submitted, store } = later
+    expectOk(submitted)
+    const out = lines(submitted.stdout)
+    assert.match(out[0]!, /^submitted segment 00 as slurm job \d+$/)
+    const script = /^merge them into .+ when the jobs have ended: sh (.+\/merge\.sh)$/.exec(out.at(-1)!)?.[1]
+    assert.ok(script !== undefined, `it names the merge script: ${submitted.stdout}`)
+    assert.not.ok((await readdir(dirname(script))).some((name) => name.startsWith('snapstore-merge')), 'no merge job was submitted')
+    assert.equal(await runsIn(store), [], 'the store knows nothing of the run yet')
+    const merged = spawnSync('sh', [script], { encoding: 'utf8' })
+    assert.is(merged.status, 0, merged.stderr)
+    assert.equal((await runsIn(store)).map((r) => r['status']), ['completed'])
   })
 
   Slurm('sbatch refusing a job (an unknown partition) fails with E_BAD_INPUT quoting sbatch', async ({ sweep, slurm }) => {

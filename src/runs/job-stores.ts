@@ -1,6 +1,5 @@
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { addBlob } from '../add.ts'
 import { readBlob } from '../blobs.ts'
 import { describeBlob } from '../query.ts'
@@ -8,6 +7,7 @@ import { resolveId } from '../resolve.ts'
 import { closeStore, initStore, withStore } from '../store.ts'
 import { shellCommand } from './backends/shell-quote.ts'
 import { raiseClock } from './clock.ts'
+import { snapstoreCommand } from './run-args.ts'
 import type { CID } from 'multiformats/cid'
 import type { BatchJob, JobResources, Scheduler } from './backends/backend.ts'
 import type { StoreInit } from '../store.ts'
@@ -31,11 +31,6 @@ export interface Submission {
   mergeScript: string
   /** The id of the job that runs the merge script, when one was submitted. */
   mergeJob?: string
-}
-
-/** The command line that runs this very snapstore build on a node: the same node binary and CLI script. */
-export function snapstoreCommand (...args: string[]): string[] {
-  return [process.execPath, fileURLToPath(new URL('../cli/bin.js', import.meta.url)), ...args]
 }
 
 /** A fresh folder for one submission, named by its kind and time: STORE/jobs/sweep-20260101-120000-ab12. */
@@ -62,7 +57,7 @@ export async function undoOnFailure<T> (dir: string, scheduler: Scheduler, work:
 }
 
 /** Resolves the start snapshot and config given on the command line to ids in the store. */
-export async function resolveInputs (store: string, from: string | CID | undefined, config: string | CID | undefined, init: StoreInit): Promise<{ from?: CID, config?: CID }> {
+export async function resolveStartAndConfig (store: string, from: string | CID | undefined, config: string | CID | undefined, init: StoreInit): Promise<{ from?: CID, config?: CID }> {
   return await withStore(store, init, async (s) => ({
     ...(from === undefined ? {} : { from: typeof from === 'string' ? await resolveId(s, from, 'snapshot') : from }),
     ...(config === undefined ? {} : { config: typeof config === 'string' ? await resolveId(s, config, 'config') : config })

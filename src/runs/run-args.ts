@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url'
 import type { SegmentSpec } from './segment.ts'
 
 /** The arguments of `snapstore run STORE --job-dir DIR …` (before `--`) that record a segment as `spec` describes it. */
@@ -10,4 +11,9 @@ export function runArgs (store: string, jobDir: string, spec: Omit<SegmentSpec, 
   if (spec.label !== undefined) args.push('--label', spec.label)
   if (spec.force === true) args.push('--force')
   return args
+}
+
+/** The command line that runs this very snapstore build on a node: the same node binary and CLI script. */
+export function snapstoreCommand (...args: string[]): string[] {
+  return [process.execPath, fileURLToPath(new URL('../cli/bin.js', import.meta.url)), ...args]
 }

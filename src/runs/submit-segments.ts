@@ -2,8 +2,8 @@ import { mkdir, rm } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { makeBatchConfig } from './batches.ts'
 import { checkExecutable } from './executable.ts'
-import { prepareJobStores, resolveInputs, snapstoreCommand, submissionDir, submitMerge, undoOnFailure } from './job-stores.ts'
-import { runArgs } from './run-args.ts'
+import { prepareJobStores, resolveStartAndConfig, submissionDir, submitMerge, undoOnFailure } from './job-stores.ts'
+import { runArgs, snapstoreCommand } from './run-args.ts'
 import { findMemoised } from './segment.ts'
 import { checkPlan, segmentSpec } from './segments.ts'
 import type { Submission, SubmitOptions } from './job-stores.ts'
@@ -34,7 +34,7 @@ export async function submitSegments (spec: SegmentSpec, plan: SegmentsPlan, opt
   checkPlan(plan)
   await checkExecutable(spec.command[0] ?? '')
   await options.scheduler.check()
-  const inputs = await resolveInputs(spec.store, spec.from, spec.config, options)
+  const inputs = await resolveStartAndConfig(spec.store, spec.from, spec.config, options)
   const dir = await submissionDir(spec.store, 'segments', options)
   const dirs = Array.from({ length: plan.segments }, (_, step) => join(dir, `segment-${makeBatchConfig('', 0, step).batch}`))
   const template = plan.template === undefined ? {} : { template: resolve(plan.template) }

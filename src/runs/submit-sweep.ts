@@ -1,8 +1,8 @@
 import { join } from 'node:path'
 import { UsageError } from '../errors.ts'
 import { checkExecutable } from './executable.ts'
-import { prepareJobStores, resolveInputs, snapstoreCommand, submissionDir, submitMerge, undoOnFailure } from './job-stores.ts'
-import { runArgs } from './run-args.ts'
+import { prepareJobStores, resolveStartAndConfig, submissionDir, submitMerge, undoOnFailure } from './job-stores.ts'
+import { runArgs, snapstoreCommand } from './run-args.ts'
 import { findMemoised } from './segment.ts'
 import { factorial } from './sweep.ts'
 import type { CID } from 'multiformats/cid'
@@ -36,7 +36,7 @@ export async function submitSweep (spec: Omit<SegmentSpec, 'params'>, grid: Reco
   const points = factorial(grid)
   await checkExecutable(spec.command[0] ?? '')
   await options.scheduler.check()
-  const inputs = await resolveInputs(spec.store, spec.from, spec.config, options)
+  const inputs = await resolveStartAndConfig(spec.store, spec.from, spec.config, options)
   const rows: SubmittedSweepRow[] = []
   for (const params of points) {
     const done = spec.force === true ? undefined : await findMemoised({ ...spec, ...inputs, params })
