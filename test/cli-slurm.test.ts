@@ -183,10 +183,12 @@ if (why !== undefined) {
     assert.equal((await runsIn(store)).map((r) => r['status']), ['completed'])
   })
 
-  Slurm('sbatch refusing a job (an unknown partition) fails with E_BAD_INPUT quoting sbatch', async ({ sweep, slurm }) => {
+  Slurm('sbatch refusing a job (an unknown partition) fails with E_BAD_INPUT quoting sbatch, leaving no job folder behind', async ({ sweep, slurm }) => {
     const [config] = await seed(sweep.store, [{ kind: 'config', content: 'steps 1\n' }])
+    const before = await readdir(join(sweep.store, 'jobs'))
     const refused = await snap(['sweep', sweep.store, '--from', sweep.start, '--config', config!, '--param', 'cycles=1', '--on', 'slurm', '--partition', 'nosuch', '--', ...toyCommand], { env: slurm.env })
     assert.match(expectError(refused, 'E_BAD_INPUT'), /^Cannot submit job "snapstore-sweep" to Slurm: .*[Pp]artition/)
+    assert.equal(await readdir(join(sweep.store, 'jobs')), before)
   })
 }
 
