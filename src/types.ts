@@ -32,6 +32,14 @@ export interface RunStartBody {
   batch?: string
   previousBatch?: string | null
   pid?: number
+  /** The batch job the run ran in, when a scheduler started it. */
+  scheduler?: RunScheduler
+}
+
+/** A scheduler's job: `{name: 'slurm', job: '1234_5'}` for task 5 of Slurm job array 1234. */
+export interface RunScheduler {
+  name: string
+  job: string
 }
 
 /** Body of `run.checkpoint`. */

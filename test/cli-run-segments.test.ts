@@ -170,3 +170,30 @@ Bad('a segment that fails stops the trajectory: run exits with its status and la
 })
 
 Bad.run()
+
+// ---------------------------------------------------------------- one step of a chain
+
+const Step = specSuite<RunsContext>('snapstore run --segments N --step K: one step of a chain, started from the step before', {} as RunsContext)
+Step.before(hook(async (ctx) => { Object.assign(ctx, await runsContext()) }))
+Step.after(hook(async (ctx) => { await ctx.dispose() }))
+
+Step('--step 1 starts from the end of the completed step 0 of the same trajectory, and runs only that step', async ({ store, start }) => {
+  const chain = ['--param', 'cycles=1', '--segments', '3', '--trajectory', '2', '--seed-base', '6']
+  expectOk(await snap(['run', store, '--from', start, ...chain, '--step', '0', '--', ...toyCommand]))
+  const second = await snap(['run', store, ...chain, '--step', '1', '--', ...toyCommand])
+  expectOk(second)
+  const [[from, end]] = hashLines(second.stdout) as [[string, string]]
+  const runs = await runsIn(store)
+  assert.equal(runs.map((r) => [r['batch'], r['seed']]), [['00', '60200'], ['01', '60201']])
+  assert.is(from, runs[0]!['end'])
+  assert.equal(await blobIn(store, end), toyOutput(toyOutput(START_STATE, 1), 1))
+})
+
+Step('--step 2 without a completed step 1 in the store fails with E_NOT_FOUND naming the batch', async ({ store }) => {
+  const failed = await snap(['run', store, '--param', 'cycles=1', '--segments', '3', '--trajectory', '3', '--seed-base', '6', '--step', '2', '--', ...toyCommand])
+  assert.match(expectError(failed, 'E_NOT_FOUND'), /no completed run of batch 01/)
+  expectError(await snap(['run', store, '--segments', '3', '--step', '3', '--', ...toyCommand]), 'E_USAGE', '--step past the last segment')
+  expectError(await snap(['run', store, '--step', '1', '--', ...toyCommand]), 'E_USAGE', '--step without --segments')
+})
+
+Step.run()

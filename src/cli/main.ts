@@ -12,6 +12,18 @@ function withStoreOptions (command: Command): Command {
     .option('--wait <seconds>', 'how long to wait for another process to release the store', '5')
 }
 
+/** Adds the options that put runs on a cluster: where, and what each job asks for. */
+function withClusterOptions (command: Command): Command {
+  return command
+    .addOption(new Option('--on <where>', 'where runs execute: here, or as jobs of a batch scheduler').choices(['local', 'slurm']).default('local'))
+    .option('--partition <name>', 'with --on slurm: the partition of every job')
+    .option('--time <limit>', 'with --on slurm: the time limit of each job (e.g. 1-00:00:00)')
+    .option('--cpus <n>', 'with --on slurm: CPUs per job (sbatch --cpus-per-task)')
+    .option('--mem <size>', 'with --on slurm: memory per node of each job (e.g. 4G)')
+    .option('--sbatch-arg <arg>', 'with --on slurm: any other sbatch option, one argument each, repeatable (e.g. --sbatch-arg=--account=md)', collect, [])
+    .option('--no-merge', 'with --on slurm: no final job merging the job stores into STORE; merge them later with the merge.sh it writes')
+}
+
 /** Builds the commander program of the CLI contract; command modules load only when their command runs. */
 function buildProgram (): Command {
   const program = new Command('snapstore')
@@ -101,21 +113,22 @@ function buildProgram (): Command {
     .option('--token-file <file>', 'the token the server wants (default: $SNAPSTORE_TOKEN)'))
     .action(async (store: string, url: string, options) => { await (await import('./push.ts')).push(store, url, options) })
 
-  withStoreOptions(program.command('run')
-    .argument('<store>', 'store directory (only read with --job-dir)')
+  withClusterOptions(withStoreOptions(program.command('run')
+    .argument('<store>', 'store directory (only read with --job-dir or --on slurm)')
     .argument('[command...]', 'the simulation command, after "--"')
     .description('run CMD as one segment (or N chained segments), recording its start, checkpoints and end')
     .option('--from <id>', 'start snapshot')
     .option('--config <id>', 'config')
     .option('--param <key=value>', 'a parameter, repeatable (numbers are compared as numbers)', collect, [])
     .option('--seed <seed>', 'the seed (default: derived from the run key, so reruns are reproducible)')
-    .option('--job-dir <dir>', 'write events and blobs to DIR/checkpoint.store instead; merge it home later')
+    .option('--job-dir <dir>', 'write events and blobs to DIR/checkpoint.store instead; merge it home later (with --on slurm: the folder job stores go under, default STORE/jobs)')
     .option('--force', 'run even if a completed run with the same key exists')
     .option('--label <label>', 'a label for the run')
     .option('--segments <n>', 'run N segments, each from the previous end snapshot')
     .option('--trajectory <t>', 'trajectory number, for batch labels and seeds')
     .option('--seed-base <id>', 'seed rule id: segment seeds are ID, trajectory and step as two digits each')
-    .option('--template <file>', 'a Jinja2-style config template rendered per segment'))
+    .option('--template <file>', 'a Jinja2-style config template rendered per segment')
+    .option('--step <k>', 'run only step K of the N segments (0 is the first); a later step starts from --from, or from the end of step K-1 found in STORE')))
     .action(async (store: string, command: string[], options) => { await (await import('./run.ts')).run(store, command, options) })
 
   withStoreOptions(program.command('resume')
@@ -126,15 +139,16 @@ function buildProgram (): Command {
     .option('--job-dir <dir>', 'write events and blobs to DIR/checkpoint.store instead'))
     .action(async (store: string, run: string, command: string[], options) => { await (await import('./resume.ts')).resume(store, run, command, options) })
 
-  withStoreOptions(program.command('sweep')
+  withClusterOptions(withStoreOptions(program.command('sweep')
     .argument('<store>', 'store directory')
     .argument('[command...]', 'the simulation command, after "--"')
     .description('run the full factorial of the parameters, skipping runs already completed; prints a table')
     .option('--from <id>', 'start snapshot')
     .option('--config <id>', 'config')
     .option('--param <name=v1,v2,...>', 'a parameter and its values, repeatable', collect, [])
-    .option('--jobs <n>', 'how many runs at a time', '1')
-    .option('--force', 'rerun points whose run already completed'))
+    .option('--jobs <n>', 'how many runs at a time (default 1; with --on slurm: no limit unless given)')
+    .option('--force', 'rerun points whose run already completed')
+    .option('--job-dir <dir>', 'with --on slurm: the folder job stores go under (default STORE/jobs)')))
     .action(async (store: string, command: string[], options) => { await (await import('./sweep.ts')).sweep(store, command, options) })
 
   withStoreOptions(program.command('import-wepy')

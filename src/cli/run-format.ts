@@ -45,6 +45,7 @@ export function runJson (run: RunInfo): Record<string, unknown> {
     failure: run.fail === undefined ? null : { reason: run.fail.reason, exitCode: run.fail.exitCode ?? null, signal: run.fail.signal ?? null, lastCheckpoint: run.fail.lastCheckpoint ?? null },
     host: run.host,
     pid: run.start.pid ?? null,
+    scheduler: run.start.scheduler ?? null,
     started: isoTime(run.started),
     ended: run.ended === undefined ? null : isoTime(run.ended)
   }

@@ -1,14 +1,19 @@
 import { UsageError } from '../errors.ts'
 import { runSegment } from '../runs/segment.ts'
 import { runSegments } from '../runs/segments.ts'
+import { submitSegments } from '../runs/submit-segments.ts'
+import { submitOptions } from './cluster-options.ts'
 import { parsePairs, storeInit } from './context.ts'
 import { writeJson, writeLine } from './output.ts'
+import { reportSubmission } from './submission-format.ts'
 import type { SegmentResult, SegmentSpec } from '../runs/segment.ts'
 import type { Value } from '../types.ts'
+import type { SegmentsSubmission } from '../runs/submit-segments.ts'
+import type { ClusterOptions } from './cluster-options.ts'
 import type { StoreCommandOptions } from './context.ts'
 
 /** Options of `snapstore run`. */
-export interface RunOptions extends StoreCommandOptions {
+export interface RunOptions extends StoreCommandOptions, ClusterOptions {
   from?: string
   config?: string
   param: string[]
@@ -19,6 +24,7 @@ export interface RunOptions extends StoreCommandOptions {
   trajectory?: string
   seedBase?: string
   template?: string
+  step?: string
   label?: string
 }
 
@@ -37,26 +43,45 @@ export function parseValue (text: string): Value {
 /** `snapstore run STORE … -- CMD`: runs CMD as one segment, or N chained segments. */
 export async function run (store: string, command: string[], options: RunOptions): Promise<void> {
   if (command.length === 0) throw new UsageError('Cannot run: no command given after "--"')
-  const spec: SegmentSpec = { store, command, params: parseParams(options.param), ...storeInit(options) }
+  const init = storeInit(options)
+  const cluster = submitOptions(options, init)
+  const spec: SegmentSpec = { store, command, params: parseParams(options.param), ...init }
   if (options.from !== undefined) spec.from = options.from
   if (options.config !== undefined) spec.config = options.config
   if (options.seed !== undefined) spec.seed = options.seed
-  if (options.jobDir !== undefined) spec.jobDir = options.jobDir
+  if (options.jobDir !== undefined && cluster === undefined) spec.jobDir = options.jobDir
   if (options.force === true) spec.force = true
   if (options.label !== undefined) spec.label = options.label
   if (options.segments === undefined) {
-    if (options.trajectory !== undefined || options.seedBase !== undefined || options.template !== undefined) throw new UsageError('Cannot use --trajectory, --seed-base or --template without --segments')
+    if (options.trajectory !== undefined || options.seedBase !== undefined || options.template !== undefined || options.step !== undefined) throw new UsageError('Cannot use --trajectory, --seed-base, --template or --step without --segments')
+    if (cluster !== undefined) throw new UsageError(`Cannot use --on ${cluster.scheduler.name} without --segments: a single run on a cluster is --segments 1`)
     await report(await runSegment(spec), options)
     return
   }
   if (options.seed !== undefined && options.seedBase !== undefined) throw new UsageError('Cannot use --seed with --seed-base: the seed base gives each segment its seed')
-  const results = await runSegments(spec, {
+  const plan = {
     segments: Number(options.segments),
     ...(options.trajectory === undefined ? {} : { trajectory: options.trajectory }),
     ...(options.seedBase === undefined ? {} : { seedBase: options.seedBase }),
-    ...(options.template === undefined ? {} : { template: options.template })
-  })
-  for (const result of results) await report(result, options)
+    ...(options.template === undefined ? {} : { template: options.template }),
+    ...(options.step === undefined ? {} : { step: Number(options.step) })
+  }
+  if (cluster !== undefined) {
+    if (options.step !== undefined) throw new UsageError(`Cannot use --step with --on ${cluster.scheduler.name}: the chain is submitted whole`)
+    await reportSubmitted(await submitSegments(spec, plan, cluster), store, options)
+    return
+  }
+  for (const result of await runSegments(spec, plan)) await report(result, options)
+}
+
+/** Prints a submitted chain: the segments already completed, each job submitted, and how the job stores come home. */
+async function reportSubmitted ({ memoised, submitted, submission }: SegmentsSubmission, store: string, options: RunOptions): Promise<void> {
+  for (const result of memoised) await report(result, options)
+  for (const segment of submitted) {
+    if (options.json === true) await writeJson(segment)
+    else await writeLine(`submitted segment ${segment.batch} as ${submission?.scheduler ?? ''} job ${segment.job}${segment.after === undefined ? '' : `, after job ${segment.after} succeeds`}`)
+  }
+  if (submission !== undefined) await reportSubmission(submission, store, options)
 }
 
 /** Prints how a segment ended; the exit status is CMD's (1 when it wrote no output). */

@@ -51,6 +51,7 @@ function describeRunText (run: RunInfo): string {
     ['key', run.start.key],
     ['command', run.start.command?.join(' ') ?? '-'],
     ['host', `${run.host}${run.start.pid === undefined ? '' : ` (pid ${run.start.pid})`}`],
+    ...(run.start.scheduler === undefined ? [] : [['job', `${run.start.scheduler.name} ${run.start.scheduler.job}`] as [string, string]]),
     ['started', isoTime(run.started)],
     ['ended', run.ended === undefined ? '-' : isoTime(run.ended)],
     ['end', run.end?.snapshot.toString() ?? '-']

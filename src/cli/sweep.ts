@@ -1,17 +1,23 @@
 import { UsageError } from '../errors.ts'
+import { submitSweep } from '../runs/submit-sweep.ts'
 import { runSweep } from '../runs/sweep.ts'
+import { submitOptions } from './cluster-options.ts'
 import { storeInit } from './context.ts'
 import { parseValue } from './run.ts'
 import { writeJson, writeLine } from './output.ts'
+import { reportSubmission } from './submission-format.ts'
+import type { SubmitOptions } from '../runs/job-stores.ts'
+import type { SegmentSpec } from '../runs/segment.ts'
 import type { Value } from '../types.ts'
+import type { ClusterOptions } from './cluster-options.ts'
 import type { StoreCommandOptions } from './context.ts'
 
 /** Options of `snapstore sweep`. */
-export interface SweepOptions extends StoreCommandOptions {
+export interface SweepOptions extends StoreCommandOptions, ClusterOptions {
   from?: string
   config?: string
   param: string[]
-  jobs: string
+  jobs?: string
   force?: boolean
 }
 
@@ -30,8 +36,15 @@ function parseGrid (pairs: readonly string[]): Record<string, Value[]> {
 /** `snapstore sweep STORE --from ID --param NAME=V1,V2,… [--jobs N] -- CMD`: the full factorial, memoised runs skipped. */
 export async function sweep (store: string, command: string[], options: SweepOptions): Promise<void> {
   if (command.length === 0) throw new UsageError('Cannot sweep: no command given after "--"')
-  const spec = { store, command, ...storeInit(options), ...(options.from === undefined ? {} : { from: options.from }), ...(options.config === undefined ? {} : { config: options.config }), ...(options.force === true ? { force: true } : {}) }
-  const rows = await runSweep(spec, parseGrid(options.param), Number(options.jobs))
+  const init = storeInit(options)
+  const cluster = submitOptions(options, init)
+  const spec = { store, command, ...init, ...(options.from === undefined ? {} : { from: options.from }), ...(options.config === undefined ? {} : { config: options.config }), ...(options.force === true ? { force: true } : {}) }
+  if (cluster !== undefined) {
+    await submitted(spec, parseGrid(options.param), cluster, options)
+    return
+  }
+  if (options.jobDir !== undefined) throw new UsageError('Cannot use --job-dir without --on slurm: a local sweep records into STORE')
+  const rows = await runSweep(spec, parseGrid(options.param), Number(options.jobs ?? '1'))
   const count = (status: string): number => rows.filter((row) => row.status === status).length
   if (options.json === true) {
     for (const row of rows) await writeJson(row)
@@ -43,3 +56,17 @@ export async function sweep (store: string, command: string[], options: SweepOpt
   if (count('failed') > 0) process.exitCode = 1
 }
 
+
+/** Submits the sweep and prints its table: skipped points with their runs, submitted points with their array tasks. */
+async function submitted (spec: Omit<SegmentSpec, 'params'>, grid: Record<string, Value[]>, cluster: SubmitOptions, options: SweepOptions): Promise<void> {
+  const { rows, submission } = await submitSweep(spec, grid, { ...cluster, ...(options.jobs === undefined ? {} : { jobs: Number(options.jobs) }) })
+  const count = (status: string): number => rows.filter((row) => row.status === status).length
+  if (options.json === true) {
+    for (const row of rows) await writeJson({ ...row, run: row.run ?? null, end: row.end ?? null, job: row.job ?? null })
+  } else {
+    await writeLine(['status', 'job', 'run', 'end', 'params'].join('\t'))
+    for (const row of rows) await writeLine([row.status, row.job ?? '-', row.run?.toString() ?? '-', row.end?.toString() ?? '-', JSON.stringify(row.params)].join('\t'))
+  }
+  if (submission !== undefined) await reportSubmission(submission, spec.store, options)
+  if (options.json !== true) await writeLine(`ran 0, skipped ${count('skipped')}, failed 0, submitted ${count('submitted')}`)
+}

@@ -11,16 +11,18 @@ import { hasBlob, readBlob } from '../blobs.ts'
 import { NotFoundError } from '../errors.ts'
 import { RAW, cidFromDigest } from '../ids.ts'
 import { appendEvents } from '../log.ts'
+import { raiseClock } from './clock.ts'
 import { describeBlob } from '../query.ts'
 import { resolveId } from '../resolve.ts'
 import { initStore, closeStore, withStore } from '../store.ts'
+import { schedulerJobOf } from './backends/backend.ts'
 import { checkExecutable } from './executable.ts'
 import { watchCheckpoints } from './checkpoints.ts'
 import { completedRunsWithKey } from './query.ts'
 import { deriveSeed, runKey } from './run-key.ts'
 import type { CID } from 'multiformats/cid'
 import type { Store, StoreInit } from '../store.ts'
-import type { RunFailBody, RunStartBody, Value } from '../types.ts'
+import type { RunFailBody, RunScheduler, RunStartBody, Value } from '../types.ts'
 import type { RunStatus } from '../projections/runs.ts'
 
 /** Everything one segment needs: where its inputs come from, what to run, where to record it. */
@@ -46,6 +48,8 @@ export interface SegmentSpec extends StoreInit {
   trajectory?: string
   batch?: string
   previousBatch?: string | null
+  /** The batch job this segment runs in (default: the one the environment names, if any). */
+  scheduler?: RunScheduler
   /** Called with the run id once `run.start` is recorded. */
   onStart?: (run: CID) => void
 }
@@ -73,10 +77,7 @@ const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM'] as const
  */
 export async function runSegment (spec: SegmentSpec): Promise<SegmentResult> {
   const init: StoreInit = spec.wait === undefined ? {} : { wait: spec.wait }
-  const inputs = await withStore(spec.store, init, async (store) => ({
-    from: spec.from === undefined ? undefined : typeof spec.from === 'string' ? await resolveId(store, spec.from, 'snapshot') : spec.from,
-    config: spec.config === undefined ? undefined : typeof spec.config === 'string' ? await resolveId(store, spec.config, 'config') : spec.config
-  }))
+  const inputs = await resolveInputs(spec, init)
   await checkExecutable(spec.command[0] ?? '')
   const given = spec.jobDir ?? spec.workDir
   const jobDir = given === undefined ? await mkdtemp(join(tmpdir(), 'snapstore-job-')) : resolve(given)
@@ -84,19 +85,47 @@ export async function runSegment (spec: SegmentSpec): Promise<SegmentResult> {
   const target = spec.jobDir === undefined ? resolve(spec.store) : join(jobDir, 'checkpoint.store')
   try {
     if (spec.jobDir !== undefined && await stat(join(target, 'db')).catch(() => undefined) === undefined) await closeStore(await initStore(target, init))
-    const config = spec.configFile === undefined ? inputs.config : await fileId(spec.configFile)
-    const parts = { ...(inputs.from === undefined ? {} : { from: inputs.from }), ...(config === undefined ? {} : { config }), params: spec.params, command: spec.command }
-    const seed = spec.seed ?? deriveSeed(parts)
-    const key = runKey({ ...parts, seed })
+    const start = await startOf(spec, inputs)
     if (spec.force !== true) {
-      const done = await findCompleted(spec.store, target, key, init)
+      const done = await findCompleted(spec.store, target, start.key, init)
       if (done !== undefined) return done
     }
     const files = await materialise(spec, inputs, jobDir, target, init)
-    return await execute(spec, { ...parts, seed, key }, files, jobDir, target, init)
+    return await execute(spec, start, files, jobDir, target, init)
   } finally {
     if (given === undefined) await rm(jobDir, { recursive: true, force: true })
   }
+}
+
+/** The completed run in `spec.store` that already computed what this segment would, if there is one. */
+export async function findMemoised (spec: SegmentSpec): Promise<SegmentResult | undefined> {
+  const init: StoreInit = spec.wait === undefined ? {} : { wait: spec.wait }
+  const start = await startOf(spec, await resolveInputs(spec, init))
+  return await findCompleted(spec.store, spec.store, start.key, init)
+}
+
+interface Inputs {
+  from: CID | undefined
+  config: CID | undefined
+  /** The Lamport clock of `spec.store` when the inputs were read from it. */
+  clock: number
+}
+
+/** The start snapshot and config ids, resolved in `spec.store`. */
+async function resolveInputs (spec: SegmentSpec, init: StoreInit): Promise<Inputs> {
+  return await withStore(spec.store, init, async (store) => ({
+    clock: store.clock,
+    from: spec.from === undefined ? undefined : typeof spec.from === 'string' ? await resolveId(store, spec.from, 'snapshot') : spec.from,
+    config: spec.config === undefined ? undefined : typeof spec.config === 'string' ? await resolveId(store, spec.config, 'config') : spec.config
+  }))
+}
+
+/** The parts of the run key, the seed and the key itself. */
+async function startOf (spec: SegmentSpec, inputs: Inputs): Promise<Start> {
+  const config = spec.configFile === undefined ? inputs.config : await fileId(spec.configFile)
+  const parts = { ...(inputs.from === undefined ? {} : { from: inputs.from }), ...(config === undefined ? {} : { config }), params: spec.params, command: spec.command }
+  const seed = spec.seed ?? deriveSeed(parts)
+  return { ...parts, seed, key: runKey({ ...parts, seed }) }
 }
 
 interface Materialised {
@@ -107,7 +136,7 @@ interface Materialised {
 }
 
 /** Writes the start snapshot and config into the job directory, and into a job store when there is one. */
-async function materialise (spec: SegmentSpec, inputs: { from: CID | undefined, config: CID | undefined }, jobDir: string, target: string, init: StoreInit): Promise<Materialised> {
+async function materialise (spec: SegmentSpec, inputs: Inputs, jobDir: string, target: string, init: StoreInit): Promise<Materialised> {
   const out: Materialised = {}
   if (inputs.from !== undefined) {
     out.from = inputs.from
@@ -126,6 +155,8 @@ async function materialise (spec: SegmentSpec, inputs: { from: CID | undefined, 
   if (target !== resolve(spec.store)) {
     // A job store is complete by itself: it holds the inputs its run.start names.
     await withStore(target, init, async (store) => {
+      // The run comes after everything the store its inputs came from had seen: its events order after those.
+      await raiseClock(store, inputs.clock)
       if (out.from !== undefined && out.inputPath !== undefined) await addBlob(store, 'snapshot', { path: out.inputPath })
       if (out.config !== undefined && out.configPath !== undefined && spec.configFile === undefined) await addBlob(store, 'config', { path: out.configPath })
     })
@@ -170,6 +201,8 @@ type Start = Pick<RunStartBody, 'params' | 'seed' | 'key' | 'command'> & { from?
 /** Records the start, runs CMD, stores checkpoints as they come, and records how it ended. */
 async function execute (spec: SegmentSpec, start: Start, files: Materialised, jobDir: string, target: string, init: StoreInit): Promise<SegmentResult> {
   const body: RunStartBody = { ...start, pid: process.pid }
+  const scheduler = spec.scheduler ?? schedulerJobOf(process.env)
+  if (scheduler !== undefined) body.scheduler = scheduler
   for (const field of ['continues', 'label', 'trajectory', 'batch', 'previousBatch'] as const) {
     if (spec[field] !== undefined) (body as unknown as Record<string, unknown>)[field] = spec[field]
   }
