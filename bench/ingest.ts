@@ -22,7 +22,8 @@ function sha256 (bytes: Uint8Array): Buffer {
   return createHash('sha256').update(bytes).digest()
 }
 
-async function ingestContenders (set: InputSet, whole: boolean, withGit: boolean, notes: string[]): Promise<Contender[]> {
+/** The ingest rows for a set of files: snapstore, its CLI and putFile, beside sha-256, a copy with fsync, classic-level, blockstore-level and git. */
+export async function ingestContenders (set: InputSet, whole: boolean, withGit: boolean, notes: string[]): Promise<Contender[]> {
   let dir = ''
   let store: Store | undefined
   let ids: string[] = []

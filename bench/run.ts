@@ -25,6 +25,14 @@
  *              directory of as many files, and `git cat-file --batch-all-objects --batch-check`. Target < 0.5 s.
  * - cli-start: `node dist/src/cli/bin.js --help`, median of 10, beside `node -e 0` and the library's import
  *              alone. Target < 150 ms.
+ * - large:     large snapshots (issue 5): one 1 GiB and one 4 GiB random file ingested (addBlob by path) and read
+ *              back (readBlob, and the CLI's get -o), beside sha-256, copy + fsync, classic-level (defaults, and tuned for
+ *              large values: the design pack files were chosen over), blockstore-level and git add (1 GiB only, one round);
+ *              peak RSS of the 4 GiB rows; twenty checkpoints of a 256 MiB state, each changing 5% of it in place,
+ *              stored one after another (MiB/s, and stored bytes ÷ one state); verifyStore of that store (MiB/s of
+ *              logical bytes) beside sha-256 of the same bytes. Targets: ingest ≥ half the slower of sha-256 and
+ *              copy + fsync (410 MiB/s on a quiet machine), get ≥ 400 MiB/s, peak RSS < 256 MiB at 4 GiB, checkpoints
+ *              ≤ 2× one state, verify ≥ 300 MiB/s. Knobs: _LARGE_MIB, _HUGE_MIB, _STATE_MIB, _CHECKPOINTS.
  * - append:    appendEvents in batches of 1,000 (tag.set and blob.add events), ids and chain checked;
  *              beside classic-level batches (array with options, and chained) of the same event bytes, and
  *              cbor-x encode + sha-256 alone.
@@ -74,7 +82,7 @@ import { QUICK, ROOT, environment, formatNumber, formatScenario, formatSeconds }
 import type { ScenarioResult } from './_lib.ts'
 
 /** Every scenario, in the order `run` runs them. */
-export const SCENARIOS = ['cli-start', 'ingest', 'get', 'append', 'ls', 'merge', 'sync'] as const
+export const SCENARIOS = ['cli-start', 'ingest', 'get', 'large', 'append', 'ls', 'merge', 'sync'] as const
 
 /** What one scenario's child process gave: its result, or why it failed. */
 export type Outcome = ScenarioResult | { scenario: string, error: string }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { open } from 'node:fs/promises'
 import { encode } from '../codec.ts'
 import { BadInputError, NotFoundError } from '../errors.ts'
@@ -7,7 +6,7 @@ import { writeBatch } from '../batch.ts'
 import { hasChunks, storeChunk } from '../chunks.ts'
 import { GEAR_BYTES, createCutter } from '../chunking/cdc.ts'
 import { fillFromFile, fillFromSource } from './fill.ts'
-import { inlineWholeHash, workerWholeHash } from './whole-hash.ts'
+import { inlineHasher, threadedHasher } from './hash-thread.ts'
 import type { CID } from 'multiformats/cid'
 import type { BlobRecord } from '../blobs.ts'
 import type { Op } from '../ops.ts'
@@ -28,10 +27,11 @@ export interface PutBlobResult {
 // chunk lies in one piece of memory. Memory is bounded by SLOTS × (SLOT_BYTES + max chunk), whatever the size.
 const SLOTS = 4
 const SLOT_BYTES = 8 * 1024 * 1024
-// From this size on, the whole content is hashed on a second thread (which costs a few milliseconds to start).
+// From this size on, hashing runs on two more threads (which cost a few milliseconds to start).
 const WORKER_FROM = 32 * 1024 * 1024
 // Chunk locations are written to the database in batches of this many while a large blob is stored.
 const LOCATIONS_PER_BATCH = 4096
+const NO_DIGEST = new Uint8Array(0)
 
 /**
  * Stores bytes as a content-addressed blob, streaming with memory bounded by a small constant whatever
@@ -63,7 +63,7 @@ async function ingest (store: Store, fill: Fill, sizeHint: number | undefined, o
   const stride = max + slotBytes
   const cutter = createCutter(store.chunking, slots * stride)
   const memory = cutter.bytes
-  const whole = sizeHint !== undefined && sizeHint >= WORKER_FROM ? await workerWholeHash(cutter.memory.buffer) : inlineWholeHash(memory)
+  const hasher = sizeHint !== undefined && sizeHint >= WORKER_FROM ? threadedHasher(cutter.memory.buffer) : inlineHasher(memory)
   const chunks: Array<[Uint8Array, number]> = []
   const seen = new Set<string>()
   let located: Op[] = []
@@ -109,7 +109,7 @@ async function ingest (store: Store, fill: Fill, sizeHint: number | undefined, o
       const read = await fill(memory.subarray(dataStart, dataStart + slotBytes))
       const ended = read < slotBytes
       size += read
-      if (read > 0) using(slot, whole.update(dataStart, read))
+      if (read > 0) using(slot, hasher.update(dataStart, read))
       const end = dataStart + read
       const cuts: number[] = []
       let at = first
@@ -122,7 +122,7 @@ async function ingest (store: Store, fill: Fill, sizeHint: number | undefined, o
       tail = { at, length: end - at }
       if (ended && round === 0 && cuts.length <= 1) {
         // One chunk: its digest is the whole digest, so it is hashed once.
-        const digest = await whole.digest()
+        const digest = await hasher.digest()
         if (cuts.length === 1) {
           chunks.push([digest, read])
           await persist([{ digest, bytes: memory.subarray(dataStart, end) }])
@@ -130,14 +130,21 @@ async function ingest (store: Store, fill: Fill, sizeHint: number | undefined, o
         return await finish(cidFromDigest(RAW, digest))
       }
       let from = first
-      const cut = cuts.map((to) => {
-        const bytes = memory.subarray(from, to)
-        const digest = createHash('sha256').update(bytes).digest()
-        chunks.push([digest, bytes.length])
+      const ranges = cuts.map((to): [number, number] => {
+        const range: [number, number] = [from, to - from]
         from = to
-        return { digest, bytes }
+        return range
       })
-      if (cut.length > 0) using(slot, persist(cut))
+      if (ranges.length > 0) {
+        // The chunks take their places in the record now; their digests arrive from the hasher.
+        const at = chunks.length
+        for (const [, length] of ranges) chunks.push([NO_DIGEST, length])
+        using(slot, (async () => {
+          const digests = await hasher.chunks(ranges)
+          digests.forEach((digest, i) => { chunks[at + i]![0] = digest })
+          await persist(ranges.map(([start, length], i) => ({ digest: digests[i]!, bytes: memory.subarray(start, start + length) })))
+        })())
+      }
       if (located.length >= LOCATIONS_PER_BATCH) {
         const batch = located
         located = []
@@ -148,10 +155,10 @@ async function ingest (store: Store, fill: Fill, sizeHint: number | undefined, o
       if (ended) break
     }
     await Promise.all(busy.flat())
-    return await finish(cidFromDigest(RAW, await whole.digest()))
+    return await finish(cidFromDigest(RAW, await hasher.digest()))
   } finally {
     await Promise.allSettled(busy.flat())
-    await whole.close()
+    await hasher.close()
   }
 
   async function finish (id: CID): Promise<PutBlobResult> {

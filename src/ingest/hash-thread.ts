@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto'
+import { Worker } from 'node:worker_threads'
+
+/** A message to a hashing thread. */
+export type HashRequest =
+  | { type: 'begin', buffer: SharedArrayBuffer }
+  | { type: 'update', seq: number, start: number, length: number }
+  | { type: 'digest' }
+  | { type: 'chunks', seq: number, ranges: number[] }
+
+type HashReply = { type: 'done', seq: number, digests?: Uint8Array } | { type: 'digest', digest: Uint8Array }
+
+/** Hashing of an ingest's memory: the whole content fed in order, and the digests of chunks. */
+export interface Hasher {
+  /** Feeds `length` bytes at `start` to the whole-content hash; settles once they may be overwritten. */
+  update: (start: number, length: number) => Promise<void>
+  /** The whole-content digest of everything fed, once all of it is hashed. */
+  digest: () => Promise<Uint8Array>
+  /** The sha-256 of each [start, length] range, in order. */
+  chunks: (ranges: ReadonlyArray<readonly [number, number]>) => Promise<Uint8Array[]>
+  /** Stops the hasher's threads, if it has any. */
+  close: () => Promise<void>
+}
+
+/** Hashing on this thread, for blobs too small to be worth others. */
+export function inlineHasher (memory: Uint8Array): Hasher {
+  const whole = createHash('sha256')
+  return {
+    update: async (start, length) => { whole.update(memory.subarray(start, start + length)) },
+    digest: async () => whole.digest(),
+    chunks: async (ranges) => ranges.map(([start, length]) => createHash('sha256').update(memory.subarray(start, start + length)).digest()),
+    close: async () => undefined
+  }
+}
+
+/** The whole-content hash of a blob on a thread of its own, fed with ranges of shared memory. */
+export type WholeHasher = Pick<Hasher, 'update' | 'digest' | 'close'>
+
+/** A whole-content hash on a thread of its own that reads `buffer`, for work that keeps this thread busy with other hashing. */
+export function wholeHashThread (buffer: SharedArrayBuffer): WholeHasher {
+  const whole = new HashThread(buffer)
+  return {
+    update: async (start, length) => { await whole.ask({ type: 'update', seq: 0, start, length }) },
+    digest: async () => await whole.finalDigest(),
+    close: async () => { await whole.close() }
+  }
+}
+
+/**
+ * Hashing on two threads that read the ingest's shared memory: one hashes the whole content in order,
+ * the other each round's chunks, while this thread reads, cuts and writes.
+ */
+export function threadedHasher (buffer: SharedArrayBuffer): Hasher {
+  const whole = wholeHashThread(buffer)
+  const chunks = new HashThread(buffer)
+  return {
+    ...whole,
+    chunks: async (ranges) => {
+      const reply = await chunks.ask({ type: 'chunks', seq: 0, ranges: ranges.flat() })
+      return ranges.map((_, i) => reply.digests!.subarray(32 * i, 32 * i + 32))
+    },
+    close: async () => { await Promise.all([whole.close(), chunks.close()]) }
+  }
+}
+
+/** One worker thread running hash-worker.js over the shared memory, with its requests answered in order. */
+class HashThread {
+  readonly #worker: Worker
+  readonly #waiting = new Map<number, { resolve: (reply: HashReply) => void, reject: (err: Error) => void }>()
+  #seq = 0
+  #failure: Error | undefined
+
+  constructor (buffer: SharedArrayBuffer) {
+    this.#worker = new Worker(new URL('./hash-worker.js', import.meta.url))
+    this.#worker.on('message', (reply: HashReply) => {
+      const key = reply.type === 'digest' ? -1 : reply.seq
+      this.#waiting.get(key)?.resolve(reply)
+      this.#waiting.delete(key)
+    })
+    this.#worker.on('error', (err) => { this.#fail(err) })
+    this.#worker.on('exit', (code) => { if (this.#waiting.size > 0) this.#fail(new Error(`a hashing thread stopped (exit code ${code})`)) })
+    this.#worker.postMessage({ type: 'begin', buffer } satisfies HashRequest)
+  }
+
+  /** Sends a request and waits for its answer. */
+  async ask (request: Extract<HashRequest, { seq: number }>): Promise<Extract<HashReply, { type: 'done' }>> {
+    const seq = this.#seq++
+    const reply = await this.#send(seq, { ...request, seq })
+    return reply as Extract<HashReply, { type: 'done' }>
+  }
+
+  /** The whole-content digest. */
+  async finalDigest (): Promise<Uint8Array> {
+    const reply = await this.#send(-1, { type: 'digest' })
+    return (reply as Extract<HashReply, { type: 'digest' }>).digest
+  }
+
+  async close (): Promise<void> {
+    await this.#worker.terminate()
+  }
+
+  async #send (key: number, request: HashRequest): Promise<HashReply> {
+    if (this.#failure !== undefined) throw this.#failure
+    const answered = new Promise<HashReply>((resolve, reject) => this.#waiting.set(key, { resolve, reject }))
+    this.#worker.postMessage(request)
+    return await answered
+  }
+
+  #fail (err: Error): void {
+    this.#failure ??= err
+    for (const { reject } of this.#waiting.values()) reject(this.#failure)
+    this.#waiting.clear()
+  }
+}
+
+/** A whole-content hash fed with bytes from anywhere, which it copies into memory it shares with its thread. */
+export interface CopyingWholeHasher {
+  /** Copies and feeds the bytes; waits only while every slot of the ring is still being hashed. */
+  update: (bytes: Uint8Array) => Promise<void>
+  digest: () => Promise<Uint8Array>
+  close: () => Promise<void>
+}
+
+const RING_SLOTS = 8
+
+/** A whole-content hash on its own thread for pieces of at most `maxPiece` bytes, copied into a ring of shared slots. */
+export function copyingWholeHashThread (maxPiece: number): CopyingWholeHasher {
+  const buffer = new SharedArrayBuffer(RING_SLOTS * Math.max(1, maxPiece))
+  const memory = new Uint8Array(buffer)
+  const whole = wholeHashThread(buffer)
+  const slots: Array<Promise<void>> = Array.from({ length: RING_SLOTS }, () => Promise.resolve())
+  let next = 0
+  return {
+    update: async (bytes) => {
+      const slot = next++ % RING_SLOTS
+      await slots[slot]
+      memory.set(bytes, slot * maxPiece)
+      const hashed = whole.update(slot * maxPiece, bytes.length)
+      hashed.catch(() => undefined)
+      slots[slot] = hashed
+    },
+    digest: async () => {
+      await Promise.all(slots)
+      return await whole.digest()
+    },
+    close: async () => { await whole.close() }
+  }
+}
