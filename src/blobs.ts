@@ -3,9 +3,9 @@ import { decode } from './codec.ts'
 import { CorruptError, NotFoundError } from './errors.ts'
 import { digestHex } from './ids.ts'
 import { chunkLocations, readChunkAt } from './chunks.ts'
-import { copyingWholeHashThread } from './ingest/hash-thread.ts'
+import { checkWhole, chunkMismatch, chunkUnreadable } from './blob-damage.ts'
+import { readLargeBlob } from './read-large.ts'
 import type { CID } from 'multiformats/cid'
-import type { CopyingWholeHasher } from './ingest/hash-thread.ts'
 import type { ChunkLocation } from './packs/packs.ts'
 import type { Store } from './store.ts'
 import type { OperationOptions } from './types.ts'
@@ -17,8 +17,8 @@ export interface BlobRecord {
 }
 
 const READ_AHEAD = 4
-// From this size on, a blob's whole content is hashed on a second thread while this one checks its chunks.
-const HASH_THREAD_FROM = 32 * 1024 * 1024
+// From this size on, a blob of several chunks is read with its hashing on two other threads.
+const LARGE = 32 * 1024 * 1024
 const LOCATE_WINDOW = 64
 
 /** The stored record of a blob, or undefined when the store lacks it. */
@@ -49,45 +49,31 @@ export async function blobSize (store: Store, id: CID): Promise<number> {
 export async function * readBlob (store: Store, id: CID, options: OperationOptions = {}): AsyncGenerator<Uint8Array> {
   const record = await readBlobRecord(store, id)
   if (record === undefined) throw new NotFoundError(`Cannot find blob "${id.toString()}"`)
-  const single = record.chunks.length === 1
-  const whole = wholeHashFor(record)
-  try {
-    yield * verifiedChunks(store, id, record, whole, single, options)
-  } finally {
-    await whole.close()
+  if (record.size >= LARGE && record.chunks.length > 1) {
+    yield * readLargeBlob(store, id, record, options)
+    return
   }
-}
-
-/** Hashing of a blob's whole content: on a thread of its own for a large blob, beside the chunk hashing here. */
-function wholeHashFor (record: BlobRecord): CopyingWholeHasher {
-  if (record.size >= HASH_THREAD_FROM && record.chunks.length > 1) return copyingWholeHashThread(Math.max(...record.chunks.map(([, size]) => size)))
-  const hash = createHash('sha256')
-  return { update: async (bytes) => { hash.update(bytes) }, digest: async () => hash.digest(), close: async () => undefined }
-}
-
-async function * verifiedChunks (store: Store, id: CID, record: BlobRecord, whole: CopyingWholeHasher, single: boolean, options: OperationOptions): AsyncGenerator<Uint8Array> {
+  const single = record.chunks.length === 1
+  const whole = createHash('sha256')
   let done = 0
   let i = 0
   for await (const bytes of chunksInOrder(store, id, record, options)) {
     const [digest] = record.chunks[i]!
     // A single chunk's digest is the whole digest: hashing it once checks both.
     const computed = createHash('sha256').update(bytes).digest()
-    if (!single) await whole.update(bytes)
-    if (!computed.equals(digest)) {
-      throw new CorruptError(`Cannot read blob "${id.toString()}": chunk ${i} digest mismatch: expected ${Buffer.from(digest).toString('hex')}, computed ${computed.toString('hex')}`,
-        { details: { blob: id.toString(), chunk: i, expected: Buffer.from(digest).toString('hex'), computed: computed.toString('hex') } })
-    }
+    if (!single) whole.update(bytes)
+    if (!computed.equals(digest)) throw chunkMismatch(id, i, digest, computed)
     done += bytes.length
     options.onProgress?.({ type: 'snapstore:get:bytes', done, total: record.size })
     if (single) {
       checkWhole(id, computed, done, record.size)
     } else if (i + 1 === record.chunks.length) {
-      checkWhole(id, Buffer.from(await whole.digest()), done, record.size)
+      checkWhole(id, whole.digest(), done, record.size)
     }
     i++
     yield bytes
   }
-  if (record.chunks.length === 0) checkWhole(id, Buffer.from(await whole.digest()), 0, record.size)
+  if (record.chunks.length === 0) checkWhole(id, whole.digest(), 0, record.size)
 }
 
 /** A blob's chunks in order, unverified, with reads running a few chunks ahead so the disk and the hashing keep each other busy. */
@@ -121,19 +107,9 @@ async function * chunksInOrder (store: Store, id: CID, record: BlobRecord, optio
   }
 }
 
-function checkWhole (id: CID, computed: Buffer, size: number, expectedSize: number): void {
-  const expected = digestHex(id)
-  if (computed.toString('hex') !== expected || size !== expectedSize) {
-    throw new CorruptError(`Cannot read blob "${id.toString()}": digest mismatch: expected ${expected}, computed ${computed.toString('hex')}`,
-      { details: { blob: id.toString(), expected, computed: computed.toString('hex') } })
-  }
-}
-
 async function fetchChunk (store: Store, id: CID, hex: string, index: number, location: ChunkLocation | undefined): Promise<Uint8Array> {
-  const bytes = await readChunkAt(store, hex, location).catch((err: Error) => {
-    throw new CorruptError(`Cannot read blob "${id.toString()}": chunk ${index}: ${err.message}`, { cause: err })
-  })
-  if (bytes === undefined) throw new CorruptError(`Cannot read blob "${id.toString()}": chunk ${index} (${hex}) is missing`)
+  const bytes = await readChunkAt(store, hex, location).catch((err: Error) => { throw chunkUnreadable(id, index, hex, err) })
+  if (bytes === undefined) throw chunkUnreadable(id, index, hex)
   return bytes
 }
 

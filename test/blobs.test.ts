@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import * as assert from 'uvu/assert'
@@ -297,6 +297,50 @@ Tampering('a digest mismatch names the expected and computed digests in its mess
 })
 
 Tampering.run()
+
+// ---------------------------------------------------------------- large blobs
+
+// From 32 MiB on, a blob is written and read with its hashing on other threads: the same promises hold.
+const Large = storeSuite('large blobs')
+const LARGE_SIZE = 40 * 1024 * 1024 + 5
+
+Large('a 40 MiB blob stored from a file reads back unchanged, and putBlob of the same bytes finds it', async ({ t }) => {
+  const data = seededBytes(LARGE_SIZE, 31)
+  const path = join(t.dir, 'large.bin')
+  await writeFile(path, data)
+  const put = await putFile(t.store, path)
+  assert.is(put.id.toString(), expectedId(data))
+  assert.is(sha256(await readBlobBytes(t.store, put.id)), sha256(data))
+  const again = await putBlob(t.store, data)
+  assert.equal([again.id.toString(), again.created], [put.id.toString(), false])
+  const record = await readBlobRecord(t.store, put.id)
+  assert.equal(record?.chunks.map(([, size]) => size), chunkEnds(data).map((end, i, ends) => end - (ends[i - 1] ?? 0)))
+})
+
+Large('a 40 MiB blob with a damaged chunk in the middle fails with E_CORRUPT after yielding only the true bytes before it', async ({ t }) => {
+  const data = seededBytes(LARGE_SIZE, 32)
+  const { id } = await putBlob(t.store, data)
+  const ends = chunkEnds(data)
+  const middle = Math.floor(ends.length / 2)
+  const good = chunkOf(data, middle)
+  await t.editRaw(async (db) => { await rawChunks(db, t.path).put(sha256(good), flipByte(good, 99)) })
+  const { yielded, error } = await expectNoUnhandledRejection(async () => await drain(readBlob(t.store, id)))
+  const err = await expectCode(Promise.reject(error), 'E_CORRUPT')
+  assert.match(err.message, `chunk ${middle} digest mismatch: expected ${sha256(good)}`)
+  assert.ok(yielded.length <= ends[middle - 1]!, 'nothing from the damaged chunk on was yielded')
+  assert.is(sha256(yielded), sha256(data.subarray(0, yielded.length)))
+})
+
+Large('a 40 MiB blob with a missing chunk fails with E_CORRUPT naming it', async ({ t }) => {
+  const data = seededBytes(LARGE_SIZE, 33)
+  const { id } = await putBlob(t.store, data)
+  const lost = chunkOf(data, 3)
+  await t.editRaw(async (db) => { await rawChunks(db, t.path).del(sha256(lost)) })
+  const err = await expectCode(readBlobBytes(t.store, id), 'E_CORRUPT')
+  assert.match(err.message, `chunk 3 (${sha256(lost)}) is missing`)
+})
+
+Large.run()
 
 // ---------------------------------------------------------------- dedup
 

@@ -122,6 +122,15 @@ export interface CopyingWholeHasher {
 }
 
 const RING_SLOTS = 8
+// From this size on, a blob's whole content is hashed on a thread of its own while the caller checks its chunks.
+const WHOLE_THREAD_FROM = 32 * 1024 * 1024
+
+/** The whole-content hash for reading or copying a stored blob: on a thread of its own for a large blob of several chunks. */
+export function wholeHasherFor (record: { size: number, chunks: ReadonlyArray<readonly [Uint8Array, number]> }): CopyingWholeHasher {
+  if (record.size >= WHOLE_THREAD_FROM && record.chunks.length > 1) return copyingWholeHashThread(Math.max(...record.chunks.map(([, size]) => size)))
+  const hash = createHash('sha256')
+  return { update: async (bytes) => { hash.update(bytes) }, digest: async () => hash.digest(), close: async () => undefined }
+}
 
 /** A whole-content hash on its own thread for pieces of at most `maxPiece` bytes, copied into a ring of shared slots. */
 export function copyingWholeHashThread (maxPiece: number): CopyingWholeHasher {

@@ -4,11 +4,12 @@ import { CorruptError, isSnapstoreError } from '../errors.ts'
 import { digestHex } from '../ids.ts'
 import { writeBatch } from '../batch.ts'
 import { hasChunk, readChunk, storeChunk } from '../chunks.ts'
+import { wholeHasherFor } from '../ingest/hash-thread.ts'
 import { readAhead, settleQuietly } from './read-ahead.ts'
-import type { Hash } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
 import type { BlobRecord } from '../blobs.ts'
 import type { StoredChunk } from '../chunks.ts'
+import type { CopyingWholeHasher } from '../ingest/hash-thread.ts'
 import type { Op } from '../ops.ts'
 import type { Store } from '../store.ts'
 import type { OperationOptions } from '../types.ts'
@@ -60,11 +61,12 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
     pendingBytes = 0
     staged.clear()
   }
-  let blob: { id: CID, hex: string, record: BlobRecord, whole: Hash, size: number, single: boolean } | undefined
-  const finish = (): void => {
+  let blob: { id: CID, hex: string, record: BlobRecord, whole: CopyingWholeHasher, size: number, single: boolean } | undefined
+  const finish = async (): Promise<void> => {
     if (blob === undefined) return
     // A blob of one chunk whose digest is the blob's own: checking that chunk checked the whole.
-    const computed = blob.single ? blob.hex : blob.whole.digest('hex')
+    const computed = blob.single ? blob.hex : Buffer.from(await blob.whole.digest()).toString('hex')
+    await blob.whole.close()
     if (computed !== blob.hex || blob.size !== blob.record.size) {
       throw new CorruptError(`Cannot merge blob ${blob.id.toString()} from ${source.name}: digest mismatch: expected ${blob.hex}, computed ${computed}`,
         { details: { blob: blob.id.toString(), expected: blob.hex, computed } })
@@ -84,10 +86,10 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
       for (const step of group.steps) {
         options.signal?.throwIfAborted()
         if (step.kind === 'blob') {
-          finish()
+          await finish()
           const [only, ...more] = step.record.chunks
           const single = only !== undefined && more.length === 0 && Buffer.from(only[0]).toString('hex') === step.hex
-          blob = { id: step.id, hex: step.hex, record: step.record, whole: createHash('sha256'), size: 0, single }
+          blob = { id: step.id, hex: step.hex, record: step.record, whole: wholeHasherFor(step.record), size: 0, single }
           continue
         }
         const current = blob!
@@ -117,15 +119,17 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
           pendingBytes += bytes.length
           copied.bytes += bytes.length
         }
-        if (!current.single) current.whole.update(bytes)
+        if (!current.single) await current.whole.update(bytes)
         current.size += bytes.length
         options.onProgress?.({ type: 'snapstore:merge:bytes', done: copied.bytes })
         if (pendingBytes >= BATCH_BYTES) await flush()
       }
     }
-    finish()
+    await finish()
+    blob = undefined
     await flush()
   } catch (err) {
+    await blob?.whole.close()
     // Only verified chunks and whole verified blobs are pending here: keeping them is safe.
     if (isSnapstoreError(err, 'E_NET')) await flush().catch(() => undefined)
     throw err

@@ -101,15 +101,20 @@ export class Packs {
 
   /** Reads the bytes at a location; `E_CORRUPT` when the pack is missing or too short. */
   async read (location: ChunkLocation): Promise<Uint8Array> {
-    const handle = await this.#reader(location.pack)
     const bytes = Buffer.allocUnsafe(location.size)
+    await this.readInto(location, bytes)
+    return bytes
+  }
+
+  /** Reads the bytes at a location into `target` (at least as long); `E_CORRUPT` when the pack is missing or too short. */
+  async readInto (location: ChunkLocation, target: Uint8Array): Promise<void> {
+    const handle = await this.#reader(location.pack)
     let done = 0
     while (done < location.size) {
-      const { bytesRead } = await handle.read(bytes, done, location.size - done, location.offset + done)
+      const { bytesRead } = await handle.read(target, done, location.size - done, location.offset + done)
       if (bytesRead === 0) throw new CorruptError(`pack ${packName(location.pack)} ends before byte ${location.offset + location.size}`)
       done += bytesRead
     }
-    return bytes
   }
 
   /** Closes every open pack file after the writes in flight. */
