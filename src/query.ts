@@ -142,7 +142,7 @@ export interface StoreStats {
   packBytes: number
 }
 
-/** Counts events, blobs, logical and stored bytes. */
+/** Counts events, blobs, logical and stored bytes, and the pack files on disk. */
 export async function storeStats (store: Store, options: OperationOptions = {}): Promise<StoreStats> {
   const heads = await listHeads(store)
   let blobs = 0
