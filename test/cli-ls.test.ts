@@ -85,7 +85,7 @@ Ls('ls origins lists origins in order of first appearance', async ({ store }) =>
   expectOk(await snap(['ls', 'origins', store]), `${own}\t1\n${foreign}\t1\n`)
 })
 
-Ls('ls snapshots -l prints a header line, then id, size, name, added, origin and tags per blob', async ({ store }) => {
+Ls('ls snapshots -l prints a header line, then id, size, name, added, origin, tags and shared bytes per blob', async ({ store }) => {
   const [first, second] = await seed(store, [
     { kind: 'snapshot', content: 'twelve bytes', options: { name: 'start' } },
     { kind: 'snapshot', content: 'x', options: { tag: 'best' } }
@@ -95,15 +95,15 @@ Ls('ls snapshots -l prints a header line, then id, size, name, added, origin and
   const run = await snap(['ls', 'snapshots', store, '-l'])
   expectOk(run)
   const [header, ...rows] = lines(run.stdout)
-  assert.is(header, 'id\tsize\tname\tadded\torigin\ttags')
+  assert.is(header, 'id\tsize\tname\tadded\torigin\ttags\tshared')
   assert.is(rows.length, 2)
   const cells = rows.map((row) => row.split('\t'))
-  assert.equal(cells.map((c) => [c[0], c[1], c[2], c[4], c[5]]), [
-    [first, '12', 'start', origin, '-'],
-    [second, '1', '-', origin, 'alias,best']
+  assert.equal(cells.map((c) => [c[0], c[1], c[2], c[4], c[5], c[6]]), [
+    [first, '12', 'start', origin, '-', '0'],
+    [second, '1', '-', origin, 'alias,best', '0']
   ])
   for (const c of cells) {
-    assert.is(c.length, 6)
+    assert.is(c.length, 7)
     assert.match(c[3]!, ISO)
   }
 })

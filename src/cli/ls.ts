@@ -3,7 +3,7 @@ import { conditionsHold, parseCondition } from '../conditions.ts'
 import { UsageError } from '../errors.ts'
 import { digestHex } from '../ids.ts'
 import { exportFileName, sha256sumLine } from '../sha256sums.ts'
-import { listBlobIds, listBlobs, listOrigins, listTags } from '../query.ts'
+import { listBlobIds, listBlobs, listOrigins, listTags, sharedBytesByBlob } from '../query.ts'
 import { withStore } from '../store.ts'
 import { resolveId } from '../resolve.ts'
 import { listRuns } from '../runs/query.ts'
@@ -54,7 +54,9 @@ async function listKind (store: Store, kind: BlobKind, options: LsOptions, out: 
     for await (const id of listBlobIds(store, kind)) await out.push(options.sha256sums === true ? sha256sumLine(CID.parse(id)) : id)
     return
   }
-  if (options.json !== true && options.long === true) await out.push(['id', 'size', 'name', 'added', 'origin', 'tags'].join('\t'))
+  if (options.json !== true && options.long === true) await out.push(['id', 'size', 'name', 'added', 'origin', 'tags', 'shared'].join('\t'))
+  // Shared bytes need every blob's chunks: two passes over the blob records, only for a long listing.
+  const shared = options.long === true ? await sharedBytesByBlob(store) : undefined
   for await (const blob of listBlobs(store, kind)) {
     if (!conditionsHold(blob.meta ?? {}, where)) continue
     if (options.sha256sums === true) {
@@ -62,9 +64,10 @@ async function listKind (store: Store, kind: BlobKind, options: LsOptions, out: 
     } else if (options.long !== true && options.json !== true) {
       await out.push(blob.id.toString())
     } else if (options.json === true) {
-      await out.push(JSON.stringify({ id: blob.id, kinds: blob.kinds, size: blob.size, name: blob.name ?? null, meta: blob.meta ?? {}, added: isoTime(blob.firstTime), origin: blob.first.origin, seq: blob.first.seq, clock: blob.first.clock, tags: blob.tags }, jsonReplacer))
+      const json = { id: blob.id, kinds: blob.kinds, size: blob.size, name: blob.name ?? null, meta: blob.meta ?? {}, added: isoTime(blob.firstTime), origin: blob.first.origin, seq: blob.first.seq, clock: blob.first.clock, tags: blob.tags }
+      await out.push(JSON.stringify(shared === undefined ? json : { ...json, shared: shared.get(digestHex(blob.id)) ?? 0 }, jsonReplacer))
     } else {
-      await out.push([blob.id.toString(), blob.size, blob.name ?? '-', isoTime(blob.firstTime), blob.first.origin, blob.tags.join(',') || '-'].join('\t'))
+      await out.push([blob.id.toString(), blob.size, blob.name ?? '-', isoTime(blob.firstTime), blob.first.origin, blob.tags.join(',') || '-', shared?.get(digestHex(blob.id)) ?? 0].join('\t'))
     }
   }
 }

@@ -4,7 +4,7 @@ import { lineageOf } from '../runs/lineage.ts'
 import { runJson } from './run-format.ts'
 import { showItem, storeStats } from '../query.ts'
 import { resolveId } from '../resolve.ts'
-import { FORMAT_VERSION, withStore } from '../store.ts'
+import { withStore } from '../store.ts'
 import { storeInit } from './context.ts'
 import { humanBytes, isoTime, jsonReplacer, writeJson, writeLine } from './output.ts'
 import { eventJson, summarize } from './summary.ts'
@@ -19,8 +19,8 @@ export async function show (path: string, idText: string | undefined, options: S
   await withStore(path, storeInit(options), async (store) => {
     if (idText === undefined) {
       const stats = await storeStats(store)
-      if (options.json === true) await writeJson({ path: store.path, format: FORMAT_VERSION, ...stats })
-      else await writeLine(describeStats(store.path, stats))
+      if (options.json === true) await writeJson({ path: store.path, format: store.format, ...stats })
+      else await writeLine(describeStats(store, stats))
       return
     }
     if (options.lineage === true) {
@@ -83,17 +83,18 @@ async function showLineage (store: Store, snapshot: CID, options: StoreCommandOp
   await writeLine(lines.join('\n'))
 }
 
-function describeStats (path: string, stats: StoreStats): string {
+function describeStats (store: Store, stats: StoreStats): string {
   return table([
-    ['store', path],
-    ['format', String(FORMAT_VERSION)],
+    ['store', store.path],
+    ['format', String(store.format)],
     ['origin', stats.origin],
     ['origins', String(stats.origins)],
     ['events', String(stats.events)],
     ['blobs', String(stats.blobs)],
     ['logical', `${humanBytes(stats.logicalBytes)} (${stats.logicalBytes} bytes)`],
     ['stored', `${humanBytes(stats.storedBytes)} (${stats.storedBytes} bytes)`],
-    ['dedup', `${stats.dedupRatio.toFixed(2)}x`]
+    ['dedup', `${stats.dedupRatio.toFixed(2)}x`],
+    ['packs', `${humanBytes(stats.packBytes)} (${stats.packBytes} bytes) in ${stats.packs} ${stats.packs === 1 ? 'file' : 'files'}`]
   ])
 }
 
@@ -112,13 +113,14 @@ function describeItem (item: ShownItem): string {
       ['body', JSON.stringify(event.body, jsonReplacer)]
     ])
   }
-  const { id, blob, record } = item
+  const { id, blob, record, shared } = item
   const rows: Array<[string, string]> = [
     ['blob', id.toString()],
     ['sha256', digestHex(id)],
     ['kinds', blob?.kinds.join(', ') ?? '- (stored, but no event names it)'],
     ['size', `${humanBytes(record.size)} (${record.size} bytes)`],
-    ['chunks', String(record.chunks.length)]
+    ['chunks', String(record.chunks.length)],
+    ['shared', `${humanBytes(shared)} (${shared} bytes) also in other blobs`]
   ]
   if (blob !== undefined) {
     rows.push(['name', blob.name ?? '-'])
@@ -131,7 +133,7 @@ function describeItem (item: ShownItem): string {
 
 function toJson (item: ShownItem): unknown {
   if (item.type === 'event') return { item: 'event', ...eventJson(item.event) }
-  return { item: 'blob', ...item.blob, id: item.id, sha256: digestHex(item.id), size: item.record.size, chunks: item.record.chunks.length }
+  return { item: 'blob', ...item.blob, id: item.id, sha256: digestHex(item.id), size: item.record.size, chunks: item.record.chunks.length, shared: item.shared }
 }
 
 function table (rows: ReadonlyArray<[string, string]>): string {

@@ -1,4 +1,4 @@
-import { mkdir, open, readdir } from 'node:fs/promises'
+import { mkdir, open, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CorruptError } from '../errors.ts'
 import type { FileHandle } from 'node:fs/promises'
@@ -18,6 +18,8 @@ const RECORD_HEADER = 4 + 32
 const PACK_LIMIT = 1024 * 1024 * 1024
 /** Appended bytes after which the pack is flushed to disk in the background, so the final sync has little left to do. */
 const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024
+/** The file name of a pack: its number, zero-padded to six digits or more. */
+const PACK_NAME = /^\d{6,}\.pack$/
 
 interface OpenPack {
   number: number
@@ -117,6 +119,24 @@ export class Packs {
     }
   }
 
+  /** How many pack files there are and their total size in bytes, as the file system reports them now. */
+  async onDisk (): Promise<{ files: number, bytes: number }> {
+    const names = await readdir(this.dir).catch((err: NodeJS.ErrnoException): string[] => {
+      if (err.code === 'ENOENT') return []
+      throw err
+    })
+    let files = 0
+    let bytes = 0
+    for (const name of names) {
+      if (!PACK_NAME.test(name)) continue
+      const info = await stat(join(this.dir, name)).catch(() => undefined)
+      if (info === undefined) continue
+      files++
+      bytes += info.size
+    }
+    return { files, bytes }
+  }
+
   /** Closes every open pack file after the writes in flight. */
   async close (): Promise<void> {
     while (this.#writes.size > 0) await Promise.allSettled([...this.#writes])
@@ -150,7 +170,7 @@ export class Packs {
   /** The newest pack, to append to at its end (past any bytes a killed writer left), or a first one. */
   async #lastPack (): Promise<OpenPack> {
     await mkdir(this.dir, { recursive: true })
-    const numbers = (await readdir(this.dir)).flatMap((name) => /^\d{6,}\.pack$/.test(name) ? [Number(name.slice(0, -5))] : [])
+    const numbers = (await readdir(this.dir)).flatMap((name) => PACK_NAME.test(name) ? [Number(name.slice(0, -5))] : [])
     const last = Math.max(0, ...numbers)
     if (last === 0) return await this.#startPack(1)
     const handle = await open(join(this.dir, packName(last)), 'r+')

@@ -258,7 +258,8 @@ export interface StoreState {
   listing: Listing
   /** Event ids in the order `log` prints them. */
   log: string[]
-  stats: Omit<StoreStats, 'dedupRatio'> & { dedupRatio: string }
+  /** Without the size of the pack files: a failed command may leave bytes there that nothing names and nothing reads. */
+  stats: Omit<StoreStats, 'dedupRatio' | 'packs' | 'packBytes'> & { dedupRatio: string }
   dump: string[]
   blobRows: number
   chunkRows: number
@@ -268,7 +269,7 @@ export interface StoreState {
 export async function storeState (ws: Workspace, nameOrPath: string): Promise<StoreState> {
   const path = resolve(ws.dir, nameOrPath)
   const store = await ws.open(path)
-  const stats = await storeStats(store)
+  const { packs, packBytes, ...stats } = await storeStats(store)
   const view = await listing(store)
   const log = (await collect(iterateLog(store))).map((stored) => stored.id.toString())
   await ws.close(path)

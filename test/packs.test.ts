@@ -1,0 +1,220 @@
+import { createHash } from 'node:crypto'
+import { readFile, rm, stat, truncate, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { CarReader } from '@ipld/car/reader'
+import { CarWriter } from '@ipld/car/writer'
+import * as assert from 'uvu/assert'
+import { addBlob, chunkEnds, closeStore, exportCar, initStore, listBlobIds, mergeStores, openStore, readBlobBytes, verifyStore } from '../src/index.ts'
+import { collect, expectCode, rawChunks, seededBytes, specSuite, storeSuite, tempDir, tempStore } from './_helpers/store.ts'
+import { dumpStore, expectError, expectOk, snap, withDb } from './_helpers/cli.ts'
+import type { CID } from 'multiformats/cid'
+import type { TempStore } from './_helpers/store.ts'
+
+const MiB = 1024 * 1024
+/** The size at which a pack is closed for appends and the next one begins (README, Store format). */
+const PACK_LIMIT = 1024 * MiB
+
+function sha256 (data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex')
+}
+
+/** The distinct chunks of some blobs as the store's chunking cuts them: hex digest → size. */
+function distinctChunks (blobs: readonly Uint8Array[]): Map<string, number> {
+  const chunks = new Map<string, number>()
+  for (const blob of blobs) {
+    let from = 0
+    for (const end of chunkEnds(blob)) {
+      chunks.set(sha256(blob.subarray(from, end)), end - from)
+      from = end
+    }
+  }
+  return chunks
+}
+
+/** The pack file each of a blob's chunks lies in, read from the (closed) store's database. */
+async function packsOf (t: TempStore, data: Uint8Array): Promise<string[]> {
+  await t.close()
+  const files = await withDb(t.path, async (db) => {
+    const chunks = rawChunks(db, t.path)
+    return await Promise.all([...distinctChunks([data]).keys()].map(async (hex) => (await chunks.place(hex)).file))
+  })
+  await t.reopen()
+  return [...new Set(files)]
+}
+
+// ---------------------------------------------------------------- packs damaged under a store
+
+interface Damaged {
+  /** Two multi-chunk blobs: the first in pack 000001, the second in pack 000002. */
+  first: { id: CID, data: Uint8Array }
+  second: { id: CID, data: Uint8Array }
+  packs: [string, string]
+}
+
+/** Stores a blob, fills the first pack to its limit (as unnamed bytes), and stores a second blob, which goes to a second pack. */
+async function blobsInTwoPacks (t: TempStore): Promise<Damaged> {
+  const first = seededBytes(2 * MiB, 31)
+  const second = seededBytes(2 * MiB, 32)
+  const firstId = (await addBlob(t.store, 'snapshot', first)).id
+  await t.close()
+  const packs: [string, string] = [join(t.path, 'packs', '000001.pack'), join(t.path, 'packs', '000002.pack')]
+  await truncate(packs[0], PACK_LIMIT)
+  await t.reopen()
+  const secondId = (await addBlob(t.store, 'snapshot', second)).id
+  assert.equal(await packsOf(t, first), [packs[0]])
+  assert.equal(await packsOf(t, second), [packs[1]])
+  return { first: { id: firstId, data: first }, second: { id: secondId, data: second }, packs }
+}
+
+const DAMAGE: Array<{ name: string, damage: (d: Damaged) => Promise<'first' | 'second'> }> = [
+  {
+    name: 'deleted',
+    damage: async (d) => { await rm(d.packs[0]); return 'first' }
+  },
+  {
+    name: 'truncated in its last chunk',
+    damage: async (d) => { await truncate(d.packs[1], (await stat(d.packs[1])).size - 1000); return 'second' }
+  }
+]
+
+const Robust = storeSuite('packs damaged under a store')
+
+for (const row of DAMAGE) {
+  Robust(`get and verify of a blob whose pack was ${row.name} fail with E_CORRUPT naming it; a blob in another pack still reads`, async ({ t }) => {
+    const d = await blobsInTwoPacks(t)
+    await t.close()
+    const hit = d[await row.damage(d)]
+    const spared = hit === d.first ? d.second : d.first
+    await t.reopen()
+
+    const err = await expectCode(readBlobBytes(t.store, hit.id), 'E_CORRUPT')
+    assert.match(err.message, hit.id.toString())
+    assert.match(err.message, /pack 00000[12]\.pack/)
+    assert.is(sha256(await readBlobBytes(t.store, spared.id)), sha256(spared.data))
+    const report = await verifyStore(t.store)
+    assert.is(report.ok, false)
+    assert.ok(report.problems.length > 0 && report.problems.every((problem) => problem.startsWith(`blob ${hit.id.toString()}: `)), report.problems.join('\n'))
+    const sampled = await verifyStore(t.store, { sample: 100 })
+    assert.ok(sampled.problems.some((problem) => problem.startsWith(`blob ${hit.id.toString()}: `)), sampled.problems.join('\n'))
+  })
+}
+
+Robust('through the CLI, get and verify of a blob whose pack was deleted give E_CORRUPT naming the blob, and write nothing', async ({ t }) => {
+  const d = await blobsInTwoPacks(t)
+  await t.close()
+  await rm(d.packs[0])
+  const id = d.first.id.toString()
+  assert.match(expectError(await snap(['get', 'snapshot', t.path, id]), 'E_CORRUPT'), id)
+  const target = join(t.dir, 'out.bin')
+  assert.match(expectError(await snap(['get', 'snapshot', t.path, id, '-o', target]), 'E_CORRUPT'), id)
+  assert.is(await stat(target).catch(() => undefined), undefined, 'no output file appears')
+  const verify = await snap(['verify', t.path])
+  assert.is(verify.status, 1)
+  assert.ok(verify.stdout.split('\n').filter(Boolean).every((line) => line.startsWith(`blob ${id}: `)), verify.stdout)
+  const other = await snap(['get', 'snapshot', t.path, d.second.id.toString()])
+  expectOk(other)
+  assert.is(sha256(other.out), sha256(d.second.data))
+})
+
+Robust.run()
+
+// ---------------------------------------------------------------- merge and CAR export of chunked blobs
+
+interface Chunked {
+  src: TempStore
+  dest: TempStore
+  /** In the source: a is its own, b shares its first 2 MiB with c. In the destination: c and d. */
+  a: Uint8Array
+  b: Uint8Array
+  ids: CID[]
+  dispose: () => Promise<void>
+}
+
+const Merge = specSuite<{ c: Chunked }>('merge and CAR export of chunked blobs', {} as { c: Chunked })
+Merge.before.each(async (ctx) => {
+  const src = await tempStore()
+  const dest = await tempStore()
+  const common = seededBytes(2 * MiB, 41)
+  const a = seededBytes(3 * MiB, 42)
+  const b = Buffer.concat([common, seededBytes(MiB, 43)])
+  const c = Buffer.concat([common, seededBytes(MiB, 44)])
+  const ids = [(await addBlob(src.store, 'snapshot', a)).id, (await addBlob(src.store, 'snapshot', b)).id]
+  for (const data of [c, seededBytes(MiB, 45)]) await addBlob(dest.store, 'snapshot', data)
+  ctx.c = { src, dest, a, b, ids, dispose: async () => { await src.dispose(); await dest.dispose() } }
+})
+Merge.after.each(async (ctx) => { await ctx.c.dispose() })
+
+Merge('a merge of chunked blobs copies only the chunks the destination lacks, and the destination verifies', async ({ c }) => {
+  const held = new Set(await collect(c.dest.store.sub.chunkAt.keys()))
+  const missing = [...distinctChunks([c.a, c.b])].filter(([hex]) => !held.has(hex))
+  const shared = distinctChunks([c.a, c.b]).size - missing.length
+  assert.ok(shared > 0, 'the destination already holds some chunks of b')
+  const pack = join(c.dest.path, 'packs', '000001.pack')
+  const before = (await stat(pack)).size
+
+  await c.src.close()
+  const result = await mergeStores(c.dest.store, c.src.path)
+  assert.equal([result.events, result.blobs, result.bytes], [2, 2, missing.reduce((sum, [, size]) => sum + size, 0)])
+  assert.is((await stat(pack)).size - before, missing.reduce((sum, [, size]) => sum + 36 + size, 0), 'the pack grew by the missing chunks only')
+  assert.ok((await verifyStore(c.dest.store)).ok)
+  assert.is(sha256(await readBlobBytes(c.dest.store, c.ids[0]!)), sha256(c.a))
+  assert.is(sha256(await readBlobBytes(c.dest.store, c.ids[1]!)), sha256(c.b))
+})
+
+Merge('a CAR export of chunked blobs merged into a fresh store rebuilds them, and the store verifies', async ({ c }) => {
+  const car = join(c.src.dir, 'chunked.car')
+  assert.equal(await exportCar(c.src.store, car), { events: 2, blobs: 2 })
+  const fresh = await tempStore()
+  try {
+    const result = await mergeStores(fresh.store, car)
+    assert.equal([result.events, result.blobs], [2, 2])
+    assert.ok((await verifyStore(fresh.store)).ok)
+    assert.equal((await collect(listBlobIds(fresh.store, 'snapshot'))), c.ids.map(String))
+    assert.is(sha256(await readBlobBytes(fresh.store, c.ids[0]!)), sha256(c.a))
+    assert.is(sha256(await readBlobBytes(fresh.store, c.ids[1]!)), sha256(c.b))
+    assert.is((await collect(fresh.store.sub.chunkAt.keys())).length, distinctChunks([c.a, c.b]).size)
+  } finally {
+    await fresh.dispose()
+  }
+})
+
+Merge('a merge of a CAR that lacks one chunk block is refused with E_CORRUPT and writes nothing', async ({ c }) => {
+  const car = join(c.src.dir, 'chunked.car')
+  await exportCar(c.src.store, car)
+  const [, lost] = [...distinctChunks([c.a]).keys()]
+  const damaged = join(c.src.dir, 'lacking.car')
+  await writeFile(damaged, await carWithout(await readFile(car), lost!))
+  const { dir, dispose } = await tempDir()
+  try {
+    const path = join(dir, 'store')
+    await closeStore(await initStore(path))
+    const before = await dumpStore(path)
+    const store = await openStore(path)
+    try {
+      const err = await expectCode(mergeStores(store, damaged), 'E_CORRUPT')
+      assert.match(err.message, lost!)
+    } finally {
+      await closeStore(store)
+    }
+    assert.equal(await dumpStore(path), before, 'the database is as it was')
+  } finally {
+    await dispose()
+  }
+})
+
+/** The bytes of a CAR file with the same roots and blocks, except the raw block whose digest is `hex`. */
+async function carWithout (bytes: Uint8Array, hex: string): Promise<Uint8Array> {
+  const reader = await CarReader.fromBytes(bytes)
+  const { writer, out } = CarWriter.create(await reader.getRoots())
+  const parts = collect(out)
+  let dropped = 0
+  for await (const block of reader.blocks()) {
+    if (Buffer.from(block.cid.multihash.digest).toString('hex') === hex) dropped++
+    else await writer.put(block)
+  }
+  await writer.close()
+  assert.is(dropped, 1, 'the CAR carried the chunk once')
+  return Buffer.concat(await parts)
+}
+
+Merge.run()
