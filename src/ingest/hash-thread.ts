@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads'
 /** A message to a hashing thread. */
 export type HashRequest =
   | { type: 'begin', buffer: SharedArrayBuffer }
-  | { type: 'update', seq: number, start: number, length: number }
+  | { type: 'update', seq: number, ranges: number[] }
   | { type: 'digest' }
   | { type: 'chunks', seq: number, ranges: number[] }
 
@@ -14,6 +14,8 @@ type HashReply = { type: 'done', seq: number, digests?: Uint8Array } | { type: '
 export interface Hasher {
   /** Feeds `length` bytes at `start` to the whole-content hash; settles once they may be overwritten. */
   update: (start: number, length: number) => Promise<void>
+  /** Feeds each [start, length] range in order, as `update` does one. */
+  updateRanges: (ranges: ReadonlyArray<readonly [number, number]>) => Promise<void>
   /** The whole-content digest of everything fed, once all of it is hashed. */
   digest: () => Promise<Uint8Array>
   /** The sha-256 of each [start, length] range, in order. */
@@ -27,6 +29,7 @@ export function inlineHasher (memory: Uint8Array): Hasher {
   const whole = createHash('sha256')
   return {
     update: async (start, length) => { whole.update(memory.subarray(start, start + length)) },
+    updateRanges: async (ranges) => { for (const [start, length] of ranges) whole.update(memory.subarray(start, start + length)) },
     digest: async () => whole.digest(),
     chunks: async (ranges) => ranges.map(([start, length]) => createHash('sha256').update(memory.subarray(start, start + length)).digest()),
     close: async () => undefined
@@ -38,28 +41,47 @@ export type WholeHasher = Pick<Hasher, 'update' | 'digest' | 'close'>
 
 /** A whole-content hash on a thread of its own that reads `buffer`, for work that keeps this thread busy with other hashing. */
 export function wholeHashThread (buffer: SharedArrayBuffer): WholeHasher {
-  const whole = new HashThread(buffer)
+  const whole = new HashThread()
+  whole.begin(buffer)
   return {
-    update: async (start, length) => { await whole.ask({ type: 'update', seq: 0, start, length }) },
+    update: async (start, length) => { await whole.ask({ type: 'update', seq: 0, ranges: [start, length] }) },
     digest: async () => await whole.finalDigest(),
     close: async () => { await whole.close() }
   }
 }
+
+// Two hashing threads kept between blobs (idle, they do not keep the process alive), so a run of large
+// blobs starts no thread after the first; a second user at the same time gets threads of its own.
+let idlePair: [HashThread, HashThread] | undefined
 
 /**
  * Hashing on two threads that read the ingest's shared memory: one hashes the whole content in order,
  * the other each round's chunks, while this thread reads, cuts and writes.
  */
 export function threadedHasher (buffer: SharedArrayBuffer): Hasher {
-  const whole = wholeHashThread(buffer)
-  const chunks = new HashThread(buffer)
+  const pair = idlePair ?? [new HashThread(), new HashThread()]
+  idlePair = undefined
+  const [whole, chunks] = pair
+  for (const thread of pair) thread.begin(buffer)
+  let closed = false
   return {
-    ...whole,
+    update: async (start, length) => { await whole.ask({ type: 'update', seq: 0, ranges: [start, length] }) },
+    updateRanges: async (ranges) => { await whole.ask({ type: 'update', seq: 0, ranges: ranges.flat() }) },
+    digest: async () => await whole.finalDigest(),
     chunks: async (ranges) => {
       const reply = await chunks.ask({ type: 'chunks', seq: 0, ranges: ranges.flat() })
       return ranges.map((_, i) => reply.digests!.subarray(32 * i, 32 * i + 32))
     },
-    close: async () => { await Promise.all([whole.close(), chunks.close()]) }
+    close: async () => {
+      if (closed) return
+      closed = true
+      if (idlePair === undefined && pair.every((thread) => thread.idle())) {
+        for (const thread of pair) thread.rest()
+        idlePair = pair
+      } else {
+        await Promise.all(pair.map(async (thread) => { await thread.close() }))
+      }
+    }
   }
 }
 
@@ -70,7 +92,7 @@ class HashThread {
   #seq = 0
   #failure: Error | undefined
 
-  constructor (buffer: SharedArrayBuffer) {
+  constructor () {
     this.#worker = new Worker(new URL('./hash-worker.js', import.meta.url))
     this.#worker.on('message', (reply: HashReply) => {
       const key = reply.type === 'digest' ? -1 : reply.seq
@@ -78,8 +100,23 @@ class HashThread {
       this.#waiting.delete(key)
     })
     this.#worker.on('error', (err) => { this.#fail(err) })
-    this.#worker.on('exit', (code) => { if (this.#waiting.size > 0) this.#fail(new Error(`a hashing thread stopped (exit code ${code})`)) })
+    this.#worker.on('exit', (code) => { this.#fail(new Error(`a hashing thread stopped (exit code ${code})`)) })
+  }
+
+  /** Starts a new blob over `buffer` (the whole-content hash starts afresh); the thread keeps the process alive until `rest`. */
+  begin (buffer: SharedArrayBuffer): void {
+    this.#worker.ref()
     this.#worker.postMessage({ type: 'begin', buffer } satisfies HashRequest)
+  }
+
+  /** True when the thread works and nothing asked of it is pending. */
+  idle (): boolean {
+    return this.#failure === undefined && this.#waiting.size === 0
+  }
+
+  /** Lets the process exit while the thread waits for its next blob. */
+  rest (): void {
+    this.#worker.unref()
   }
 
   /** Sends a request and waits for its answer. */

@@ -14,7 +14,7 @@ port.on('message', (request: HashRequest) => {
       memory = new Uint8Array(request.buffer)
       return
     case 'update':
-      whole.update(memory.subarray(request.start, request.start + request.length))
+      for (let i = 0; i < request.ranges.length; i += 2) whole.update(memory.subarray(request.ranges[i]!, request.ranges[i]! + request.ranges[i + 1]!))
       port.postMessage({ type: 'done', seq: request.seq })
       return
     case 'digest':

@@ -5,6 +5,7 @@ import { RAW, cidFromDigest, digestHex } from '../ids.ts'
 import { writeBatch } from '../batch.ts'
 import { hasChunks, storeChunk } from '../chunks.ts'
 import { GEAR_BYTES, createCutter } from '../chunking/cdc.ts'
+import type { Cutter } from '../chunking/cdc.ts'
 import { fillFromFile, fillFromSource } from './fill.ts'
 import { inlineHasher, threadedHasher } from './hash-thread.ts'
 import type { CID } from 'multiformats/cid'
@@ -32,6 +33,8 @@ const WORKER_FROM = 32 * 1024 * 1024
 // Chunk locations are written to the database in batches of this many while a large blob is stored.
 const LOCATIONS_PER_BATCH = 4096
 const NO_DIGEST = new Uint8Array(0)
+// The memory of the last large ingest, kept for the next (a new one each time would wait for the garbage collector).
+let idle: { key: string, cutter: Cutter } | undefined
 
 /**
  * Stores bytes as a content-addressed blob, streaming with memory bounded by a small constant whatever
@@ -61,7 +64,10 @@ async function ingest (store: Store, fill: Fill, sizeHint: number | undefined, o
   const slots = sizeHint !== undefined && sizeHint < SLOT_BYTES ? 1 : SLOTS
   const slotBytes = slots === 1 ? sizeHint! + 1 : SLOT_BYTES
   const stride = max + slotBytes
-  const cutter = createCutter(store.chunking, slots * stride)
+  const key = JSON.stringify(store.chunking)
+  const reuse = slots === SLOTS && idle?.key === key
+  const cutter = reuse ? idle!.cutter : createCutter(store.chunking, slots * stride)
+  if (reuse) idle = undefined
   const memory = cutter.bytes
   const hasher = sizeHint !== undefined && sizeHint >= WORKER_FROM ? threadedHasher(cutter.memory.buffer) : inlineHasher(memory)
   const chunks: Array<[Uint8Array, number]> = []
@@ -159,6 +165,7 @@ async function ingest (store: Store, fill: Fill, sizeHint: number | undefined, o
   } finally {
     await Promise.allSettled(busy.flat())
     await hasher.close()
+    if (slots === SLOTS) idle ??= { key, cutter }
   }
 
   async function finish (id: CID): Promise<PutBlobResult> {

@@ -161,7 +161,9 @@ export class Packs {
 
   async #currentPack (): Promise<OpenPack> {
     if (this.#writer === undefined) {
-      this.#writer = this.#lastPack()
+      this.#writer = this.#lastPack().catch((err: NodeJS.ErrnoException) => {
+        throw err instanceof CorruptError ? err : new CorruptError(`Cannot write to the packs in ${this.dir}: ${err.code ?? err.message}`, { cause: err })
+      })
       this.#writer.catch(() => { this.#writer = undefined })
     }
     return await this.#writer
