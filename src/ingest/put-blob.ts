@@ -100,20 +100,39 @@ async function ingest (store: Store, fill: Fill, sizeHint: number | undefined, o
     await Promise.all(writes)
   }
 
+  const dataStartOf = (slot: number): number => GEAR_BYTES + slot * stride + max
+  const fillRound = async (round: number): Promise<number> => {
+    const slot = round % slots
+    await Promise.all(busy[slot]!)
+    busy[slot] = []
+    return await fill(memory.subarray(dataStartOf(slot), dataStartOf(slot) + slotBytes))
+  }
+  // With several slots, the next round's bytes are read while this round's are cut (the unfinished chunk
+  // moves into a room of its own in front of them, so the order does not matter); with one, in turn.
+  const readAhead = slots >= 3
+  let next = readAhead ? fillRound(0) : undefined
   let size = 0
   let tail = { at: 0, length: 0 }
   try {
     for (let round = 0; ; round++) {
       options.signal?.throwIfAborted()
       const slot = round % slots
-      await Promise.all(busy[slot]!)
-      busy[slot] = []
-      const dataStart = GEAR_BYTES + slot * stride + max
-      // The unfinished chunk of the round before goes just in front of this round's bytes.
-      if (tail.length > 0) memory.copyWithin(dataStart - tail.length, tail.at, tail.at + tail.length)
-      const first = dataStart - tail.length
-      const read = await fill(memory.subarray(dataStart, dataStart + slotBytes))
+      const dataStart = dataStartOf(slot)
+      const moveTail = (): void => {
+        // The unfinished chunk of the round before goes just in front of this round's bytes.
+        if (tail.length > 0) memory.copyWithin(dataStart - tail.length, tail.at, tail.at + tail.length)
+      }
+      if (!readAhead) moveTail()
+      const read = readAhead ? await next! : await fillRound(round)
       const ended = read < slotBytes
+      if (readAhead) {
+        moveTail()
+        if (!ended) {
+          next = fillRound(round + 1)
+          next.catch(() => undefined)
+        }
+      }
+      const first = dataStart - tail.length
       size += read
       if (read > 0) using(slot, hasher.update(dataStart, read))
       const end = dataStart + read
@@ -163,6 +182,7 @@ async function ingest (store: Store, fill: Fill, sizeHint: number | undefined, o
     await Promise.all(busy.flat())
     return await finish(cidFromDigest(RAW, await hasher.digest()))
   } finally {
+    await next?.catch(() => undefined)
     await Promise.allSettled(busy.flat())
     await hasher.close()
     if (slots === SLOTS) idle ??= { key, cutter }

@@ -17,7 +17,7 @@ const RECORD_HEADER = 4 + 32
 /** A pack is closed for appends once it holds this much; the next append starts a new one. */
 const PACK_LIMIT = 1024 * 1024 * 1024
 /** Appended bytes after which the pack is flushed to disk in the background, so the final sync has little left to do. */
-const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024
+const BACKGROUND_SYNC_BYTES = 256 * 1024 * 1024
 /** The file name of a pack: its number, zero-padded to six digits or more. */
 const PACK_NAME = /^\d{6,}\.pack$/
 
