@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, hash } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { BadInputError } from './errors.ts'
@@ -27,12 +27,13 @@ export function cidFromDigest (codec: number, digest: Uint8Array): CID {
 
 /** The id of an event: CIDv1, dag-cbor, sha2-256 of its stored bytes. */
 export function eventId (bytes: Uint8Array): CID {
-  return cidFromDigest(DAG_CBOR, createHash('sha256').update(bytes).digest())
+  return cidFromDigest(DAG_CBOR, hash('sha256', bytes, 'buffer'))
 }
 
 /** The hex sha-256 digest inside a CID. */
 export function digestHex (cid: CID): string {
-  return Buffer.from(cid.multihash.digest).toString('hex')
+  const { digest } = cid.multihash
+  return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).toString('hex')
 }
 
 /** True for a CIDv1 with a sha2-256 multihash of the given codec. */
