@@ -1,5 +1,6 @@
 import { Encoder, addExtension } from 'cbor-x'
 import { CID } from 'multiformats/cid'
+import { Digest } from 'multiformats/hashes/digest'
 import { CorruptError } from './errors.ts'
 
 /** Name of the codec, as in the multicodec table. */
@@ -51,6 +52,8 @@ const PROTO_KEY = Buffer.concat([Buffer.from([0x69]), Buffer.from('__proto__')])
 
 /** Decodes bytes written by `encode` (or by `@ipld/dag-cbor`); malformed bytes raise `E_CORRUPT`. */
 export function decode<T = unknown> (bytes: Uint8Array): T {
+  const direct = readDirect(bytes)
+  if (direct !== GIVE_UP) return direct as T
   let value: unknown
   try {
     value = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).includes(PROTO_KEY) ? mapsToObjects(mapDecoder.decode(bytes)) : encoder.decode(bytes)
@@ -338,4 +341,132 @@ function sameKeys (a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true
+}
+
+// ---------------------------------------------------------------- direct reader
+// The mirror of the direct writer: definite-length maps with text keys, arrays, integers within the safe
+// range, doubles, well-formed UTF-8 text, byte strings and tag-42 CIDs are read straight from the bytes,
+// giving what the cbor-x path gives (byte strings and CIDs as views into `bytes`). Anything else, including
+// every malformed or truncated input, is left to cbor-x, which decides what it means or why it is corrupt.
+
+const SHA2_256 = 0x12
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+let input: Uint8Array = new Uint8Array(0)
+let pos = 0
+
+function readDirect (bytes: Uint8Array): unknown {
+  input = bytes
+  pos = 0
+  try {
+    const value = readValue()
+    return pos === bytes.length ? value : GIVE_UP
+  } catch {
+    // Malformed text, a CID multiformats refuses, bytes cut short: cbor-x decides what each means.
+    return GIVE_UP
+  } finally {
+    input = new Uint8Array(0)
+  }
+}
+
+function readByte (): number {
+  if (pos >= input.length) throw GIVE_UP
+  return input[pos++]!
+}
+
+/** The argument of a head whose first byte was `first`. */
+function readArgument (first: number): number {
+  const info = first & 0x1f
+  if (info < 24) return info
+  if (info === 24) return readByte()
+  if (info === 25) return readByte() * 0x100 + readByte()
+  if (info === 26) return ((readByte() * 0x100 + readByte()) * 0x100 + readByte()) * 0x100 + readByte()
+  if (info === 27) {
+    const high = ((readByte() * 0x100 + readByte()) * 0x100 + readByte()) * 0x100 + readByte()
+    const low = ((readByte() * 0x100 + readByte()) * 0x100 + readByte()) * 0x100 + readByte()
+    // Beyond the safe range cbor-x gives a bigint.
+    if (high >= 0x200000) throw GIVE_UP
+    return high * 0x100000000 + low
+  }
+  throw GIVE_UP
+}
+
+function take (length: number): Uint8Array {
+  if (pos + length > input.length) throw GIVE_UP
+  const view = input.subarray(pos, pos + length)
+  pos += length
+  return view
+}
+
+function readText (length: number): string {
+  if (pos + length > input.length) throw GIVE_UP
+  let text = ''
+  if (length < 32) {
+    for (let i = pos; i < pos + length; i++) {
+      const c = input[i]!
+      if (c >= 0x80) {
+        text = strictUtf8.decode(input.subarray(pos, pos + length))
+        break
+      }
+      text += String.fromCharCode(c)
+    }
+  } else {
+    text = strictUtf8.decode(input.subarray(pos, pos + length))
+  }
+  pos += length
+  return text
+}
+
+function readValue (): unknown {
+  const first = readByte()
+  switch (first >> 5) {
+    case 0: return readArgument(first)
+    case 1: return -1 - readArgument(first)
+    case 2: return take(readArgument(first))
+    case 3: return readText(readArgument(first))
+    case 4: {
+      const length = readArgument(first)
+      if (length > input.length - pos) throw GIVE_UP
+      const list: unknown[] = []
+      for (let i = 0; i < length; i++) list.push(readValue())
+      return list
+    }
+    case 5: {
+      const length = readArgument(first)
+      if (length > input.length - pos) throw GIVE_UP
+      const record: Record<string, unknown> = {}
+      for (let i = 0; i < length; i++) {
+        const head = readByte()
+        if (head >> 5 !== 3) throw GIVE_UP
+        const key = readText(readArgument(head))
+        // cbor-x renames this key; the Map path in decode keeps it.
+        if (key === '__proto__') throw GIVE_UP
+        record[key] = readValue()
+      }
+      return record
+    }
+    case 6: {
+      if (first !== 0xd8 || readByte() !== CID_TAG) throw GIVE_UP
+      const head = readByte()
+      if (head >> 5 !== 2) throw GIVE_UP
+      return readCid(take(readArgument(head)))
+    }
+    default:
+      if (first === 0xf4) return false
+      if (first === 0xf5) return true
+      if (first === 0xf6) return null
+      if (first === 0xfb) {
+        const bytes = take(8)
+        return new DataView(bytes.buffer, bytes.byteOffset, 8).getFloat64(0)
+      }
+      throw GIVE_UP
+  }
+}
+
+function readCid (bytes: Uint8Array): CID {
+  if (bytes[0] !== 0) throw GIVE_UP
+  // A CIDv1 with a sha2-256 digest, as every id of snapstore is, is built without re-encoding its parts.
+  if (bytes.length === 37 && bytes[1] === 1 && bytes[2]! < 0x80 && bytes[3] === SHA2_256 && bytes[4] === 32) {
+    return new CID(1, bytes[2]!, new Digest(SHA2_256, 32, bytes.subarray(5), bytes.subarray(3)), bytes.subarray(1))
+  }
+  return CID.decode(bytes.subarray(1))
 }

@@ -22,7 +22,15 @@ export function cidFromHex (codec: number, hex: string): CID {
 
 /** The CIDv1 for a raw 32-byte sha-256 digest, with the given codec. */
 export function cidFromDigest (codec: number, digest: Uint8Array): CID {
-  return CID.createV1(codec, Digest.create(SHA2_256, digest))
+  if (codec >= 0x80 || digest.length !== 32) return CID.createV1(codec, Digest.create(SHA2_256, digest))
+  // Both codecs and the digest length fit one varint byte: the CID's bytes are written directly.
+  const bytes = new Uint8Array(36)
+  bytes[0] = 1
+  bytes[1] = codec
+  bytes[2] = SHA2_256
+  bytes[3] = 32
+  bytes.set(digest, 4)
+  return new CID(1, codec, new Digest.Digest(SHA2_256, 32, bytes.subarray(4), bytes.subarray(2)), bytes)
 }
 
 /** The id of an event: CIDv1, dag-cbor, sha2-256 of its stored bytes. */

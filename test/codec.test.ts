@@ -199,6 +199,20 @@ Interop('decode keeps a "__proto__" key, at any depth, and re-encodes to the sam
   assert.is(hex(encode(decoded)), hex(dagCbor.encode(value)))
 })
 
+Interop('decode reads CBOR beyond what encode writes: half and single floats, indefinite lengths, integers past the safe range', () => {
+  const cases: Array<[string, unknown]> = [
+    ['f93e00', 1.5],
+    ['fa3fc00000', 1.5],
+    ['9f0102ff', [1, 2]],
+    ['bf616101ff', { a: 1 }],
+    ['1b0020000000000000', 2n ** 53n],
+    ['3b0020000000000000', -(2n ** 53n) - 1n],
+    ['1b001fffffffffffff', Number.MAX_SAFE_INTEGER],
+    ['a2616101616102', { a: 2 }]
+  ]
+  for (const [bytes, expected] of cases) assert.equal(decode(Buffer.from(bytes, 'hex')), expected, bytes)
+})
+
 Interop.run()
 
 // ---------------------------------------------------------------- refusals
