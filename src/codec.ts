@@ -1,7 +1,8 @@
-import { Encoder, addExtension } from 'cbor-x'
+import { createRequire } from 'node:module'
 import { CID } from 'multiformats/cid'
 import { Digest } from 'multiformats/hashes/digest'
 import { CorruptError } from './errors.ts'
+import type { Encoder } from 'cbor-x'
 
 /** Name of the codec, as in the multicodec table. */
 export const name = 'dag-cbor'
@@ -11,43 +12,54 @@ export const code = 0x71
 const CID_TAG = 42
 const MAX_UINT32 = 0xffffffff
 
-// dag-cbor carries a CID as tag 42 around a byte string that starts with 0x00 (the identity multibase).
-addExtension({
-  Class: CID,
-  tag: CID_TAG,
-  encode (cid: CID, encodeNext: (value: unknown) => Uint8Array) {
-    const bytes = new Uint8Array(cid.bytes.length + 1)
-    bytes.set(cid.bytes, 1)
-    return encodeNext(bytes)
-  },
-  decode (bytes: Uint8Array): CID {
-    if (!(bytes instanceof Uint8Array) || bytes[0] !== 0) throw new TypeError('Cannot decode CID: tag 42 must wrap a byte string starting with 0x00')
-    return CID.decode(bytes.subarray(1))
-  }
-})
+// cbor-x is needed only for values the direct writer and reader below leave to it, which events and
+// projections never are: it is loaded on first use, so commands that only read listings never load it.
+interface CborX { encoder: Encoder, mapDecoder: Encoder }
+let cborX: CborX | undefined
 
-// Settings under which cbor-x writes what @ipld/dag-cbor writes: no records, minimal map headers, bare byte strings.
-// cbor-x's types do not list useTag259ForMaps; without it cbor-x tags Maps with 259, which dag-cbor refuses.
-const encoderOptions = {
-  useRecords: false,
-  variableMapSize: true,
-  tagUint8Array: false,
-  mapsAsObjects: true,
-  useTag259ForMaps: false,
-  pack: false,
-  structuredClone: false,
-  useFloat32: 0
+function loadCborX (): CborX {
+  if (cborX !== undefined) return cborX
+  const { Encoder, addExtension } = createRequire(import.meta.url)('cbor-x') as typeof import('cbor-x')
+  // dag-cbor carries a CID as tag 42 around a byte string that starts with 0x00 (the identity multibase).
+  addExtension({
+    Class: CID,
+    tag: CID_TAG,
+    encode (cid: CID, encodeNext: (value: unknown) => Uint8Array) {
+      const bytes = new Uint8Array(cid.bytes.length + 1)
+      bytes.set(cid.bytes, 1)
+      return encodeNext(bytes)
+    },
+    decode (bytes: Uint8Array): CID {
+      if (!(bytes instanceof Uint8Array) || bytes[0] !== 0) throw new TypeError('Cannot decode CID: tag 42 must wrap a byte string starting with 0x00')
+      return CID.decode(bytes.subarray(1))
+    }
+  })
+  // Settings under which cbor-x writes what @ipld/dag-cbor writes: no records, minimal map headers, bare byte strings.
+  // cbor-x's types do not list useTag259ForMaps; without it cbor-x tags Maps with 259, which dag-cbor refuses.
+  const options = {
+    useRecords: false,
+    variableMapSize: true,
+    tagUint8Array: false,
+    mapsAsObjects: true,
+    useTag259ForMaps: false,
+    pack: false,
+    structuredClone: false,
+    useFloat32: 0
+  }
+  cborX = {
+    encoder: new Encoder(options as ConstructorParameters<typeof Encoder>[0]),
+    // cbor-x renames a "__proto__" key to "__proto_" when it decodes maps as objects; maps holding that key
+    // (rare) are decoded as Maps instead and turned into objects that keep it.
+    mapDecoder: new Encoder({ ...options, mapsAsObjects: false } as ConstructorParameters<typeof Encoder>[0])
+  }
+  return cborX
 }
-const encoder = new Encoder(encoderOptions as ConstructorParameters<typeof Encoder>[0])
 
 /** Encodes a value as dag-cbor-compatible CBOR: sorted keys, minimal headers, CIDs as tag 42. */
 export function encode (value: unknown): Uint8Array {
-  return writeDirect(value) ?? encoder.encode(canonical(value))
+  return writeDirect(value) ?? loadCborX().encoder.encode(canonical(value))
 }
 
-// cbor-x renames a "__proto__" key to "__proto_" when it decodes maps as objects; maps holding that key
-// (rare) are decoded as Maps instead and turned into objects that keep it.
-const mapDecoder = new Encoder({ ...encoderOptions, mapsAsObjects: false } as ConstructorParameters<typeof Encoder>[0])
 const PROTO_KEY = Buffer.concat([Buffer.from([0x69]), Buffer.from('__proto__')])
 
 /** Decodes bytes written by `encode` (or by `@ipld/dag-cbor`); malformed bytes raise `E_CORRUPT`. */
@@ -56,6 +68,7 @@ export function decode<T = unknown> (bytes: Uint8Array): T {
   if (direct !== GIVE_UP) return direct as T
   let value: unknown
   try {
+    const { encoder, mapDecoder } = loadCborX()
     value = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).includes(PROTO_KEY) ? mapsToObjects(mapDecoder.decode(bytes)) : encoder.decode(bytes)
   } catch (err) {
     throw new CorruptError(`Cannot decode CBOR: ${(err as Error).message}`, { cause: err })
