@@ -303,51 +303,73 @@ function writeValue (value: unknown): void {
     for (const item of value) writeValue(item)
     return
   }
-  // CID.asCID also knows CIDs of other copies of multiformats, by their '/' or asCID fields; plain records have neither.
-  const cid = value instanceof CID ? value : '/' in value || 'asCID' in value ? CID.asCID(value) : null
-  if (cid !== null) {
-    room(2)
-    out[at++] = 0xd8
-    out[at++] = CID_TAG
-    writeBytes(cid.bytes, true)
+  if (value instanceof CID) {
+    writeCid(value)
     return
   }
   const proto = Object.getPrototypeOf(value)
-  if (proto !== Object.prototype && proto !== null) throw GIVE_UP
-  const record = value as Record<string, unknown>
-  let keys = Object.keys(record)
-  for (const key of keys) {
-    if (record[key] === undefined) {
-      keys = keys.filter((k) => record[k] !== undefined)
-      break
+  if (proto !== Object.prototype && proto !== null) {
+    // A CID of another copy of multiformats, known by CID.asCID; any other class instance goes the cbor-x way.
+    const cid = CID.asCID(value)
+    if (cid === null) throw GIVE_UP
+    writeCid(cid)
+    return
+  }
+  const keys = Object.keys(value)
+  // Values in the order of the keys, read at once: reading each by its key is a slow lookup on records of many shapes.
+  const values = Object.values(value)
+  const order = orderOf(keys)
+  if (order.cidLike) {
+    const cid = CID.asCID(value)
+    if (cid !== null) {
+      writeCid(cid)
+      return
     }
   }
-  keys = orderOf(keys)
-  writeHead(5, keys.length)
-  for (const key of keys) {
-    writeString(key)
-    writeValue(record[key])
+  let count = 0
+  for (const item of values) if (item !== undefined) count++
+  writeHead(5, count)
+  for (const i of order.indices) {
+    const item = values[i]
+    if (item === undefined) continue
+    writeString(keys[i]!)
+    writeValue(item)
   }
+}
+
+function writeCid (cid: CID): void {
+  room(2)
+  out[at++] = 0xd8
+  out[at++] = CID_TAG
+  writeBytes(cid.bytes, true)
+}
+
+/** Where each key of a list goes in dag-cbor order, and whether the list has the fields CID.asCID looks for. */
+interface KeyOrder {
+  indices: number[]
+  cidLike: boolean
 }
 
 // Key lists seen before, by their first key: comparing a list with the few remembered under its first key
 // costs less than building a string to look it up by (records of one kind share their key lists).
-const orderByFirstKey = new Map<string, Array<{ keys: string[], sorted: string[] }>>()
+const orderByFirstKey = new Map<string, Array<{ keys: string[], order: KeyOrder }>>()
 let rememberedLists = 0
+const NO_KEYS: KeyOrder = { indices: [], cidLike: false }
 
-function orderOf (keys: string[]): string[] {
-  if (keys.length < 2) return keys
+function orderOf (keys: string[]): KeyOrder {
+  if (keys.length === 0) return NO_KEYS
   const known = orderByFirstKey.get(keys[0]!)
   if (known !== undefined) {
-    for (const entry of known) if (sameKeys(entry.keys, keys)) return entry.sorted
+    for (const entry of known) if (sameKeys(entry.keys, keys)) return entry.order
   }
-  const sorted = [...keys].sort(compareKeys)
+  const indices = keys.map((_, i) => i).sort((a, b) => compareKeys(keys[a]!, keys[b]!))
+  const order = { indices, cidLike: keys.includes('/') || keys.includes('asCID') }
   if (rememberedLists < MAX_REMEMBERED_KEY_SETS) {
     rememberedLists++
-    if (known === undefined) orderByFirstKey.set(keys[0]!, [{ keys, sorted }])
-    else known.push({ keys, sorted })
+    if (known === undefined) orderByFirstKey.set(keys[0]!, [{ keys, order }])
+    else known.push({ keys, order })
   }
-  return sorted
+  return order
 }
 
 function sameKeys (a: readonly string[], b: readonly string[]): boolean {
