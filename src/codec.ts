@@ -501,7 +501,9 @@ function readCid (bytes: Uint8Array): CID {
   if (bytes[0] !== 0) throw GIVE_UP
   // A CIDv1 with a sha2-256 digest, as every id of snapstore is, is built without re-encoding its parts.
   if (bytes.length === 37 && bytes[1] === 1 && bytes[2]! < 0x80 && bytes[3] === SHA2_256 && bytes[4] === 32) {
-    return new CID(1, bytes[2]!, new Digest(SHA2_256, 32, bytes.subarray(5), bytes.subarray(3)), bytes.subarray(1))
+    // Plain views: a Buffer's subarray costs a Buffer object each.
+    const view = (from: number): Uint8Array => new Uint8Array(bytes.buffer, bytes.byteOffset + from, 37 - from)
+    return new CID(1, bytes[2]!, new Digest(SHA2_256, 32, view(5), view(3)), view(1))
   }
   return CID.decode(bytes.subarray(1))
 }
