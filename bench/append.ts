@@ -1,14 +1,25 @@
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
-import { Encoder } from 'cbor-x'
+import { Encoder, addExtension } from 'cbor-x'
 import { ClassicLevel } from 'classic-level'
 import { appendEvents, closeStore, digestHex, initStore, listHeads, putBlob, readEventById, sealEvent } from '../src/index.ts'
 import { QUICK, check, compare, knob, progress, removeDir, rounds, runAsMain, tempDir, timed } from './_lib.ts'
-import type { CID } from 'multiformats/cid'
+import { CID } from 'multiformats/cid'
 import type { Comparison, Contender, ScenarioResult } from './_lib.ts'
 import type { EventDraft, SnapEvent, Store, StoredEvent } from '../src/index.ts'
 
-// The settings src/codec.ts gives cbor-x, without its key sorting: the floor for encoding an event.
+// The settings src/codec.ts gives cbor-x, without its key sorting: what encoding an event costs through cbor-x.
+// CIDs as dag-cbor's tag 42, registered here: src/codec.ts loads its own cbor-x only for values it cannot write itself.
+addExtension({
+  Class: CID,
+  tag: 42,
+  encode (cid: CID, encodeNext: (value: unknown) => Uint8Array) {
+    const bytes = new Uint8Array(cid.bytes.length + 1)
+    bytes.set(cid.bytes, 1)
+    return encodeNext(bytes)
+  },
+  decode: (bytes: Uint8Array): CID => CID.decode(bytes.subarray(1))
+})
 const rawEncoder = new Encoder({ useRecords: false, variableMapSize: true, tagUint8Array: false, mapsAsObjects: true, pack: false, structuredClone: false, useFloat32: 0 })
 
 /** The key snapstore stores an event under (origin, zero-padded seq), for the raw LevelDB reference. */

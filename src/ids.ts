@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, hash } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { BadInputError } from './errors.ts'
@@ -22,17 +22,26 @@ export function cidFromHex (codec: number, hex: string): CID {
 
 /** The CIDv1 for a raw 32-byte sha-256 digest, with the given codec. */
 export function cidFromDigest (codec: number, digest: Uint8Array): CID {
-  return CID.createV1(codec, Digest.create(SHA2_256, digest))
+  if (codec >= 0x80 || digest.length !== 32) return CID.createV1(codec, Digest.create(SHA2_256, digest))
+  // Both codecs and the digest length fit one varint byte: the CID's bytes are written directly.
+  const bytes = new Uint8Array(36)
+  bytes[0] = 1
+  bytes[1] = codec
+  bytes[2] = SHA2_256
+  bytes[3] = 32
+  bytes.set(digest, 4)
+  return new CID(1, codec, new Digest.Digest(SHA2_256, 32, bytes.subarray(4), bytes.subarray(2)), bytes)
 }
 
 /** The id of an event: CIDv1, dag-cbor, sha2-256 of its stored bytes. */
 export function eventId (bytes: Uint8Array): CID {
-  return cidFromDigest(DAG_CBOR, createHash('sha256').update(bytes).digest())
+  return cidFromDigest(DAG_CBOR, hash('sha256', bytes, 'buffer'))
 }
 
 /** The hex sha-256 digest inside a CID. */
 export function digestHex (cid: CID): string {
-  return Buffer.from(cid.multihash.digest).toString('hex')
+  const { digest } = cid.multihash
+  return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).toString('hex')
 }
 
 /** True for a CIDv1 with a sha2-256 multihash of the given codec. */

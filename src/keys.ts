@@ -1,10 +1,12 @@
 import type { EventPosition } from './types.ts'
 
 const WIDTH = 15
+const ZEROS = '0'.repeat(WIDTH)
 
 /** A non-negative integer padded so that keys sort numerically. */
 export function pad (n: number): string {
-  return String(n).padStart(WIDTH, '0')
+  const digits = String(n)
+  return digits.length >= WIDTH ? digits : ZEROS.slice(digits.length) + digits
 }
 
 /** Key of an event in the log: origin, then seq. */

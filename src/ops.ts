@@ -12,38 +12,42 @@ export interface StateReader {
 
 /** Projection state held in memory: prefetched values with pending writes laid over them. */
 export class StateOverlay implements StateReader {
-  readonly #values = new Map<string, Uint8Array | null>()
+  // One map per sublevel: no key is built from sublevel and key for every write laid over.
+  readonly #values = new Map<SublevelName, Map<string, Uint8Array | null>>()
 
   /** The value at `key` in `sublevel`, or undefined when absent or deleted. */
   get (sublevel: SublevelName, key: string): Uint8Array | undefined {
-    return this.#values.get(slot(sublevel, key)) ?? undefined
+    return this.#values.get(sublevel)?.get(key) ?? undefined
   }
 
   /** True when the overlay already knows the value (or the absence) at the key. */
   knows (sublevel: SublevelName, key: string): boolean {
-    return this.#values.has(slot(sublevel, key))
+    return this.#values.get(sublevel)?.has(key) === true
   }
 
   /** Records a value read from the database, or its absence. */
   seed (sublevel: SublevelName, key: string, value: Uint8Array | undefined): void {
-    this.#values.set(slot(sublevel, key), value ?? null)
+    this.#in(sublevel).set(key, value ?? null)
   }
 
   /** Lays a batch's writes over the state, so later events of the batch see them. */
   apply (ops: readonly Op[]): void {
-    for (const op of ops) this.#values.set(slot(op.sublevel, op.key), op.type === 'put' ? op.value : null)
+    for (const op of ops) this.#in(op.sublevel).set(op.key, op.type === 'put' ? op.value : null)
   }
 
   /** Every key the overlay holds a value for, as [sublevel, key, value]; deletions are skipped. */
   * entries (): Generator<[SublevelName, string, Uint8Array]> {
-    for (const [at, value] of this.#values) {
-      if (value === null) continue
-      const split = at.indexOf('\0')
-      yield [at.slice(0, split) as SublevelName, at.slice(split + 1), value]
+    for (const [sublevel, values] of this.#values) {
+      for (const [key, value] of values) if (value !== null) yield [sublevel, key, value]
     }
   }
-}
 
-function slot (sublevel: SublevelName, key: string): string {
-  return `${sublevel}\0${key}`
+  #in (sublevel: SublevelName): Map<string, Uint8Array | null> {
+    let values = this.#values.get(sublevel)
+    if (values === undefined) {
+      values = new Map()
+      this.#values.set(sublevel, values)
+    }
+    return values
+  }
 }

@@ -163,7 +163,12 @@ const EDGE_VALUES: Array<[string, unknown]> = [
   ['-0.1', -0.1],
   ['a byte string', new Uint8Array([0, 1, 255])],
   ['an empty map and list', { m: {}, l: [] }],
-  ['a CID inside a list', [cidFromDigest(RAW, new Uint8Array(32).fill(1))]]
+  ['a CID inside a list', [cidFromDigest(RAW, new Uint8Array(32).fill(1))]],
+  ['strings of 23, 24, 255, 256 and 70,000 ASCII characters', ['a'.repeat(23), 'b'.repeat(24), 'c'.repeat(255), 'd'.repeat(256), 'e'.repeat(70_000)]],
+  ['short and long strings with two-, three- and four-byte characters', ['é', 'ü'.repeat(30), '日本'.repeat(100), '🙂x', 'a🙂'.repeat(40)]],
+  ['a Buffer', Buffer.from('buffer bytes')],
+  ['a list of 30 items and a map of 30 keys', { list: Array.from({ length: 30 }, (_, i) => i * 1000), map: Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`key${i}`, i])) }],
+  ['a byte string of 300 bytes', new Uint8Array(300).fill(9)]
 ]
 
 for (const [name, edge] of EDGE_VALUES) {
@@ -192,6 +197,20 @@ Interop('decode keeps a "__proto__" key, at any depth, and re-encodes to the sam
   assert.ok(Object.hasOwn(decoded, '__proto__'), 'the key is an own property')
   assert.equal(Object.keys(decoded).sort(), ['__proto__', 'a'])
   assert.is(hex(encode(decoded)), hex(dagCbor.encode(value)))
+})
+
+Interop('decode reads CBOR beyond what encode writes: half and single floats, indefinite lengths, integers past the safe range', () => {
+  const cases: Array<[string, unknown]> = [
+    ['f93e00', 1.5],
+    ['fa3fc00000', 1.5],
+    ['9f0102ff', [1, 2]],
+    ['bf616101ff', { a: 1 }],
+    ['1b0020000000000000', 2n ** 53n],
+    ['3b0020000000000000', -(2n ** 53n) - 1n],
+    ['1b001fffffffffffff', Number.MAX_SAFE_INTEGER],
+    ['a2616101616102', { a: 2 }]
+  ]
+  for (const [bytes, expected] of cases) assert.equal(decode(Buffer.from(bytes, 'hex')), expected, bytes)
 })
 
 Interop.run()

@@ -7,7 +7,7 @@ import { eventKey } from '../src/keys.ts'
 import { iterateJournal } from '../src/merge/journal.ts'
 import { mergeStores } from '../src/merge/merge-stores.ts'
 import {
-  assertSameState, carTransport, collect, directoryTransport, holdOpen, rawSub, seededBytes, storeState, withRawDb, workspaceSuite
+  assertSameState, carTransport, collect, directoryTransport, dumpDerived, holdOpen, rawSub, seededBytes, storeState, withRawDb, workspaceSuite
 } from './_helpers/merge.ts'
 import { bytes, expectCode, rawChunks, sealChain } from './_helpers/store.ts'
 import { commitEvents } from '../src/log.ts'
@@ -520,6 +520,21 @@ Copies('a 0-byte blob merges, reads back empty, and the destination verifies', a
   } finally {
     process.off('unhandledRejection', listener)
   }
+})
+
+Copies('a merge of more events than are held between checking and writing writes them all, with the projections of the source', async ({ ws }) => {
+  const source = await ws.init('source')
+  const { id: target } = await addBlob(source, 'snapshot', bytes('target'))
+  const count = 12_000
+  for (let i = 0; i < count; i += 3000) {
+    await appendEvents(source, Array.from({ length: 3000 }, (_, j) => ({ type: 'tag.set' as const, body: { name: `tag-${i + j}`, target } })), { sync: false })
+  }
+  const expected = await dumpDerived(source)
+  await ws.close(source.path)
+  const dest = await ws.init('dest')
+  assert.is((await mergeStores(dest, source.path)).events, count + 1)
+  assert.equal(await dumpDerived(dest), expected)
+  assert.equal((await verifyStore(dest)).problems, [])
 })
 
 Copies.run()

@@ -3,7 +3,7 @@ import { conditionsHold, parseCondition } from '../conditions.ts'
 import { UsageError } from '../errors.ts'
 import { digestHex } from '../ids.ts'
 import { exportFileName, sha256sumLine } from '../sha256sums.ts'
-import { listBlobIds, listBlobs, listOrigins, listTags, sharedBytesByBlob } from '../query.ts'
+import { listBlobIdPages, listBlobs, listOrigins, listTags, sharedBytesByBlob } from '../query.ts'
 import { withStore } from '../store.ts'
 import { resolveId } from '../resolve.ts'
 import { listRuns } from '../runs/query.ts'
@@ -51,7 +51,7 @@ export async function ls (what: string, path: string, options: LsOptions): Promi
 async function listKind (store: Store, kind: BlobKind, options: LsOptions, out: LineBuffer): Promise<void> {
   const where = options.where.map((text) => parseCondition(text, 'meta'))
   if (options.json !== true && options.long !== true && where.length === 0) {
-    for await (const id of listBlobIds(store, kind)) await out.push(options.sha256sums === true ? sha256sumLine(CID.parse(id)) : id)
+    for await (const ids of listBlobIdPages(store, kind)) await out.pushAll(options.sha256sums === true ? ids.map((id) => sha256sumLine(CID.parse(id))) : ids)
     return
   }
   if (options.json !== true && options.long === true) await out.push(['id', 'size', 'name', 'added', 'origin', 'tags', 'shared'].join('\t'))

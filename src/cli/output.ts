@@ -26,6 +26,12 @@ export class LineBuffer {
     if (this.#lines.length >= 4096) await this.flush()
   }
 
+  /** Queues many lines at once, flushing when enough have gathered. */
+  async pushAll (lines: readonly string[]): Promise<void> {
+    for (const line of lines) this.#lines.push(line)
+    if (this.#lines.length >= 4096) await this.flush()
+  }
+
   /** Writes every queued line. */
   async flush (): Promise<void> {
     if (this.#lines.length === 0) return

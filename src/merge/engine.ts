@@ -1,17 +1,16 @@
 import { decode } from '../codec.ts'
 import { CorruptError, ForkError, isSnapstoreError } from '../errors.ts'
-import { eventReferences } from '../event-format.ts'
-import { RAW, digestHex } from '../ids.ts'
 import { commitEvents, listHeads, readEventAt } from '../log.ts'
 import { exclusive } from '../store.ts'
 import { writeBatch } from '../batch.ts'
 import { hasChunk } from '../chunks.ts'
 import { checkedEvents } from './check-events.ts'
+import { IncomingReferences } from './references.ts'
 import { copyBlobs, uncopyBlobs } from './copy-blobs.ts'
 import { journalOp } from './journal.ts'
 import type { CID } from 'multiformats/cid'
 import type { Store } from '../store.ts'
-import type { BlobAddBody, OperationOptions, OriginHead, StoredEvent } from '../types.ts'
+import type { OperationOptions, OriginHead, StoredEvent } from '../types.ts'
 import type { BlobRecord } from '../blobs.ts'
 import type { CopiedBlobs } from './copy-blobs.ts'
 import type { OriginRange } from './check-events.ts'
@@ -35,6 +34,10 @@ export interface MergeFromOptions extends OperationOptions {
 }
 
 const EVENT_BATCH = 2000
+// Incoming events are checked against the destination this many at a time (one lookup per keyspace each).
+const CHECK_GROUP = 1000
+// Up to this many checked events are held between the checking pass and the writing pass.
+const KEEP_EVENTS = 10_000
 
 /**
  * Copies into `dest` every event of `source` above its version vector, with every blob they name that
@@ -50,16 +53,23 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Merg
     const ranges = await planRanges(dest, source, sourceHeads, before)
 
     // Pass 1: check every event and reference before anything is written; note the blobs to copy.
-    const newEvents = new Set<string>()
-    const needed = new Map<string, CID>()
-    const sizes = new Map<string, number>()
+    const incoming = new IncomingReferences(dest, source)
+    let group: StoredEvent[] = []
+    // The checked events themselves, while few enough to hold: pass 3 then writes them without reading,
+    // decoding and checking them again.
+    let kept: StoredEvent[] | undefined = []
     for await (const stored of checkedEvents(source, ranges)) {
       options.signal?.throwIfAborted()
-      await noteReferences(dest, source, stored, newEvents, needed)
-      if (stored.event.type === 'blob.add') await noteSize(dest, source, stored.event.body, sizes)
-      newEvents.add(digestHex(stored.id))
+      if (kept !== undefined && kept.push(stored) > KEEP_EVENTS) kept = undefined
+      group.push(stored)
+      if (group.length >= CHECK_GROUP) {
+        await incoming.note(group)
+        group = []
+      }
     }
-    if (options.dryRun === true) return await planOnly(dest, source, newEvents.size, needed)
+    await incoming.note(group)
+    const { needed, sizes } = incoming
+    if (options.dryRun === true) return await planOnly(dest, source, incoming.events.size, needed)
 
     // Pass 2: blobs, each verified whole; taken back if any fails, except when the peer went away
     // (E_NET): what was verified stays, so running the merge again copies only the rest.
@@ -74,12 +84,12 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Merg
     // Pass 3: events in total order, in bounded atomic batches with their projection updates.
     let batch: StoredEvent[] = []
     let events = 0
-    for await (const stored of checkedEvents(source, ranges)) {
+    for await (const stored of kept ?? checkedEvents(source, ranges)) {
       batch.push(stored)
       if (batch.length >= EVENT_BATCH) {
         await commitEvents(dest, batch, false)
         events += batch.length
-        options.onProgress?.({ type: 'snapstore:merge:event', done: events, total: newEvents.size })
+        options.onProgress?.({ type: 'snapstore:merge:event', done: events, total: incoming.events.size })
         batch = []
       }
     }
@@ -98,18 +108,6 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Merg
     else await writeBatch(dest, [entry], true)
     return { source: source.name, events, blobs: copied.blobs.length, bytes: copied.bytes }
   })
-}
-
-/** Every `blob.add` must state its blob's true size: checked against the destination's record now, the source's when copied. */
-async function noteSize (dest: Store, source: MergeSource, body: BlobAddBody, sizes: Map<string, number>): Promise<void> {
-  const hex = digestHex(body.blob)
-  const claimed = sizes.get(hex)
-  if (claimed !== undefined && claimed !== body.size) throw new CorruptError(`Cannot merge from ${source.name}: events disagree about the size of blob ${body.blob.toString()}`)
-  sizes.set(hex, body.size)
-  const ours = await dest.sub.blob.get(hex)
-  if (ours !== undefined && decode<BlobRecord>(ours).size !== body.size) {
-    throw new CorruptError(`Cannot merge from ${source.name}: a blob.add says blob ${body.blob.toString()} has ${body.size} bytes; it has ${decode<BlobRecord>(ours).size}`)
-  }
 }
 
 /** What a merge would copy, without copying: events, blobs, and the bytes of chunks the destination lacks. */
@@ -148,26 +146,3 @@ async function planRanges (dest: Store, source: MergeSource, sourceHeads: readon
   }
   return ranges
 }
-
-/** Every event or blob an incoming event names must be in `dest` or arrive in this merge; blobs `dest` lacks are noted for copying. */
-async function noteReferences (dest: Store, source: MergeSource, stored: StoredEvent, newEvents: Set<string>, needed: Map<string, CID>): Promise<void> {
-  const refs = eventReferences(stored.event)
-  const where = `${stored.event.origin}:${stored.event.seq} in ${source.name}`
-  for (const cid of refs.blobs) {
-    const hex = digestHex(cid)
-    if (!needed.has(hex) && !(await dest.sub.blob.has(hex))) needed.set(hex, cid)
-  }
-  for (const cid of refs.events) {
-    const hex = digestHex(cid)
-    if (!newEvents.has(hex) && !(await dest.sub.eventId.has(hex))) throw new CorruptError(`Cannot merge event ${where}: it names event ${cid.toString()}, which neither store holds`)
-  }
-  for (const cid of refs.either) {
-    const hex = digestHex(cid)
-    if (cid.code === RAW) {
-      if (!needed.has(hex) && !(await dest.sub.blob.has(hex))) needed.set(hex, cid)
-    } else if (!newEvents.has(hex) && !(await dest.sub.eventId.has(hex))) {
-      throw new CorruptError(`Cannot merge event ${where}: it names ${cid.toString()}, which neither store holds`)
-    }
-  }
-}
-
