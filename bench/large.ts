@@ -164,10 +164,11 @@ export async function largeScenario (): Promise<ScenarioResult> {
   let huge: InputSet | undefined
   setup[`write ${hugeMiB} MiB input`] = await timed(async () => { huge = await makeInputs(`${hugeMiB} MiB`, join(data, 'huge'), 1, hugeMiB * MiB) })
   progress(`${hugeMiB} MiB input written`)
-  const hugeRows = (await ingestContenders(huge!, false, false, notes)).filter((c) => c.role === 'subject' || c.name.startsWith('sha-256') || c.name.startsWith('file copy'))
+  const hugeRows = (await ingestContenders(huge!, false, false, notes)).filter((c) => c.role === 'subject' || c.name.startsWith('CLI') || c.name.startsWith('sha-256') || c.name.startsWith('file copy'))
   const ingestHuge = await compare(hugeRows, { title: `ingest one ${hugeMiB} MiB random file`, rounds: 1, bytes: huge!.bytes, unit: 'MiB/s' })
-  const hugeSubject = ingestHuge.measurements[0]!
-  setTarget(ingestHuge, `peak RSS < 256 MiB while ingesting ${hugeMiB} MiB (MiB)`, 256, 'max', hugeSubject.peakRssMiB ?? NaN)
+  // Memory is judged on a process of its own (the CLI's), whose peak is not raised by what this one did before.
+  const hugeCli = ingestHuge.measurements.find((m) => m.name.startsWith('CLI'))
+  if (hugeCli !== undefined) setTarget(ingestHuge, `peak RSS of \`snapstore add\` < 256 MiB while ingesting ${hugeMiB} MiB (MiB)`, 256, 'max', hugeCli.peakRssMiB ?? NaN)
   comparisons.push(ingestHuge)
   const hugeStore = join(storesDir, 'huge')
   const hugeIds: CID[] = []
@@ -176,8 +177,9 @@ export async function largeScenario (): Promise<ScenarioResult> {
     for (const path of huge!.files) hugeIds.push((await addBlob(store, 'snapshot', { path })).id)
     await closeStore(store)
   })
-  const getHuge = await compare(getContenders(huge!, hugeStore, hugeIds).filter((c) => c.role !== 'detail'), { title: `get one ${hugeMiB} MiB blob`, rounds: 1, bytes: huge!.bytes, unit: 'MiB/s' })
-  setTarget(getHuge, `peak RSS < 256 MiB while getting ${hugeMiB} MiB (MiB)`, 256, 'max', getHuge.measurements[0]!.peakRssMiB ?? NaN)
+  const getHuge = await compare(getContenders(huge!, hugeStore, hugeIds), { title: `get one ${hugeMiB} MiB blob`, rounds: 1, bytes: huge!.bytes, unit: 'MiB/s' })
+  const getCli = getHuge.measurements.find((m) => m.name.startsWith('CLI'))
+  if (getCli !== undefined) setTarget(getHuge, `peak RSS of \`snapstore get -o\` < 256 MiB while getting ${hugeMiB} MiB (MiB)`, 256, 'max', getCli.peakRssMiB ?? NaN)
   comparisons.push(getHuge)
   await removeDir(join(data, 'huge'))
   await removeDir(hugeStore)
