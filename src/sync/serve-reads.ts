@@ -65,14 +65,21 @@ export async function sendValue (res: ServerResponse, value: Uint8Array | undefi
 /** Answers `POST /v1/blobs|chunks`: one frame per digest in the body, in order, each read under a short hold of the store and written with backpressure. */
 export async function sendBatch (req: IncomingMessage, res: ServerResponse, lease: StoreLease, what: 'blob' | 'chunk', maxBatch: number): Promise<void> {
   const digests = await readDigests(req, maxBatch)
-  let value = digests.length === 0 ? undefined : await lease.use(async (store) => await readItem(store, what, digests[0]!))
+  // The next item is read while this one is written, so the disk and the socket keep each other busy.
+  const read = (i: number): Promise<Uint8Array | undefined> => {
+    const reading = lease.use(async (store) => await readItem(store, what, digests[i]!))
+    reading.catch(() => undefined)
+    return reading
+  }
+  let next = digests.length === 0 ? undefined : read(0)
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' })
   for (let i = 0; i < digests.length && !res.destroyed; i++) {
+    const value = await next
+    next = i + 1 < digests.length ? read(i + 1) : undefined
     await write(res, frameHeader(value === undefined ? ABSENT : value.length))
     if (value !== undefined) await write(res, value)
-    const next = digests[i + 1]
-    value = next === undefined ? undefined : await lease.use(async (store) => await readItem(store, what, next))
   }
+  await next?.catch(() => undefined)
   res.end()
 }
 
