@@ -37,10 +37,10 @@ export function inlineHasher (memory: Uint8Array): Hasher {
 }
 
 /** The whole-content hash of a blob on a thread of its own, fed with ranges of shared memory. */
-export type WholeHasher = Pick<Hasher, 'update' | 'digest' | 'close'>
+type WholeHasher = Pick<Hasher, 'update' | 'digest' | 'close'>
 
 /** A whole-content hash on a thread of its own that reads `buffer`, for work that keeps this thread busy with other hashing. */
-export function wholeHashThread (buffer: SharedArrayBuffer): WholeHasher {
+function wholeHashThread (buffer: SharedArrayBuffer): WholeHasher {
   const whole = new HashThread()
   whole.begin(buffer)
   return {
@@ -170,7 +170,7 @@ export function wholeHasherFor (record: { size: number, chunks: ReadonlyArray<re
 }
 
 /** A whole-content hash on its own thread for pieces of at most `maxPiece` bytes, copied into a ring of shared slots. */
-export function copyingWholeHashThread (maxPiece: number): CopyingWholeHasher {
+function copyingWholeHashThread (maxPiece: number): CopyingWholeHasher {
   const buffer = new SharedArrayBuffer(RING_SLOTS * Math.max(1, maxPiece))
   const memory = new Uint8Array(buffer)
   const whole = wholeHashThread(buffer)
