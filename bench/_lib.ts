@@ -255,6 +255,8 @@ export interface Target {
   kind: 'min' | 'max'
   actual: number
   met: boolean
+  /** The unit of `value` and `actual` when it is not the comparison's (peak RSS in MiB beside a MiB/s table). */
+  unit?: string
 }
 
 /** One table: snapstore beside its references on the same work. */
@@ -473,7 +475,7 @@ export function formatScenario (result: ScenarioResult): string {
     }
     if (c.target !== undefined) {
       const t = c.target
-      const actual = c.latency ? formatSeconds(t.actual) : `${formatNumber(t.actual)} ${c.unit}`
+      const actual = c.latency && t.unit === undefined ? formatSeconds(t.actual) : `${formatNumber(t.actual)} ${t.unit ?? c.unit}`
       lines.push(`   target: ${t.description}: ${t.met ? 'MET' : 'NOT MET'} (${actual})${QUICK ? ' (quick mode: not a measurement)' : ''}`)
     }
   }

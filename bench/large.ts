@@ -94,8 +94,8 @@ function getContenders (set: InputSet, storePath: string, ids: CID[]): Contender
 }
 
 /** The target of a comparison set after the fact, for targets defined relative to a reference of the same run. */
-function setTarget (comparison: Comparison, description: string, value: number, kind: 'min' | 'max', actual: number): void {
-  comparison.target = { description, value, kind, actual, met: kind === 'min' ? actual >= value : actual <= value }
+function setTarget (comparison: Comparison, description: string, value: number, kind: 'min' | 'max', actual: number, unit?: string): void {
+  comparison.target = { description, value, kind, actual, met: kind === 'min' ? actual >= value : actual <= value, ...(unit === undefined ? {} : { unit }) }
 }
 
 function rateOf (comparison: Comparison, name: string): number {
@@ -168,7 +168,7 @@ export async function largeScenario (): Promise<ScenarioResult> {
   const ingestHuge = await compare(hugeRows, { title: `ingest one ${hugeMiB} MiB random file`, rounds: 1, bytes: huge!.bytes, unit: 'MiB/s' })
   // Memory is judged on a process of its own (the CLI's), whose peak is not raised by what this one did before.
   const hugeCli = ingestHuge.measurements.find((m) => m.name.startsWith('CLI'))
-  if (hugeCli !== undefined) setTarget(ingestHuge, `peak RSS of \`snapstore add\` < 256 MiB while ingesting ${hugeMiB} MiB (MiB)`, 256, 'max', hugeCli.peakRssMiB ?? NaN)
+  if (hugeCli !== undefined) setTarget(ingestHuge, `peak RSS of \`snapstore add\` < 256 MiB while ingesting ${hugeMiB} MiB`, 256, 'max', hugeCli.peakRssMiB ?? NaN, 'MiB')
   comparisons.push(ingestHuge)
   const hugeStore = join(storesDir, 'huge')
   const hugeIds: CID[] = []
@@ -179,7 +179,7 @@ export async function largeScenario (): Promise<ScenarioResult> {
   })
   const getHuge = await compare(getContenders(huge!, hugeStore, hugeIds), { title: `get one ${hugeMiB} MiB blob`, rounds: 1, bytes: huge!.bytes, unit: 'MiB/s' })
   const getCli = getHuge.measurements.find((m) => m.name.startsWith('CLI'))
-  if (getCli !== undefined) setTarget(getHuge, `peak RSS of \`snapstore get -o\` < 256 MiB while getting ${hugeMiB} MiB (MiB)`, 256, 'max', getCli.peakRssMiB ?? NaN)
+  if (getCli !== undefined) setTarget(getHuge, `peak RSS of \`snapstore get -o\` < 256 MiB while getting ${hugeMiB} MiB`, 256, 'max', getCli.peakRssMiB ?? NaN, 'MiB')
   comparisons.push(getHuge)
   await removeDir(join(data, 'huge'))
   await removeDir(hugeStore)
@@ -220,7 +220,7 @@ export async function largeScenario (): Promise<ScenarioResult> {
     latency: false,
     work: { bytes: stats.logicalBytes, rounds: 1 },
     measurements: [{ name: 'stored bytes ÷ one state', role: 'subject', seconds: 0, runs: [0], rate: stats.storedBytes / state }],
-    target: { description: `${checkpoints} checkpoints stored in ≤ 2× one state`, value: 2, kind: 'max', actual: stats.storedBytes / state, met: stats.storedBytes / state <= 2 }
+    target: { description: `${checkpoints} checkpoints stored in ≤ 2× one state`, value: 2, kind: 'max', actual: stats.storedBytes / state, met: stats.storedBytes / state <= 2, unit: '×' }
   })
 
   // verify: every chunk of every blob, beside hashing the same logical bytes.

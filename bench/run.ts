@@ -154,7 +154,7 @@ async function main (argv: readonly string[]): Promise<number> {
   for (const outcome of outcomes) {
     if ('error' in outcome) continue
     for (const c of outcome.comparisons) {
-      if (c.target !== undefined) process.stdout.write(`   ${c.target.met ? 'MET    ' : 'NOT MET'}  ${c.target.description} (${c.latency ? formatSeconds(c.target.actual) : `${formatNumber(c.target.actual)} ${c.unit}`})${QUICK ? ' (quick mode: not a measurement)' : ''}\n`)
+      if (c.target !== undefined) process.stdout.write(`   ${c.target.met ? 'MET    ' : 'NOT MET'}  ${c.target.description} (${c.latency && c.target.unit === undefined ? formatSeconds(c.target.actual) : `${formatNumber(c.target.actual)} ${c.target.unit ?? c.unit}`})${QUICK ? ' (quick mode: not a measurement)' : ''}\n`)
     }
     if (outcome.skipped !== undefined) process.stdout.write(`   SKIPPED  ${outcome.scenario}: ${outcome.skipped}\n`)
   }
