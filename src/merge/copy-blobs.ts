@@ -3,7 +3,7 @@ import { decode, encode } from '../codec.ts'
 import { CorruptError, isSnapstoreError } from '../errors.ts'
 import { digestHex } from '../ids.ts'
 import { writeBatch } from '../batch.ts'
-import { hasChunk, readChunk, storeChunk } from '../chunks.ts'
+import { hasChunks, readChunk, storeChunk } from '../chunks.ts'
 import { wholeHasherFor } from '../ingest/hash-thread.ts'
 import { readAhead, settleQuietly } from './read-ahead.ts'
 import type { CID } from 'multiformats/cid'
@@ -172,9 +172,11 @@ async function * plan (dest: Store, source: MergeSource, ids: Iterable<CID>, siz
         throw new CorruptError(`Cannot merge from ${source.name}: blob ${id.toString()} has ${record.size} bytes, but an event says ${sizes.get(hex)}`)
       }
       yield { kind: 'blob', id, hex, record }
-      for (const [digest, size] of record.chunks) {
-        const chunkHex = Buffer.from(digest).toString('hex')
-        const local = fromSource.has(chunkHex) || await hasChunk(dest, chunkHex)
+      const hexes = record.chunks.map(([digest]) => Buffer.from(digest).toString('hex'))
+      const held = await hasChunks(dest, hexes)
+      for (const [k, [, size]] of record.chunks.entries()) {
+        const chunkHex = hexes[k]!
+        const local = fromSource.has(chunkHex) || held[k] === true
         if (!local) fromSource.add(chunkHex)
         yield { kind: 'chunk', hex: chunkHex, size, local }
       }
