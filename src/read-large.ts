@@ -126,18 +126,15 @@ async function readBatch (store: Store, id: CID, record: BlobRecord, batch: Batc
     const [at, size] = ranges[k]!
     const index = batch.first + k
     const location = locations[k]
-    try {
-      if (location !== undefined && location.size === size) {
-        await store.packs.readInto(location, view.subarray(at, at + size))
-        return
-      }
-      const bytes = await readChunkAt(store, hex, location)
-      if (bytes === undefined) throw chunkUnreadable(id, index, hex)
-      // A chunk of another length cannot match its digest: hashing what fits shows the damage.
-      view.set(bytes.subarray(0, size), at)
-      if (bytes.length !== size) view.fill(0, at + Math.min(size, bytes.length), at + size)
-    } catch (err) {
-      throw (err as { code?: string }).code === 'E_CORRUPT' && (err as Error).message.startsWith('Cannot read blob') ? err : chunkUnreadable(id, index, hex, err as Error)
+    const unreadable = (err: Error): never => { throw chunkUnreadable(id, index, hex, err) }
+    if (location !== undefined && location.size === size) {
+      await store.packs.readInto(location, view.subarray(at, at + size)).catch(unreadable)
+      return
     }
+    const bytes = await readChunkAt(store, hex, location).catch(unreadable)
+    if (bytes === undefined) throw chunkUnreadable(id, index, hex)
+    // A chunk of another length cannot match its digest: hashing what fits shows the damage.
+    view.set(bytes.subarray(0, size), at)
+    if (bytes.length !== size) view.fill(0, at + Math.min(size, bytes.length), at + size)
   }))
 }
