@@ -21,11 +21,6 @@ export async function hasChunks (store: Store, hexes: readonly string[]): Promis
   return located.map((has, i) => has || inline[i] === true)
 }
 
-/** True when the store holds the chunk. */
-export async function hasChunk (store: Store, hex: string): Promise<boolean> {
-  return (await hasChunks(store, [hex]))[0]!
-}
-
 /** Where each chunk lies in the store's packs, or undefined for one that is not in a pack. */
 export async function chunkLocations (store: Store, hexes: readonly string[]): Promise<Array<ChunkLocation | undefined>> {
   const values = await store.sub.chunkAt.getMany(hexes as string[])

@@ -3,7 +3,7 @@ import { CorruptError, ForkError, isSnapstoreError } from '../errors.ts'
 import { commitEvents, listHeads, readEventAt } from '../log.ts'
 import { exclusive } from '../store.ts'
 import { writeBatch } from '../batch.ts'
-import { hasChunk } from '../chunks.ts'
+import { hasChunks } from '../chunks.ts'
 import { checkedEvents } from './check-events.ts'
 import { IncomingReferences } from './references.ts'
 import { copyBlobs, uncopyBlobs } from './copy-blobs.ts'
@@ -117,12 +117,14 @@ async function planOnly (dest: Store, source: MergeSource, events: number, neede
   for (const hex of needed.keys()) {
     const record = await source.blobRecord(hex)
     if (record === undefined) throw new CorruptError(`Cannot merge from ${source.name}: it lacks blob ${hex}, which its events name`)
-    for (const [digest, size] of decode<BlobRecord>(record).chunks) {
-      const chunk = Buffer.from(digest).toString('hex')
-      if (counted.has(chunk) || await hasChunk(dest, chunk)) continue
-      counted.add(chunk)
+    const { chunks } = decode<BlobRecord>(record)
+    const hexes = chunks.map(([digest]) => Buffer.from(digest).toString('hex'))
+    const held = await hasChunks(dest, hexes)
+    chunks.forEach(([, size], i) => {
+      if (counted.has(hexes[i]!) || held[i] === true) return
+      counted.add(hexes[i]!)
       bytes += size
-    }
+    })
   }
   return { source: source.name, events, blobs: needed.size, bytes, dryRun: true }
 }
