@@ -23,7 +23,7 @@
  * - ls:        `node dist/src/cli/bin.js ls snapshots STORE` on a store of 100,000 snapshots (built with
  *              putBlob + appendEvents; build time printed), median of 5; beside `node -e 0`, `ls -1` of a
  *              directory of as many files, and `git cat-file --batch-all-objects --batch-check`. Target < 0.5 s.
- * - cli-start: `node dist/src/cli/bin.js --help`, median of 10, beside `node -e 0` and the library's import
+ * - cli-start: the installed `snapstore --help`, median of 10, beside `node -e 0` (with and without NODE_EXTRA_CA_CERTS) and the library's import
  *              alone. Target < 150 ms.
  * - large:     large snapshots (issue 5): one 1 GiB and one 4 GiB random file ingested (addBlob by path) and read
  *              back (readBlob, and the CLI's get -o), beside sha-256, copy + fsync, classic-level (defaults, and tuned for

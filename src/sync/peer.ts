@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs'
 import { Agent as HttpAgent, request as httpRequest } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { pipeline } from 'node:stream/promises'
+import { httpsCa } from './extra-ca.ts'
 import { AuthError, BadInputError, CorruptError, ForkError, LockedError, NetError, NotFoundError, SnapstoreError } from '../errors.ts'
 import type { ClientRequest, IncomingMessage } from 'node:http'
 import type { ErrorCode } from '../errors.ts'
@@ -78,7 +79,7 @@ export class Peer {
     this.#token = options.token
     this.#timeoutMs = options.timeoutMs ?? 30_000
     const https = base.protocol === 'https:'
-    this.#agent = https ? new HttpsAgent({ keepAlive: true, maxSockets: CONCURRENCY }) : new HttpAgent({ keepAlive: true, maxSockets: CONCURRENCY })
+    this.#agent = https ? new HttpsAgent({ keepAlive: true, maxSockets: CONCURRENCY, ca: httpsCa() }) : new HttpAgent({ keepAlive: true, maxSockets: CONCURRENCY })
     this.#request = https ? httpsRequest : httpRequest
   }
 

@@ -365,9 +365,11 @@ export interface CliResult {
  * Runs the real CLI as a child process and collects status, stdout and stderr; `env` is added to the
  * environment, `node` are options for node itself (`--max-old-space-size=64`).
  */
-export async function runCli (args: readonly string[], options: { input?: string | Uint8Array, cwd?: string, env?: NodeJS.ProcessEnv, node?: readonly string[] } = {}): Promise<CliResult> {
+export async function runCli (args: readonly string[], options: { input?: string | Uint8Array, cwd?: string, env?: NodeJS.ProcessEnv, node?: readonly string[], asInstalled?: boolean } = {}): Promise<CliResult> {
+  // asInstalled runs the executable itself, through its #! launcher line, as `snapstore …` on a user's PATH does.
+  const argv = options.asInstalled === true ? [CLI, ...args] : [process.execPath, ...(options.node ?? []), CLI, ...args]
   return await new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [...(options.node ?? []), CLI, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(argv[0]!, argv.slice(1), { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] })
     const out: Buffer[] = []
     const err: Buffer[] = []
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk))
