@@ -93,7 +93,7 @@ async function checkReadBack (s: Stored, dir: string, checks: string[]): Promise
   checks.push(`${s.set.label}: readBlob wrote exactly the input bytes (sha-256 of the output file = sha-256 of the input)`)
   if (existsSync(CLI) && !s.whole) {
     const out = join(dir, 'check-cli.out')
-    command(process.execPath, [CLI, 'get', 'snapshot', s.storePath, s.ids[0]!.toString(), '-o', out])
+    command(CLI, ['get', 'snapshot', s.storePath, s.ids[0]!.toString(), '-o', out])
     check(await sha256File(out) === s.set.digests[0], 'snapstore get -o FILE wrote other bytes than the input')
     checks.push(`${s.set.label}: CLI get -o FILE wrote exactly the input bytes`)
   }
@@ -125,7 +125,7 @@ async function getContenders (s: Stored, sink: FileHandle, devNull: number): Pro
       role: 'detail',
       external: true,
       run: async () => {
-        command(process.execPath, [CLI, 'get', 'snapshot', s.storePath, s.ids[0]!.toString()], { stdio: ['ignore', devNull, 'pipe'], measureRss: true })
+        command(CLI, ['get', 'snapshot', s.storePath, s.ids[0]!.toString()], { stdio: ['ignore', devNull, 'pipe'], measureRss: true })
       }
     })
   }

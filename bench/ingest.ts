@@ -74,10 +74,10 @@ export async function ingestContenders (set: InputSet, whole: boolean, withGit: 
       setup: async () => {
         dir = await tempDir('ingest-cli')
         storePath = join(dir, 'store')
-        command(process.execPath, [CLI, 'init', storePath])
+        command(CLI, ['init', storePath])
       },
       run: async () => {
-        const out = command(process.execPath, [CLI, 'add', 'snapshot', storePath, ...set.files], { measureRss: true })
+        const out = command(CLI, ['add', 'snapshot', storePath, ...set.files], { measureRss: true })
         ids = out.stdout.toString().trim().split('\n').map((line) => digestHex(CID.parse(line)))
       },
       teardown: async () => { checkIds('snapstore add (CLI)'); await removeDir(dir) }

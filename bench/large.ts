@@ -81,7 +81,7 @@ function getContenders (set: InputSet, storePath: string, ids: CID[]): Contender
       external: true,
       setup: async () => { dir = await tempDir('large-get') },
       run: async () => {
-        for (const [i, id] of ids.entries()) command(process.execPath, [CLI, 'get', 'snapshot', storePath, id.toString(), '-o', join(dir, `out-${i}`)], { measureRss: true })
+        for (const [i, id] of ids.entries()) command(CLI, ['get', 'snapshot', storePath, id.toString(), '-o', join(dir, `out-${i}`)], { measureRss: true })
       },
       teardown: async () => {
         for (const [i] of ids.entries()) check(await sha256File(join(dir, `out-${i}`)) === set.digests[i], 'get -o wrote other bytes')

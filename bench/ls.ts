@@ -69,7 +69,7 @@ export async function lsScenario (): Promise<ScenarioResult> {
   check(library.length === count && library.every((id, i) => id === ids[i]), `listBlobIds gave ${library.length} ids, not the ${count} added, in order`)
   checks.push(`listBlobIds lists all ${count} snapshots in the order they were added`)
 
-  const cliOut = command(process.execPath, [CLI, 'ls', 'snapshots', storePath]).stdout.toString()
+  const cliOut = command(CLI, ['ls', 'snapshots', storePath]).stdout.toString()
   const lines = cliOut.split('\n').slice(0, -1)
   check(lines.length === count && lines.every((line, i) => line === ids[i]), `snapstore ls snapshots printed ${lines.length} lines, not the ${count} ids in order`)
   checks.push(`snapstore ls snapshots prints all ${count} ids, one per line, in order of addition`)
@@ -94,17 +94,17 @@ export async function lsScenario (): Promise<ScenarioResult> {
   const rssOnce = (file: string, args: string[]) => async (round: number): Promise<void> => {
     if (round === 0) command(file, args, { measureRss: true })
   }
-  const lsArgs = [CLI, 'ls', 'snapshots', storePath]
+  const lsArgs = ['ls', 'snapshots', storePath]
   let listed = 0
   const contenders: Contender[] = [
     {
-      name: 'node bin.js ls snapshots STORE (stdout piped)',
+      name: 'snapstore ls snapshots STORE (stdout piped)',
       role: 'subject',
       external: true,
-      run: async () => { listed = command(process.execPath, lsArgs).stdout.toString().split('\n').length - 1 },
+      run: async () => { listed = command(CLI, lsArgs).stdout.toString().split('\n').length - 1 },
       teardown: async (round) => {
         check(listed === count, `ls snapshots printed ${listed} lines`)
-        await rssOnce(process.execPath, lsArgs)(round)
+        await rssOnce(CLI, lsArgs)(round)
       }
     },
     {

@@ -201,9 +201,9 @@ async function snapshotMerge (
       ...(QUICK ? {} : { maxRounds: 1 }),
       setup: async () => {
         dir = await tempDir('merge-cli')
-        command(process.execPath, [CLI, 'init', join(dir, 'dest')])
+        command(CLI, ['init', join(dir, 'dest')])
       },
-      run: async () => { out = command(process.execPath, [CLI, 'merge', join(dir, 'dest'), ...sources], { measureRss: true }).stdout.toString() },
+      run: async () => { out = command(CLI, ['merge', join(dir, 'dest'), ...sources], { measureRss: true }).stdout.toString() },
       teardown: async () => {
         const expected = sources.map((source) => mergedLine(perStore, perStore, perStore * kib * 1024, source)).join('\n') + '\n'
         check(out === expected, `snapstore merge printed ${JSON.stringify(out.slice(0, 300))}`)
@@ -414,13 +414,13 @@ async function eventMerge (
     let out = ''
     const cli: Contender[] = [
       {
-        name: 'node bin.js merge DEST SRC (nothing to copy)',
+        name: 'snapstore merge DEST SRC (nothing to copy)',
         role: 'subject',
         external: true,
-        run: async () => { out = command(process.execPath, [CLI, 'merge', noopDest, source]).stdout.toString() },
+        run: async () => { out = command(CLI, ['merge', noopDest, source]).stdout.toString() },
         teardown: async (round) => {
           check(out === mergedLine(0, 0, 0, source) + '\n', `snapstore merge printed ${JSON.stringify(out)}`)
-          if (round === 0) command(process.execPath, [CLI, 'merge', noopDest, source], { measureRss: true })
+          if (round === 0) command(CLI, ['merge', noopDest, source], { measureRss: true })
         }
       },
       {

@@ -36,9 +36,9 @@ interface Server {
   url: string
 }
 
-/** Starts `node bin.js serve STORE --port 0` and waits for the URL on its first stdout line. */
+/** Starts `snapstore serve STORE --port 0` and waits for the URL on its first stdout line. */
 async function startServer (store: string): Promise<Server> {
-  const child = spawn(process.execPath, [CLI, 'serve', store, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(CLI, ['serve', store, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
   const url = await new Promise<string>((resolve, reject) => {
     let out = ''
     const onData = (piece: Buffer): void => {
@@ -118,7 +118,7 @@ async function syncPart (
       {
         name: 'pull: mergeStores(fresh dest, http://127.0.0.1 serve), closeStore',
         role: 'subject',
-        note: 'the server is `node bin.js serve SRC --port 0` in a child process; its CPU and memory are not in this row',
+        note: 'the server is `snapstore serve SRC --port 0` in a child process; its CPU and memory are not in this row',
         setup: freshDest,
         run: async () => {
           result = await mergeStores(dest!, server.url)
