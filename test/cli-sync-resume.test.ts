@@ -16,8 +16,9 @@ const KIB = 1024
 
 const BLOBS = 64
 const BLOB = 256 * KIB
-// Chunks are asked for in groups of about 4 MiB (16 of these blobs); the server dies as the third group is asked for.
-const KILL_AT_GROUP = 3
+// Chunks are asked for in groups of about 4 MiB (16 of these blobs), three groups ahead of the one being
+// checked; the server dies as the fourth and last group is asked for, once at least the first is written.
+const KILL_AT_GROUP = 4
 
 const Kill = guardedSuite<{ ws: Workspace }>('pull from a server killed with SIGKILL', {} as { ws: Workspace })
 Kill.before.each(async (ctx) => { ctx.ws = await Workspace.create() })
@@ -30,7 +31,7 @@ Kill('a pull cut by SIGKILL of the server is E_NET; after a restart the pull com
   await init(dest)
   const first = await startServe(source)
   let groups = 0
-  // The proxy kills the real server as the third group of chunks is asked for: the pull is a third done.
+  // The proxy kills the real server as the fourth group of chunks is asked for: the pull is partly done.
   const proxy = await watchingProxy(first.url, async (path) => {
     if (path === '/v1/chunks' && ++groups === KILL_AT_GROUP) await first.kill()
   })

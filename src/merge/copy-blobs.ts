@@ -24,11 +24,13 @@ export interface CopiedBlobs {
 
 // Chunk locations are written in batches naming about this many bytes (each batch first syncs the packs).
 const BATCH_BYTES = 32 * 1024 * 1024
-// Reads are asked for in groups (one round trip each from a peer that takes batches) while the group
-// before is checked: at most two groups of about 4 MiB are in memory, and small blobs cost no round trip each.
+// Reads are asked for in groups (one round trip each from a peer that takes batches) while the groups
+// before are checked: at most GROUPS_AHEAD groups of about 4 MiB are in memory, and small blobs cost no
+// round trip each. Two groups ahead keep a peer's answer arriving while one is checked.
 const RECORDS_PER_GROUP = 64
 const GROUP_BYTES = 4 * 1024 * 1024
 const GROUP_STEPS = 256
+const GROUPS_AHEAD = 3
 
 /** One step of the copy, in order: a blob begins (with its record), or one of its chunks, held by the destination or read from the source. */
 type Step =
@@ -75,7 +77,7 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
     copied.blobs.push(blob.hex)
   }
   const fetchChunks = source.chunks ?? (async (wanted) => await Promise.all(wanted.map(async ({ hex }) => await source.chunk(hex))))
-  const groups = readAhead(grouped(plan(dest, source, ids, sizes)), 2, (steps): Group => {
+  const groups = readAhead(grouped(plan(dest, source, ids, sizes)), GROUPS_AHEAD, (steps): Group => {
     const wanted = steps.flatMap((step) => step.kind === 'chunk' && !step.local ? [{ hex: step.hex, size: step.size }] : [])
     return { steps, fetched: settleQuietly(wanted.length === 0 ? Promise.resolve([]) : fetchChunks(wanted)) }
   })
@@ -165,18 +167,22 @@ async function * plan (dest: Store, source: MergeSource, ids: Iterable<CID>, siz
   const batches = readAhead(inGroups(ids, RECORDS_PER_GROUP), 2, (group) => ({ group, records: settleQuietly(fetchRecords(group.map(digestHex))) }))
   for await (const { group, records } of batches) {
     const fetched = await records
-    for (const [i, id] of group.entries()) {
-      const hex = digestHex(id)
+    const checked = group.map((id, i) => {
       const record = checkRecord(source, id, fetched[i])
+      const hex = digestHex(id)
       if (sizes.get(hex) !== undefined && sizes.get(hex) !== record.size) {
         throw new CorruptError(`Cannot merge from ${source.name}: blob ${id.toString()} has ${record.size} bytes, but an event says ${sizes.get(hex)}`)
       }
+      return { id, hex, record, chunkHexes: record.chunks.map(([digest]) => Buffer.from(digest).toString('hex')) }
+    })
+    // One lookup in the destination for the chunks of the whole group.
+    const held = await hasChunks(dest, checked.flatMap(({ chunkHexes }) => chunkHexes))
+    let k = 0
+    for (const { id, hex, record, chunkHexes } of checked) {
       yield { kind: 'blob', id, hex, record }
-      const hexes = record.chunks.map(([digest]) => Buffer.from(digest).toString('hex'))
-      const held = await hasChunks(dest, hexes)
-      for (const [k, [, size]] of record.chunks.entries()) {
-        const chunkHex = hexes[k]!
-        const local = fromSource.has(chunkHex) || held[k] === true
+      for (const [j, [, size]] of record.chunks.entries()) {
+        const chunkHex = chunkHexes[j]!
+        const local = fromSource.has(chunkHex) || held[k++] === true
         if (!local) fromSource.add(chunkHex)
         yield { kind: 'chunk', hex: chunkHex, size, local }
       }

@@ -1,7 +1,7 @@
 import { BadInputError } from '../errors.ts'
 import { eventKey } from '../keys.ts'
 import { listHeads } from '../log.ts'
-import { hasChunks, readChunk } from '../chunks.ts'
+import { chunkLocations, hasChunks, readChunk, readChunkAt } from '../chunks.ts'
 import { ABSENT, DIGEST_BYTES, frameHeader, joinDigests, parseDigests } from './protocol.ts'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { HeadsReply, SyncLimits } from './protocol.ts'
@@ -12,6 +12,9 @@ import type { Store } from '../store.ts'
 // so a slow reader never holds the store; one answer stops after about this many bytes.
 const READ_PAGE = 500
 const ANSWER_BYTES = 4 * 1024 * 1024
+// Items of a batch answer read together: one lookup for their records or locations, their chunks read at once.
+const WINDOW_ITEMS = 64
+const WINDOW_BYTES = 4 * 1024 * 1024
 
 /** Answers `GET /v1/heads`: the version vector with head ids, the limits, and whether pushes are taken. */
 export async function sendHeads (res: ServerResponse, lease: StoreLease, limits: SyncLimits, push: boolean): Promise<void> {
@@ -62,25 +65,46 @@ export async function sendValue (res: ServerResponse, value: Uint8Array | undefi
   res.end()
 }
 
-/** Answers `POST /v1/blobs|chunks`: one frame per digest in the body, in order, each read under a short hold of the store and written with backpressure. */
+/** Answers `POST /v1/blobs|chunks`: one frame per digest in the body, in order, read a window at a time under a short hold of the store and written with backpressure. */
 export async function sendBatch (req: IncomingMessage, res: ServerResponse, lease: StoreLease, what: 'blob' | 'chunk', maxBatch: number): Promise<void> {
   const digests = await readDigests(req, maxBatch)
-  // The next item is read while this one is written, so the disk and the socket keep each other busy.
-  const read = (i: number): Promise<Uint8Array | undefined> => {
-    const reading = lease.use(async (store) => await readItem(store, what, digests[i]!))
+  // The next window is read while this one is written, so the disk and the socket keep each other busy.
+  const read = (from: number): Promise<Array<Uint8Array | undefined>> => {
+    const reading = lease.use(async (store) => await readWindow(store, what, digests, from))
     reading.catch(() => undefined)
     return reading
   }
   let next = digests.length === 0 ? undefined : read(0)
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' })
-  for (let i = 0; i < digests.length && !res.destroyed; i++) {
-    const value = await next
-    next = i + 1 < digests.length ? read(i + 1) : undefined
-    await write(res, frameHeader(value === undefined ? ABSENT : value.length))
-    if (value !== undefined) await write(res, value)
+  for (let done = 0; next !== undefined && !res.destroyed;) {
+    const items = await next
+    done += items.length
+    next = done < digests.length ? read(done) : undefined
+    // One write for the window's frames: corked, they leave in one writev instead of a chunk per header and per item.
+    res.cork()
+    for (const value of items) {
+      res.write(frameHeader(value === undefined ? ABSENT : value.length))
+      if (value !== undefined) res.write(value)
+    }
+    res.uncork()
+    await drained(res)
   }
   await next?.catch(() => undefined)
   res.end()
+}
+
+/**
+ * Reads the items of a batch from `from` on: up to WINDOW_ITEMS of them, and for chunks no more than
+ * about WINDOW_BYTES (at least one), with one database lookup for all and the chunks read together.
+ */
+async function readWindow (store: Store, what: 'blob' | 'chunk', digests: readonly string[], from: number): Promise<Array<Uint8Array | undefined>> {
+  const hexes = digests.slice(from, from + WINDOW_ITEMS)
+  if (what === 'blob') return await store.sub.blob.getMany(hexes)
+  const locations = await chunkLocations(store, hexes)
+  let bytes = 0
+  let count = 0
+  while (count < hexes.length && (count === 0 || bytes + (locations[count]?.size ?? 0) <= WINDOW_BYTES)) bytes += locations[count++]?.size ?? 0
+  return await Promise.all(hexes.slice(0, count).map(async (hex, i) => await readChunkAt(store, hex, locations[i])))
 }
 
 /** Answers `POST /v1/lacking/blobs|chunks`: of the digests in the body, those the store lacks. */
@@ -134,6 +158,12 @@ export function tooLarge (limit: number): BadInputError {
 async function write (res: ServerResponse, bytes: Uint8Array): Promise<void> {
   if (res.destroyed) return
   if (res.write(bytes)) return
+  await drained(res)
+}
+
+/** Waits until a response's buffered bytes have gone out, or the client went away. */
+async function drained (res: ServerResponse): Promise<void> {
+  if (res.destroyed || !res.writableNeedDrain) return
   await new Promise<void>((resolve) => {
     const done = (): void => {
       res.off('drain', done)
