@@ -279,6 +279,9 @@ const onFirst = (prefix: string, change: (body: Buffer) => Buffer | 'reset'): Ta
 const LIES: Array<{ title: string, code: 'E_CORRUPT' | 'E_NET', tamper: () => Tamper }> = [
   { title: 'a chunk with a byte flipped', code: 'E_CORRUPT', tamper: () => onFirst('/v1/chunks', (body) => flip(body, 4 + 100)) },
   { title: 'a chunk of the wrong size', code: 'E_CORRUPT', tamper: () => onFirst('/v1/chunks', (body) => { const out = Buffer.concat([body.subarray(0, 4), body.subarray(5)]); out.writeUInt32BE(body.readUInt32BE(0) - 1); return out }) },
+  { title: 'a chunks answer cut short inside a chunk', code: 'E_CORRUPT', tamper: () => onFirst('/v1/chunks', (body) => body.subarray(0, body.length - 3)) },
+  { title: 'a chunks answer cut short inside a frame header', code: 'E_CORRUPT', tamper: () => onFirst('/v1/chunks', (body) => body.subarray(0, 4 + body.readUInt32BE(0) + 2)) },
+  { title: 'a records answer with one record left out', code: 'E_CORRUPT', tamper: () => onFirst('/v1/blobs', (body) => Buffer.concat(splitFrames(body).slice(1))) },
   { title: 'an event with a byte flipped', code: 'E_CORRUPT', tamper: () => onFirst('/v1/events/', (body) => flip(body, 4 + 40)) },
   {
     title: 'an events stream with one event left out (a broken chain)',

@@ -1,6 +1,6 @@
 import { BadInputError, CorruptError } from '../errors.ts'
 import { DAG_CBOR, isSha256Cid, tryParseCid } from '../ids.ts'
-import { API, MAX_FRAME, ORIGIN_PATTERN, joinDigests, parseBatch, parseFrames } from './protocol.ts'
+import { API, MAX_FRAME, ORIGIN_PATTERN, joinDigests, parseFrames } from './protocol.ts'
 import { Peer } from './peer.ts'
 import type { MergeSource } from '../merge/source.ts'
 import type { OriginHead } from '../types.ts'
@@ -57,14 +57,12 @@ export async function openHttpSource (url: string, options: HttpSourceOptions = 
     blobRecord: async (hex) => await peer.send({ path: `${API}/blob/${hex}`, what: `read the record of blob ${hex}`, limit: MAX_RECORD, missingOk: true }),
     chunk: async (hex) => await peer.send({ path: `${API}/chunk/${hex}`, what: `fetch chunk ${hex}`, limit: MAX_FRAME, missingOk: true }),
     blobRecords: async (hexes) => await inBatches(hexes, limits?.maxBatch, async (part) => {
-      const body = await peer.send({ method: 'POST', path: `${API}/blobs`, what: `read the records of ${part.length} blobs`, body: joinDigests(part), limit: MAX_RECORD })
-      return parseBatch(body!, part.length, peer.name)
+      return await peer.items({ method: 'POST', path: `${API}/blobs`, what: `read the records of ${part.length} blobs`, body: joinDigests(part), limit: MAX_RECORD }, part.length)
     }),
     chunks: async (wanted) => await inBatches(wanted, limits?.maxBatch, async (part) => {
       // The records say how big each chunk is: an answer larger than that is refused before it is read whole.
       const limit = part.reduce((sum, { size }) => sum + 4 + Math.min(size, MAX_FRAME), 0)
-      const body = await peer.send({ method: 'POST', path: `${API}/chunks`, what: `fetch ${part.length} chunks`, body: joinDigests(part.map(({ hex }) => hex)), limit })
-      return parseBatch(body!, part.length, peer.name)
+      return await peer.items({ method: 'POST', path: `${API}/chunks`, what: `fetch ${part.length} chunks`, body: joinDigests(part.map(({ hex }) => hex)), limit }, part.length)
     }),
     close: async () => { peer.close() }
   }

@@ -3,6 +3,7 @@ import { Agent as HttpAgent, request as httpRequest } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { pipeline } from 'node:stream/promises'
 import { httpsCa } from './extra-ca.ts'
+import { BatchReader } from './protocol.ts'
 import { AuthError, BadInputError, CorruptError, ForkError, LockedError, NetError, NotFoundError, SnapstoreError } from '../errors.ts'
 import type { ClientRequest, IncomingMessage } from 'node:http'
 import type { ErrorCode } from '../errors.ts'
@@ -35,6 +36,15 @@ export interface PeerRequest {
 
 const CONCURRENCY = 4
 const RETRIES_WHEN_BUSY = 8
+const EMPTY = Buffer.alloc(0)
+
+/** A peer's answer: its status, and its body read whole or, for a batch, cut into items by its reader. */
+interface Answer {
+  status: number
+  body: Buffer
+  reader?: BatchReader | undefined
+  retryAfter: number | undefined
+}
 
 /** Removes user and password from a URL, so it can be printed and journaled. */
 export function redactUrl (text: string): string {
@@ -85,15 +95,25 @@ export class Peer {
 
   /** Sends a request and reads the whole answer; undefined for a 404 when `missingOk`. Waits and retries while the server is busy (503). */
   async send (request: PeerRequest): Promise<Buffer | undefined> {
+    return (await this.#send(request))?.body
+  }
+
+  /** Sends a batch request and reads its answer as exactly `count` items (undefined where the server lacks one), without joining the answer whole. */
+  async items (request: PeerRequest, count: number): Promise<Array<Uint8Array | undefined>> {
+    const answer = await this.#send(request, () => new BatchReader(this.name))
+    return answer!.reader!.finish(count)
+  }
+
+  async #send (request: PeerRequest, newReader?: () => BatchReader): Promise<Answer | undefined> {
     for (let attempt = 0; ; attempt++) {
       await this.#acquire()
-      let answer: { status: number, body: Buffer, retryAfter: number | undefined }
+      let answer: Answer
       try {
-        answer = await this.#exchange(request)
+        answer = await this.#exchange(request, newReader?.())
       } finally {
         this.#release()
       }
-      if (answer.status === 200) return answer.body
+      if (answer.status === 200) return answer
       if (answer.status === 404 && request.missingOk === true) return undefined
       if (answer.status === 503 && attempt < RETRIES_WHEN_BUSY) {
         // Retry-After is in whole seconds; a busy server frees a slot much sooner, so back off from 50 ms, up to what it asks.
@@ -123,7 +143,8 @@ export class Peer {
     else this.#active--
   }
 
-  async #exchange (request: PeerRequest): Promise<{ status: number, body: Buffer, retryAfter: number | undefined }> {
+  /** One request and its answer: a 200 answer goes to `reader` when there is one, any other is read whole (it is small). */
+  async #exchange (request: PeerRequest, reader?: BatchReader): Promise<Answer> {
     const url = new URL(this.#base.toString())
     const [pathname, query = ''] = request.path.split('?')
     url.pathname = this.#basePath + (pathname ?? '')
@@ -158,6 +179,7 @@ export class Peer {
           reject(new CorruptError(`${this.#at(request)}: the answer has ${declared} bytes, more than the ${limit} expected`))
           return
         }
+        const into = status === 200 ? reader : undefined
         const parts: Buffer[] = []
         let size = 0
         res.on('data', (part: Buffer) => {
@@ -167,13 +189,22 @@ export class Peer {
             reject(new CorruptError(`${this.#at(request)}: the answer exceeds ${limit} bytes`))
             return
           }
-          parts.push(part)
+          if (into === undefined) {
+            parts.push(part)
+            return
+          }
+          try {
+            into.push(part)
+          } catch (err) {
+            res.destroy()
+            reject(err)
+          }
         })
         res.on('error', fail)
         res.on('close', () => { if (!res.complete) fail(Object.assign(new Error('the answer broke off'), { code: 'ECONNRESET' })) })
         res.on('end', () => {
           const retryAfter = Number(res.headers['retry-after'])
-          resolve({ status, body: Buffer.concat(parts, size), retryAfter: Number.isFinite(retryAfter) ? retryAfter : undefined })
+          resolve({ status, body: into === undefined ? Buffer.concat(parts, size) : EMPTY, reader: into, retryAfter: Number.isFinite(retryAfter) ? retryAfter : undefined })
           // Refused before the upload began: the body is never sent, so the request is dropped, not finished.
           if (body !== undefined && !(body instanceof Uint8Array) && !continued) req.destroy()
         })

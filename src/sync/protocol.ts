@@ -81,24 +81,70 @@ export function parseFrames (body: Buffer, where: string): Uint8Array[] {
   return frames
 }
 
-/** Splits a batch answer into exactly `count` items (undefined where absent); anything else is `E_CORRUPT`. */
-export function parseBatch (body: Buffer, count: number, where: string): Array<Uint8Array | undefined> {
-  const items: Array<Uint8Array | undefined> = []
-  let offset = 0
-  while (offset < body.length) {
-    if (body.length - offset < 4) throw new CorruptError(`Cannot read a batch from ${where}: the answer ends inside a frame header`)
-    const length = body.readUInt32BE(offset)
-    offset += 4
-    if (length === ABSENT) {
-      items.push(undefined)
-      continue
-    }
-    if (length > MAX_FRAME || body.length - offset < length) throw new CorruptError(`Cannot read a batch from ${where}: the answer ends inside an item`)
-    items.push(body.subarray(offset, offset + length))
-    offset += length
+/**
+ * Cuts a batch answer into its items as its bytes arrive: an item that lies within one received piece is
+ * a view of it, one that spans pieces is copied once into a buffer of its own, and the whole answer is
+ * never joined. `finish` checks that exactly the asked-for count arrived; anything else is `E_CORRUPT`.
+ */
+export class BatchReader {
+  readonly #where: string
+  readonly #items: Array<Uint8Array | undefined> = []
+  readonly #header = Buffer.alloc(4)
+  #headerFill = 0
+  #item: Buffer | undefined
+  #itemFill = 0
+
+  constructor (where: string) {
+    this.#where = where
   }
-  if (items.length !== count) throw new CorruptError(`Cannot read a batch from ${where}: it holds ${items.length} items where ${count} were asked for`)
-  return items
+
+  /** Takes the next piece of the answer. */
+  push (piece: Buffer): void {
+    let at = 0
+    while (at < piece.length) {
+      if (this.#item === undefined) {
+        const take = Math.min(4 - this.#headerFill, piece.length - at)
+        piece.copy(this.#header, this.#headerFill, at, at + take)
+        this.#headerFill += take
+        at += take
+        if (this.#headerFill < 4) return
+        this.#headerFill = 0
+        const length = this.#header.readUInt32BE(0)
+        if (length === ABSENT) {
+          this.#items.push(undefined)
+          continue
+        }
+        if (length > MAX_FRAME) throw this.#corrupt('the answer ends inside an item')
+        if (piece.length - at >= length) {
+          this.#items.push(piece.subarray(at, at + length))
+          at += length
+          continue
+        }
+        this.#item = Buffer.allocUnsafe(length)
+        this.#itemFill = 0
+      }
+      const take = Math.min(this.#item.length - this.#itemFill, piece.length - at)
+      piece.copy(this.#item, this.#itemFill, at, at + take)
+      this.#itemFill += take
+      at += take
+      if (this.#itemFill === this.#item.length) {
+        this.#items.push(this.#item)
+        this.#item = undefined
+      }
+    }
+  }
+
+  /** The items, once the answer has ended: exactly `count` of them (undefined where absent). */
+  finish (count: number): Array<Uint8Array | undefined> {
+    if (this.#headerFill > 0) throw this.#corrupt('the answer ends inside a frame header')
+    if (this.#item !== undefined) throw this.#corrupt('the answer ends inside an item')
+    if (this.#items.length !== count) throw this.#corrupt(`it holds ${this.#items.length} items where ${count} were asked for`)
+    return this.#items
+  }
+
+  #corrupt (why: string): CorruptError {
+    return new CorruptError(`Cannot read a batch from ${this.#where}: ${why}`)
+  }
 }
 
 /** Splits a body of concatenated 32-byte digests into hex strings; undefined when its length is not a multiple of 32. */
