@@ -8,6 +8,7 @@ import { checkedEvents } from './check-events.ts'
 import { IncomingReferences } from './references.ts'
 import { copyBlobs, uncopyBlobs } from './copy-blobs.ts'
 import { journalOp } from './journal.ts'
+import { HeldEvents } from './held-events.ts'
 import type { CID } from 'multiformats/cid'
 import type { Store } from '../store.ts'
 import type { OperationOptions, OriginHead, StoredEvent } from '../types.ts'
@@ -36,8 +37,8 @@ export interface MergeFromOptions extends OperationOptions {
 const EVENT_BATCH = 2000
 // Incoming events are checked against the destination this many at a time (one lookup per keyspace each).
 const CHECK_GROUP = 1000
-// Up to this many checked events are held between the checking pass and the writing pass.
-const KEEP_EVENTS = 10_000
+// Up to this many bytes of checked events (about 400,000 events) are held between the checking pass and the writing pass.
+const HOLD_BYTES = 128 * 1024 * 1024
 
 /**
  * Copies into `dest` every event of `source` above its version vector, with every blob they name that
@@ -55,12 +56,12 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Merg
     // Pass 1: check every event and reference before anything is written; note the blobs to copy.
     const incoming = new IncomingReferences(dest, source)
     let group: StoredEvent[] = []
-    // The checked events themselves, while few enough to hold: pass 3 then writes them without reading,
-    // decoding and checking them again.
-    let kept: StoredEvent[] | undefined = []
+    // The checked events themselves, within a budget: pass 3 then writes them without reading and
+    // checking them again.
+    let held: HeldEvents | undefined = new HeldEvents(HOLD_BYTES)
     for await (const stored of checkedEvents(source, ranges)) {
       options.signal?.throwIfAborted()
-      if (kept !== undefined && kept.push(stored) > KEEP_EVENTS) kept = undefined
+      if (held?.hold(stored) === false) held = undefined
       group.push(stored)
       if (group.length >= CHECK_GROUP) {
         await incoming.note(group)
@@ -84,7 +85,7 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Merg
     // Pass 3: events in total order, in bounded atomic batches with their projection updates.
     let batch: StoredEvent[] = []
     let events = 0
-    for await (const stored of kept ?? checkedEvents(source, ranges)) {
+    for await (const stored of held?.events() ?? checkedEvents(source, ranges)) {
       batch.push(stored)
       if (batch.length >= EVENT_BATCH) {
         await commitEvents(dest, batch, false)

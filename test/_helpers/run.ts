@@ -51,6 +51,7 @@ const SECONDS: Record<string, number> = {
   'cli-init': 5,
   'cli-run-jobdir': 4,
   'codec': 3,
+  'held-events': 1,
   'cli-https': 3,
   'wepy-import': 3,
   'cli-unreadable': 3,
