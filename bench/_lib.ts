@@ -296,6 +296,12 @@ export interface CompareOptions {
   /** 'MiB/s', an items-per-second unit such as 'events/s', or 's' for latency. */
   unit: string
   target?: { description: string, value: number, kind: 'min' | 'max' }
+  /**
+   * One untimed round of each in-process contender before the timed ones: contenders that share code
+   * (a pull and a local merge both run mergeStores) would otherwise leave the JIT's warm-up, and a
+   * server's, to whichever runs first.
+   */
+  warmup?: boolean
 }
 
 /**
@@ -307,6 +313,14 @@ export async function compare (contenders: readonly Contender[], options: Compar
   const peaks = new Map<Contender, number>(contenders.map((c) => [c, 0]))
   const starts = new Map<Contender, number>()
   const spawned = new Map<Contender, number | undefined>()
+  if (options.warmup === true) {
+    for (const contender of contenders.filter((c) => c.external !== true)) {
+      await contender.setup?.(0)
+      await contender.run(0)
+      await contender.teardown?.(0)
+      progress(`${options.title}: ${contender.name}: warmed up`)
+    }
+  }
   for (let round = 0; round < options.rounds; round++) {
     for (const contender of contenders) {
       if (contender.maxRounds !== undefined && round >= contender.maxRounds) continue

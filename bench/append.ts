@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { Encoder, addExtension } from 'cbor-x'
 import { ClassicLevel } from 'classic-level'
 import { appendEvents, closeStore, digestHex, initStore, listHeads, putBlob, readEventById, sealEvent } from '../src/index.ts'
+import { positionKey } from '../src/keys.ts'
 import { QUICK, check, compare, knob, progress, removeDir, rounds, runAsMain, tempDir, timed } from './_lib.ts'
 import { CID } from 'multiformats/cid'
 import type { Comparison, Contender, ScenarioResult } from './_lib.ts'
@@ -21,6 +22,9 @@ addExtension({
   decode: (bytes: Uint8Array): CID => CID.decode(bytes.subarray(1))
 })
 const rawEncoder = new Encoder({ useRecords: false, variableMapSize: true, tagUint8Array: false, mapsAsObjects: true, pack: false, structuredClone: false, useFloat32: 0 })
+
+// About the size of a tag's projection record (its target, and the positions of its latest and first tag.set).
+const PROJECTION_RECORD_BYTES = 150
 
 /** The key snapstore stores an event under (origin, zero-padded seq), for the raw LevelDB reference. */
 function eventKey (event: SnapEvent): string {
@@ -109,6 +113,34 @@ function appendContenders (
         for (let i = 0; i < events.length; i += batch) {
           const chained = db!.batch()
           for (const e of events.slice(i, i + batch)) chained.put(eventKey(e.event), e.bytes)
+          await chained.write({ sync: true })
+        }
+      },
+      teardown: async () => { await db!.close(); await removeDir(dbDir) }
+    },
+    {
+      name: `classic-level: chained batch of the five rows an append writes per event (same keys, same sizes), ${batch} per batch, sync`,
+      role: 'reference',
+      note: 'the floor of the store format: the event, its order and id index entries, and two projection rows (for tag.set: the tag and its place in the listing)',
+      setup: async () => {
+        dbDir = await tempDir('append-level')
+        db = new ClassicLevel<string, Uint8Array>(join(dbDir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'view' })
+        await db.open()
+      },
+      run: async () => {
+        const empty = new Uint8Array(0)
+        for (let i = 0; i < events.length; i += batch) {
+          const chained = db!.batch()
+          for (const { id, bytes, event } of events.slice(i, i + batch)) {
+            const key = eventKey(event)
+            const position = positionKey(event)
+            const name = event.type === 'tag.set' ? event.body.name : digestHex(id)
+            chained.put(`!event!${key}`, bytes)
+            chained.put(`!order!${position}`, empty)
+            chained.put(`!eid!${digestHex(id)}`, Buffer.from(key))
+            chained.put(`!p-tag!${name}`, bytes.subarray(0, PROJECTION_RECORD_BYTES))
+            chained.put(`!p-tag-order!${position}:${name}`, empty)
+          }
           await chained.write({ sync: true })
         }
       },

@@ -1,4 +1,4 @@
-import { createHash, randomFillSync } from 'node:crypto'
+import { createCipheriv, createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -102,10 +102,15 @@ function rateOf (comparison: Comparison, name: string): number {
   return comparison.measurements.find((m) => m.name === name)?.rate ?? NaN
 }
 
-/** Writes `count` checkpoints of a `size`-byte state, each the one before with one run of 5% of it rewritten in place. */
+/**
+ * Writes `count` checkpoints of a `size`-byte state, each the one before with one run of 5% of it rewritten
+ * in place. The bytes come from a keyed stream (AES-256-CTR of zeros), so every run stores the same
+ * checkpoints: where chunk boundaries fall depends on the bytes, and with them the stored size.
+ */
 async function writeCheckpoints (dir: string, count: number, size: number): Promise<InputSet> {
-  const state = Buffer.allocUnsafe(size)
-  randomFillSync(state)
+  const stream = createCipheriv('aes-256-ctr', Buffer.alloc(32, 7), Buffer.alloc(16, 0))
+  const pseudoRandom = (length: number): Buffer => stream.update(Buffer.alloc(length))
+  const state = pseudoRandom(size)
   const files: string[] = []
   const digests: string[] = []
   const change = Math.floor(size * 0.05)
@@ -113,7 +118,7 @@ async function writeCheckpoints (dir: string, count: number, size: number): Prom
   for (let i = 0; i < count; i++) {
     if (i > 0) {
       seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
-      randomFillSync(state, seed % (size - change), change)
+      state.set(pseudoRandom(change), seed % (size - change))
     }
     const path = join(dir, `checkpoint-${String(i).padStart(2, '0')}.bin`)
     const handle = await open(path, 'w')

@@ -171,7 +171,8 @@ async function syncPart (
       rounds: n,
       bytes,
       items: count,
-      unit: 'MiB/s'
+      unit: 'MiB/s',
+      warmup: true
     })
     const subject = comparison.measurements.find((m) => m.role === 'subject')!
     const local = comparison.measurements.find((m) => m.name.startsWith('local merge'))!
