@@ -5,9 +5,9 @@ import { createServer } from 'node:https'
 import * as assert from 'uvu/assert'
 import { workspaceSuite } from './_helpers/merge.ts'
 import { expectError, expectOk, snap } from './_helpers/cli.ts'
-import { inspect, merged, seedStore, startServe } from './_helpers/sync.ts'
-import type { AddressInfo } from 'node:net'
+import { inspect, listen, merged, seedStore, startServe } from './_helpers/sync.ts'
 import type { Workspace } from './_helpers/merge.ts'
+import type { TestServer } from './_helpers/sync.ts'
 
 const KIB = 1024
 
@@ -20,8 +20,8 @@ function selfSigned (ws: Workspace): { key: string, cert: string } {
   return { key, cert }
 }
 
-/** An https front for a `snapstore serve` (as a site's reverse proxy would be), with its URL and a way to close it. */
-async function httpsFront (upstream: string, tls: { key: string, cert: string }): Promise<{ url: string, close: () => Promise<void> }> {
+/** An https front for a `snapstore serve` (as a site's reverse proxy would be). */
+async function httpsFront (upstream: string, tls: { key: string, cert: string }): Promise<TestServer> {
   const server = createServer({ key: await readFile(tls.key), cert: await readFile(tls.cert) }, (req, res) => {
     const out = request(new URL(req.url ?? '/', upstream), { method: req.method, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers)
@@ -30,15 +30,7 @@ async function httpsFront (upstream: string, tls: { key: string, cert: string })
     out.on('error', () => res.socket?.destroy())
     req.pipe(out)
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  return {
-    url: `https://127.0.0.1:${port}`,
-    close: async () => {
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    }
-  }
+  return await listen(server, 'https')
 }
 
 const Https = workspaceSuite('snapstore over https, and NODE_EXTRA_CA_CERTS through the launcher')

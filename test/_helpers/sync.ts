@@ -127,11 +127,12 @@ function forward (upstream: string, req: IncomingMessage, done: (answer: Incomin
   if (req.headers.expect === undefined) req.pipe(out)
 }
 
-async function listen (server: Server): Promise<TestServer> {
+/** Starts a test server on a free loopback port; `scheme` is 'https' for a TLS server. */
+export async function listen (server: Server, scheme: 'http' | 'https' = 'http'): Promise<TestServer> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${scheme}://127.0.0.1:${port}`,
     close: async () => {
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
