@@ -1,24 +1,17 @@
-import { execFileSync } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { createServer } from 'node:https'
 import * as assert from 'uvu/assert'
 import { workspaceSuite } from './_helpers/merge.ts'
 import { expectError, expectOk, snap } from './_helpers/cli.ts'
+import { fixturePath } from './_helpers/store.ts'
 import { inspect, listen, merged, seedStore, startServe } from './_helpers/sync.ts'
-import type { Workspace } from './_helpers/merge.ts'
 import type { TestServer } from './_helpers/sync.ts'
 
 const KIB = 1024
 
-/** A self-signed certificate for 127.0.0.1, made by openssl: the CA a site would name in NODE_EXTRA_CA_CERTS. */
-function selfSigned (ws: Workspace): { key: string, cert: string } {
-  const key = ws.path('key.pem')
-  const cert = ws.path('cert.pem')
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', '/CN=snapstore test site', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' })
-  return { key, cert }
-}
+/** A self-signed certificate for 127.0.0.1 and its key (fixtures/tls): the CA a site would name in NODE_EXTRA_CA_CERTS. */
+const TLS = { key: fixturePath('tls/key.pem'), cert: fixturePath('tls/cert.pem') }
 
 /** An https front for a `snapstore serve` (as a site's reverse proxy would be). */
 async function httpsFront (upstream: string, tls: { key: string, cert: string }): Promise<TestServer> {
@@ -36,20 +29,19 @@ async function httpsFront (upstream: string, tls: { key: string, cert: string })
 const Https = workspaceSuite('snapstore over https, and NODE_EXTRA_CA_CERTS through the launcher')
 
 Https('the installed command pulls over https from a site whose CA NODE_EXTRA_CA_CERTS names', async ({ ws }) => {
-  const tls = selfSigned(ws)
   const source = ws.path('source')
   const dest = ws.path('dest')
   await seedStore(source, 3, 100 * KIB)
   const server = await startServe(source)
-  const front = await httpsFront(server.url, tls)
+  const front = await httpsFront(server.url, TLS)
   try {
     expectOk(await snap(['init', dest]))
     const refused = await snap(['merge', dest, front.url], { asInstalled: true, env: { NODE_EXTRA_CA_CERTS: undefined } })
     assert.match(expectError(refused, 'E_NET', 'without the CA'), /certificate/i)
     assert.is((await inspect(dest)).events, 0, 'nothing written when the peer is not trusted')
-    const pulled = await snap(['merge', dest, front.url], { asInstalled: true, env: { NODE_EXTRA_CA_CERTS: tls.cert } })
+    const pulled = await snap(['merge', dest, front.url], { asInstalled: true, env: { NODE_EXTRA_CA_CERTS: TLS.cert } })
     expectOk(pulled, merged(4, 3, 3 * 100 * KIB, front.url), 'with the CA, through the launcher')
-    const again = await snap(['merge', dest, front.url], { env: { NODE_EXTRA_CA_CERTS: tls.cert } })
+    const again = await snap(['merge', dest, front.url], { env: { NODE_EXTRA_CA_CERTS: TLS.cert } })
     expectOk(again, merged(0, 0, 0, front.url), 'with the CA, started by node itself')
     assert.equal((await inspect(dest)).listing, (await inspect(source)).listing)
   } finally {
