@@ -12,7 +12,7 @@ import {
 import { bytes, expectCode, rawChunks, sealChain } from './_helpers/store.ts'
 import { commitEvents } from '../src/log.ts'
 import { exclusive } from '../src/store.ts'
-import type { CID } from 'multiformats/cid'
+import { CID } from 'multiformats/cid'
 import type { BlobRecord, SnapEvent, Store } from '../src/index.ts'
 import type { RawDb, Workspace } from './_helpers/merge.ts'
 
@@ -269,6 +269,37 @@ Corrupt('a tampered chunk found after more than 32 MiB of good blobs were writte
   const before = await storeState(ws, 'dest')
   const err = await expectCode(mergeStores(await ws.open('dest'), source.path), 'E_CORRUPT')
   assert.ok(err.message.includes(source.ids[39]!), err.message)
+  assertSameState(await storeState(ws, 'dest'), before, 'the destination')
+})
+
+// 40 MiB: past the size from which a copied blob's whole id is hashed on a thread of its own.
+const LARGE = 40 * 1024 * 1024
+
+Corrupt('a large blob of many chunks is copied whole, every chunk and its id checked', async ({ ws }) => {
+  const data = seededBytes(LARGE, 7)
+  const source = await sourceAndDest(ws, [data])
+  const dest = await ws.open('dest')
+  const result = await mergeStores(dest, source.path)
+  assert.is(result.bytes, LARGE)
+  assert.ok(Buffer.from(await readBlobBytes(dest, CID.parse(source.ids[0]!))).equals(Buffer.from(data)))
+  assert.equal(await verifyStore(dest), { ok: true, problems: [], events: 4, blobs: 3 })
+})
+
+Corrupt('a tampered chunk in the middle of a large blob is refused with E_CORRUPT naming the chunk, and nothing is written', async ({ ws }) => {
+  const source = await sourceAndDest(ws, [seededBytes(LARGE, 7)])
+  let tamperedHex = ''
+  await withRawDb(source.path, async (db) => {
+    const { chunks } = await readRecord(db, source.blobs[0]!)
+    tamperedHex = Buffer.from(chunks[Math.floor(chunks.length / 2)]![0]).toString('hex')
+    const raw = rawChunks(db, source.path)
+    const tampered = Buffer.from((await raw.get(tamperedHex))!)
+    tampered[100] = tampered[100]! ^ 0x01
+    await raw.put(tamperedHex, tampered)
+  })
+  const before = await storeState(ws, 'dest')
+  const err = await expectCode(mergeStores(await ws.open('dest'), source.path), 'E_CORRUPT')
+  assert.match(err.message, `chunk digest mismatch: expected ${tamperedHex}`)
+  assert.ok(err.message.includes(source.ids[0]!), err.message)
   assertSameState(await storeState(ws, 'dest'), before, 'the destination')
 })
 
