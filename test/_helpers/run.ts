@@ -16,7 +16,7 @@ const files = readdirSync(testDir).filter((name) => name.endsWith('.test.js') &&
 const SECONDS: Record<string, number> = {
   'merge-laws': 38,
   'cli-slurm': 30,
-  'merge': 25,
+  'merge': 28,
   'cli-sync': 21,
   'cli-merge': 17,
   'cli-errors': 17,
