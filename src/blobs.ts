@@ -127,7 +127,7 @@ export async function verifyBlob (store: Store, id: CID, options: OperationOptio
   let computed: Uint8Array
   try {
     for await (const bytes of chunksInOrder(store, id, record, options)) {
-      await whole.update(bytes)
+      await whole.update([bytes])
       size += bytes.length
     }
     computed = await whole.digest()

@@ -4,6 +4,7 @@ import { upgradeFormat } from './store.ts'
 import type { Op } from './ops.ts'
 import type { ChunkLocation } from './packs/packs.ts'
 import type { Store } from './store.ts'
+import type { Pieces } from './pieces.ts'
 
 /** A chunk appended to a pack: the operation that names it, to be written in a batch once `written` settles. */
 export interface StoredChunk {
@@ -38,8 +39,8 @@ export async function readChunkAt (store: Store, hex: string, location: ChunkLoc
   return store.inlineChunks ? await store.sub.chunk.get(hex) : undefined
 }
 
-/** Appends a chunk's bytes to the store's packs (which must not change until `written` settles). */
-export async function storeChunk (store: Store, digest: Uint8Array, bytes: Uint8Array): Promise<StoredChunk> {
+/** Appends a chunk's bytes, given in pieces, to the store's packs (which must not change until `written` settles). */
+export async function storeChunk (store: Store, digest: Uint8Array, bytes: Pieces): Promise<StoredChunk> {
   if (store.format < 2) await upgradeFormat(store)
   const { location, written } = await store.packs.append(digest, bytes)
   const hex = Buffer.from(digest).toString('hex')

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto'
 import { Worker } from 'node:worker_threads'
+import { piecesLength } from '../pieces.ts'
+import type { Pieces } from '../pieces.ts'
 
 /** A message to a hashing thread. */
 export type HashRequest =
@@ -37,14 +39,14 @@ export function inlineHasher (memory: Uint8Array): Hasher {
 }
 
 /** The whole-content hash of a blob on a thread of its own, fed with ranges of shared memory. */
-type WholeHasher = Pick<Hasher, 'update' | 'digest' | 'close'>
+type WholeHasher = Pick<Hasher, 'updateRanges' | 'digest' | 'close'>
 
 /** A whole-content hash on a thread of its own that reads `buffer`, for work that keeps this thread busy with other hashing. */
 function wholeHashThread (buffer: SharedArrayBuffer): WholeHasher {
   const whole = new HashThread()
   whole.begin(buffer)
   return {
-    update: async (start, length) => { await whole.ask({ type: 'update', seq: 0, ranges: [start, length] }) },
+    updateRanges: async (ranges) => { await whole.ask({ type: 'update', seq: 0, ranges: ranges.flat() }) },
     digest: async () => await whole.finalDigest(),
     close: async () => { await whole.close() }
   }
@@ -152,13 +154,15 @@ class HashThread {
 
 /** A whole-content hash fed with bytes from anywhere, which it copies into memory it shares with its thread. */
 export interface CopyingWholeHasher {
-  /** Copies and feeds the bytes; waits only while every slot of the ring is still being hashed. */
-  update: (bytes: Uint8Array) => Promise<void>
+  /** Copies and feeds the pieces' bytes, in order; waits only while every slot of the ring is still being hashed. */
+  update: (pieces: Pieces) => Promise<void>
   digest: () => Promise<Uint8Array>
   close: () => Promise<void>
 }
 
 const RING_SLOTS = 8
+// Room in each slot for aligning the pieces of one update (up to 7 bytes each): enough for 64 pieces at least.
+const ALIGNED_PIECES = 64
 // From this size on, a blob's whole content is hashed on a thread of its own while the caller checks its chunks.
 const WHOLE_THREAD_FROM = 32 * 1024 * 1024
 
@@ -166,26 +170,39 @@ const WHOLE_THREAD_FROM = 32 * 1024 * 1024
 export function wholeHasherFor (record: { size: number, chunks: ReadonlyArray<readonly [Uint8Array, number]> }): CopyingWholeHasher {
   if (record.size >= WHOLE_THREAD_FROM && record.chunks.length > 1) return copyingWholeHashThread(Math.max(...record.chunks.map(([, size]) => size)))
   const hash = createHash('sha256')
-  return { update: async (bytes) => { hash.update(bytes) }, digest: async () => hash.digest(), close: async () => undefined }
+  return { update: async (pieces) => { for (const piece of pieces) hash.update(piece) }, digest: async () => hash.digest(), close: async () => undefined }
 }
 
-/** A whole-content hash on its own thread for pieces of at most `maxPiece` bytes, copied into a ring of shared slots. */
-function copyingWholeHashThread (maxPiece: number): CopyingWholeHasher {
-  // Each piece lands at its own offset modulo 8: copies into shared memory are several times slower
-  // between addresses aligned differently.
-  const stride = Math.ceil(Math.max(1, maxPiece) / 8) * 8 + 8
+/** A whole-content hash on its own thread for updates of at most `maxUpdate` bytes, copied into a ring of shared slots. */
+function copyingWholeHashThread (maxUpdate: number): CopyingWholeHasher {
+  // Each piece lands at its own offset modulo 8 (copies into shared memory are several times slower
+  // between addresses aligned differently), as long as the room a slot keeps for that allows.
+  const stride = Math.ceil(Math.max(1, maxUpdate) / 8) * 8 + 8 * ALIGNED_PIECES
   const buffer = new SharedArrayBuffer(RING_SLOTS * stride)
   const memory = new Uint8Array(buffer)
   const whole = wholeHashThread(buffer)
   const slots: Array<Promise<void>> = Array.from({ length: RING_SLOTS }, () => Promise.resolve())
   let next = 0
   return {
-    update: async (bytes) => {
+    update: async (pieces) => {
       const slot = next++ % RING_SLOTS
       await slots[slot]
-      const at = slot * stride + (bytes.byteOffset & 7)
-      memory.set(bytes, at)
-      const hashed = whole.update(at, bytes.length)
+      const ranges: Array<[number, number]> = []
+      let at = slot * stride
+      let slack = stride - piecesLength(pieces)
+      for (const piece of pieces) {
+        const padding = (piece.byteOffset - at) & 7
+        if (padding <= slack) {
+          at += padding
+          slack -= padding
+        }
+        memory.set(piece, at)
+        const last = ranges[ranges.length - 1]
+        if (last !== undefined && last[0] + last[1] === at) last[1] += piece.length
+        else ranges.push([at, piece.length])
+        at += piece.length
+      }
+      const hashed = whole.updateRanges(ranges)
       hashed.catch(() => undefined)
       slots[slot] = hashed
     },

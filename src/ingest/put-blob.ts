@@ -93,7 +93,7 @@ async function ingest (store: Store, fill: Fill, sizeHint: number | undefined, o
     const writes: Array<Promise<void>> = []
     for (const [i, { digest, bytes }] of fresh.entries()) {
       if (held[i] === true) continue
-      const stored = await storeChunk(store, digest, bytes)
+      const stored = await storeChunk(store, digest, [bytes])
       stored.written.catch(() => undefined)
       writes.push(stored.written.then(() => { located.push(stored.op) }))
     }

@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto'
 import { decode, encode } from '../codec.ts'
 import { CorruptError, isSnapstoreError } from '../errors.ts'
 import { digestHex } from '../ids.ts'
 import { writeBatch } from '../batch.ts'
 import { hasChunks, readChunk, storeChunk } from '../chunks.ts'
 import { wholeHasherFor } from '../ingest/hash-thread.ts'
+import { piecesLength, sha256Hex } from '../pieces.ts'
 import { readAhead, settleQuietly } from './read-ahead.ts'
 import type { CID } from 'multiformats/cid'
 import type { BlobRecord } from '../blobs.ts'
@@ -13,6 +13,7 @@ import type { CopyingWholeHasher } from '../ingest/hash-thread.ts'
 import type { Op } from '../ops.ts'
 import type { Store } from '../store.ts'
 import type { OperationOptions } from '../types.ts'
+import type { Pieces } from '../pieces.ts'
 import type { MergeSource } from './source.ts'
 
 /** What copying blobs wrote, so a failed merge can take it back. */
@@ -40,7 +41,7 @@ type Step =
 /** Consecutive steps with the source reads they need, started together. */
 interface Group {
   steps: Step[]
-  fetched: Promise<Array<Uint8Array | undefined>>
+  fetched: Promise<Array<Pieces | undefined>>
 }
 
 /**
@@ -76,7 +77,10 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
     pending.push({ type: 'put', sublevel: 'blob', key: blob.hex, value: encode({ size: blob.record.size, chunks: blob.record.chunks }) })
     copied.blobs.push(blob.hex)
   }
-  const fetchChunks = source.chunks ?? (async (wanted) => await Promise.all(wanted.map(async ({ hex }) => await source.chunk(hex))))
+  const fetchChunks = source.chunks ?? (async (wanted) => await Promise.all(wanted.map(async ({ hex }) => {
+    const bytes = await source.chunk(hex)
+    return bytes === undefined ? undefined : [bytes]
+  })))
   const groups = readAhead(grouped(plan(dest, source, ids, sizes)), GROUPS_AHEAD, (steps): Group => {
     const wanted = steps.flatMap((step) => step.kind === 'chunk' && !step.local ? [{ hex: step.hex, size: step.size }] : [])
     return { steps, fetched: settleQuietly(wanted.length === 0 ? Promise.resolve([]) : fetchChunks(wanted)) }
@@ -95,21 +99,23 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
           continue
         }
         const current = blob!
-        let bytes: Uint8Array | undefined
+        let bytes: Pieces | undefined
         if (step.local) {
-          bytes = await readStagedOrStored(dest, staged.get(step.hex), step.hex)
-          if (bytes === undefined) throw new CorruptError(`Cannot merge blob ${current.id.toString()} from ${source.name}: chunk ${step.hex} vanished from the destination during the merge`)
+          const held = await readStagedOrStored(dest, staged.get(step.hex), step.hex)
+          if (held === undefined) throw new CorruptError(`Cannot merge blob ${current.id.toString()} from ${source.name}: chunk ${step.hex} vanished from the destination during the merge`)
+          bytes = [held]
         } else {
           bytes = fetched[next++]
           if (bytes === undefined) throw new CorruptError(`Cannot merge from ${source.name}: it lacks chunk ${step.hex} of blob ${current.id.toString()}`)
-          const computed = createHash('sha256').update(bytes).digest('hex')
+          const computed = sha256Hex(bytes)
           if (computed !== step.hex) {
             throw new CorruptError(`Cannot merge blob ${current.id.toString()} from ${source.name}: chunk digest mismatch: expected ${step.hex}, computed ${computed}`,
               { details: { blob: current.id.toString(), expected: step.hex, computed } })
           }
         }
-        if (bytes.length !== step.size) {
-          throw new CorruptError(`Cannot merge blob ${current.id.toString()} from ${source.name}: chunk ${step.hex} has ${bytes.length} bytes, its record says ${step.size}`)
+        const length = piecesLength(bytes)
+        if (length !== step.size) {
+          throw new CorruptError(`Cannot merge blob ${current.id.toString()} from ${source.name}: chunk ${step.hex} has ${length} bytes, its record says ${step.size}`)
         }
         if (!step.local) {
           const stored = await storeChunk(dest, Buffer.from(step.hex, 'hex'), bytes)
@@ -118,11 +124,11 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
           pending.push(stored.op)
           staged.set(step.hex, stored)
           copied.chunks.push(step.hex)
-          pendingBytes += bytes.length
-          copied.bytes += bytes.length
+          pendingBytes += length
+          copied.bytes += length
         }
         if (!current.single) await current.whole.update(bytes)
-        current.size += bytes.length
+        current.size += length
         options.onProgress?.({ type: 'snapstore:merge:bytes', done: copied.bytes })
         if (pendingBytes >= BATCH_BYTES) await flush()
       }

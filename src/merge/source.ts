@@ -5,6 +5,7 @@ import { openStore, closeStore } from '../store.ts'
 import { readChunk } from '../chunks.ts'
 import type { Store, StoreInit } from '../store.ts'
 import type { OriginHead } from '../types.ts'
+import type { Pieces } from '../pieces.ts'
 
 /**
  * Where a merge reads from: a store directory, a CAR file, or a peer. Everything a source returns is
@@ -25,8 +26,8 @@ export interface MergeSource {
   chunk: (digestHex: string) => Promise<Uint8Array | undefined>
   /** Optional, for sources where each call is a round trip: many records at once, in the order asked (undefined where absent). */
   blobRecords?: (digestHexes: readonly string[]) => Promise<Array<Uint8Array | undefined>>
-  /** Optional, likewise: many chunks at once, each with the size its record gives (which bounds what is read). */
-  chunks?: (wanted: ReadonlyArray<{ hex: string, size: number }>) => Promise<Array<Uint8Array | undefined>>
+  /** Optional, likewise: many chunks at once, each with the size its record gives (which bounds what is read), each in the pieces it arrived in. */
+  chunks?: (wanted: ReadonlyArray<{ hex: string, size: number }>) => Promise<Array<Pieces | undefined>>
   /** Releases what the source holds. */
   close: () => Promise<void>
 }

@@ -1,7 +1,9 @@
 import { mkdir, open, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CorruptError } from '../errors.ts'
+import { piecesLength } from '../pieces.ts'
 import type { FileHandle } from 'node:fs/promises'
+import type { Pieces } from '../pieces.ts'
 
 /** Where a chunk's bytes lie: pack number, offset of the first byte, and length. */
 export interface ChunkLocation {
@@ -50,32 +52,33 @@ export class Packs {
   }
 
   /**
-   * Appends one chunk and returns where it lies, with a promise settled once its bytes are written
-   * (not yet synced: `sync` does that before anything names them).
+   * Appends one chunk, given in pieces, and returns where it lies, with a promise settled once its bytes
+   * are written (not yet synced: `sync` does that before anything names them).
    */
-  async append (digest: Uint8Array, bytes: Uint8Array): Promise<{ location: ChunkLocation, written: Promise<void> }> {
+  async append (digest: Uint8Array, bytes: Pieces): Promise<{ location: ChunkLocation, written: Promise<void> }> {
     let pack = await this.#currentPack()
     if (pack.size >= PACK_LIMIT) {
       this.#writer = this.#startPack(pack.number + 1)
       this.#retired.push(pack.handle)
       pack = await this.#writer
     }
+    const length = piecesLength(bytes)
     const header = Buffer.alloc(RECORD_HEADER)
-    header.writeUInt32BE(bytes.length, 0)
+    header.writeUInt32BE(length, 0)
     header.set(digest, 4)
     const at = pack.size
-    pack.size += RECORD_HEADER + bytes.length
+    pack.size += RECORD_HEADER + length
     this.#unsynced = true
-    const written = pack.handle.writev([header, bytes], at).then(({ bytesWritten }) => {
-      if (bytesWritten !== RECORD_HEADER + bytes.length) throw new Error(`short write to pack ${pack.number}`)
+    const written = pack.handle.writev([header, ...bytes], at).then(({ bytesWritten }) => {
+      if (bytesWritten !== RECORD_HEADER + length) throw new Error(`short write to pack ${pack.number}`)
     })
     this.#track(written)
-    this.#sinceSync += bytes.length
+    this.#sinceSync += length
     if (this.#sinceSync >= BACKGROUND_SYNC_BYTES) {
       this.#sinceSync = 0
       this.#track(written.then(async () => { await pack.handle.datasync() }))
     }
-    return { location: { pack: pack.number, offset: at + RECORD_HEADER, size: bytes.length }, written }
+    return { location: { pack: pack.number, offset: at + RECORD_HEADER, size: length }, written }
   }
 
   /** Waits for every append so far to reach the disk; called before a batch that names appended bytes is written. */

@@ -3,6 +3,7 @@ import { DAG_CBOR, isSha256Cid, tryParseCid } from '../ids.ts'
 import { API, MAX_FRAME, ORIGIN_PATTERN, joinDigests, parseFrames } from './protocol.ts'
 import { Peer } from './peer.ts'
 import type { MergeSource } from '../merge/source.ts'
+import type { Pieces } from '../pieces.ts'
 import type { OriginHead } from '../types.ts'
 import type { HeadsReply, SyncLimits } from './protocol.ts'
 import type { PeerOptions } from './peer.ts'
@@ -57,7 +58,8 @@ export async function openHttpSource (url: string, options: HttpSourceOptions = 
     blobRecord: async (hex) => await peer.send({ path: `${API}/blob/${hex}`, what: `read the record of blob ${hex}`, limit: MAX_RECORD, missingOk: true }),
     chunk: async (hex) => await peer.send({ path: `${API}/chunk/${hex}`, what: `fetch chunk ${hex}`, limit: MAX_FRAME, missingOk: true }),
     blobRecords: async (hexes) => await inBatches(hexes, limits?.maxBatch, async (part) => {
-      return await peer.items({ method: 'POST', path: `${API}/blobs`, what: `read the records of ${part.length} blobs`, body: joinDigests(part), limit: MAX_RECORD }, part.length)
+      const records = await peer.items({ method: 'POST', path: `${API}/blobs`, what: `read the records of ${part.length} blobs`, body: joinDigests(part), limit: MAX_RECORD }, part.length)
+      return records.map((pieces) => pieces === undefined ? undefined : joined(pieces))
     }),
     chunks: async (wanted) => await inBatches(wanted, limits?.maxBatch, async (part) => {
       // The records say how big each chunk is: an answer larger than that is refused before it is read whole.
@@ -93,6 +95,11 @@ export async function readRemoteHeads (peer: Peer): Promise<RemoteHeads> {
     heads.push({ origin: head.origin, seq: head.seq, head: cid })
   }
   return { origin: reply.origin, heads, push: reply.push === true, limits }
+}
+
+/** The pieces' bytes as one buffer (a record is small; a record in one piece is not copied). */
+function joined (pieces: Pieces): Uint8Array {
+  return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces)
 }
 
 /** Asks for items in requests of at most `max` (the server's limit), keeping their order. */

@@ -8,6 +8,7 @@ import { AuthError, BadInputError, CorruptError, ForkError, LockedError, NetErro
 import type { ClientRequest, IncomingMessage } from 'node:http'
 import type { ErrorCode } from '../errors.ts'
 import type { ErrorReply } from './protocol.ts'
+import type { Pieces } from '../pieces.ts'
 
 /** How to reach a peer. */
 export interface PeerOptions {
@@ -99,7 +100,7 @@ export class Peer {
   }
 
   /** Sends a batch request and reads its answer as exactly `count` items (undefined where the server lacks one), without joining the answer whole. */
-  async items (request: PeerRequest, count: number): Promise<Array<Uint8Array | undefined>> {
+  async items (request: PeerRequest, count: number): Promise<Array<Pieces | undefined>> {
     const answer = await this.#send(request, () => new BatchReader(this.name))
     return answer!.reader!.finish(count)
   }

@@ -1,4 +1,5 @@
 import { CorruptError } from '../errors.ts'
+import type { Pieces } from '../pieces.ts'
 
 // The wire protocol shared by `serve` and its clients (pull through `merge`, and `push`):
 //   GET  /v1/heads                          JSON: the version vector with head ids, limits, whether pushes are taken
@@ -82,17 +83,17 @@ export function parseFrames (body: Buffer, where: string): Uint8Array[] {
 }
 
 /**
- * Cuts a batch answer into its items as its bytes arrive: an item that lies within one received piece is
- * a view of it, one that spans pieces is copied once into a buffer of its own, and the whole answer is
- * never joined. `finish` checks that exactly the asked-for count arrived; anything else is `E_CORRUPT`.
+ * Cuts a batch answer into its items as its bytes arrive, each item as views of the received pieces it
+ * lies in: nothing is copied or joined. `finish` checks that exactly the asked-for count arrived; anything
+ * else is `E_CORRUPT`.
  */
 export class BatchReader {
   readonly #where: string
-  readonly #items: Array<Uint8Array | undefined> = []
+  readonly #items: Array<Pieces | undefined> = []
   readonly #header = Buffer.alloc(4)
   #headerFill = 0
-  #item: Buffer | undefined
-  #itemFill = 0
+  #item: Uint8Array[] | undefined
+  #itemLeft = 0
 
   constructor (where: string) {
     this.#where = where
@@ -115,19 +116,14 @@ export class BatchReader {
           continue
         }
         if (length > MAX_FRAME) throw this.#corrupt('the answer ends inside an item')
-        if (piece.length - at >= length) {
-          this.#items.push(piece.subarray(at, at + length))
-          at += length
-          continue
-        }
-        this.#item = Buffer.allocUnsafe(length)
-        this.#itemFill = 0
+        this.#item = []
+        this.#itemLeft = length
       }
-      const take = Math.min(this.#item.length - this.#itemFill, piece.length - at)
-      piece.copy(this.#item, this.#itemFill, at, at + take)
-      this.#itemFill += take
+      const take = Math.min(this.#itemLeft, piece.length - at)
+      if (take > 0) this.#item.push(piece.subarray(at, at + take))
+      this.#itemLeft -= take
       at += take
-      if (this.#itemFill === this.#item.length) {
+      if (this.#itemLeft === 0) {
         this.#items.push(this.#item)
         this.#item = undefined
       }
@@ -135,7 +131,7 @@ export class BatchReader {
   }
 
   /** The items, once the answer has ended: exactly `count` of them (undefined where absent). */
-  finish (count: number): Array<Uint8Array | undefined> {
+  finish (count: number): Array<Pieces | undefined> {
     if (this.#headerFill > 0) throw this.#corrupt('the answer ends inside a frame header')
     if (this.#item !== undefined) throw this.#corrupt('the answer ends inside an item')
     if (this.#items.length !== count) throw this.#corrupt(`it holds ${this.#items.length} items where ${count} were asked for`)

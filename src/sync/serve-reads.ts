@@ -2,6 +2,7 @@ import { BadInputError } from '../errors.ts'
 import { eventKey } from '../keys.ts'
 import { listHeads } from '../log.ts'
 import { chunkLocations, hasChunks, readChunk, readChunkAt } from '../chunks.ts'
+import { SlabPool } from './slab-pool.ts'
 import { ABSENT, DIGEST_BYTES, frameHeader, joinDigests, parseDigests } from './protocol.ts'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { HeadsReply, SyncLimits } from './protocol.ts'
@@ -15,6 +16,8 @@ const ANSWER_BYTES = 4 * 1024 * 1024
 // Items of a batch answer read together: one lookup for their records or locations, their chunks read at once.
 const WINDOW_ITEMS = 64
 const WINDOW_BYTES = 4 * 1024 * 1024
+// Window buffers kept for reuse between answers: enough for the requests a few clients have in flight.
+const slabs = new SlabPool(WINDOW_BYTES, 8)
 
 /** Answers `GET /v1/heads`: the version vector with head ids, the limits, and whether pushes are taken. */
 export async function sendHeads (res: ServerResponse, lease: StoreLease, limits: SyncLimits, push: boolean): Promise<void> {
@@ -69,7 +72,7 @@ export async function sendValue (res: ServerResponse, value: Uint8Array | undefi
 export async function sendBatch (req: IncomingMessage, res: ServerResponse, lease: StoreLease, what: 'blob' | 'chunk', maxBatch: number): Promise<void> {
   const digests = await readDigests(req, maxBatch)
   // The next window is read while this one is written, so the disk and the socket keep each other busy.
-  const read = (from: number): Promise<Array<Uint8Array | undefined>> => {
+  const read = (from: number): Promise<Window> => {
     const reading = lease.use(async (store) => await readWindow(store, what, digests, from))
     reading.catch(() => undefined)
     return reading
@@ -77,15 +80,17 @@ export async function sendBatch (req: IncomingMessage, res: ServerResponse, leas
   let next = digests.length === 0 ? undefined : read(0)
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'no-store' })
   for (let done = 0; next !== undefined && !res.destroyed;) {
-    const items = await next
+    const { items, release } = await next
     done += items.length
     next = done < digests.length ? read(done) : undefined
     // One write for the window's frames: corked, they leave in one writev instead of a chunk per header and per item.
+    // The window's buffer is lent again once that write is done (its callback), never while the socket holds it.
     res.cork()
-    for (const value of items) {
-      res.write(frameHeader(value === undefined ? ABSENT : value.length))
-      if (value !== undefined) res.write(value)
-    }
+    items.forEach((value, i) => {
+      const last = i === items.length - 1
+      res.write(frameHeader(value === undefined ? ABSENT : value.length), last && value === undefined ? whenWritten(release) : undefined)
+      if (value !== undefined) res.write(value, last ? whenWritten(release) : undefined)
+    })
     res.uncork()
     await drained(res)
   }
@@ -93,18 +98,34 @@ export async function sendBatch (req: IncomingMessage, res: ServerResponse, leas
   res.end()
 }
 
+/** Items of a batch answer read together, and how to give back the buffer they lie in once they are written. */
+interface Window {
+  items: Array<Uint8Array | undefined>
+  release: () => void
+}
+
 /**
  * Reads the items of a batch from `from` on: up to WINDOW_ITEMS of them, and for chunks no more than
- * about WINDOW_BYTES (at least one), with one database lookup for all and the chunks read together.
+ * about WINDOW_BYTES (at least one), with one database lookup for all and the chunks read together
+ * into one buffer lent by the pool.
  */
-async function readWindow (store: Store, what: 'blob' | 'chunk', digests: readonly string[], from: number): Promise<Array<Uint8Array | undefined>> {
+async function readWindow (store: Store, what: 'blob' | 'chunk', digests: readonly string[], from: number): Promise<Window> {
   const hexes = digests.slice(from, from + WINDOW_ITEMS)
-  if (what === 'blob') return await store.sub.blob.getMany(hexes)
+  if (what === 'blob') return { items: await store.sub.blob.getMany(hexes), release: () => undefined }
   const locations = await chunkLocations(store, hexes)
   let bytes = 0
   let count = 0
   while (count < hexes.length && (count === 0 || bytes + (locations[count]?.size ?? 0) <= WINDOW_BYTES)) bytes += locations[count++]?.size ?? 0
-  return await Promise.all(hexes.slice(0, count).map(async (hex, i) => await readChunkAt(store, hex, locations[i])))
+  const slab = bytes <= slabs.size ? slabs.take() : undefined
+  let offset = 0
+  const items = await Promise.all(hexes.slice(0, count).map(async (hex, i) => {
+    const location = locations[i]
+    if (slab === undefined || location === undefined) return await readChunkAt(store, hex, location)
+    const target = slab.bytes.subarray(offset, offset += location.size)
+    await store.packs.readInto(location, target)
+    return target
+  }))
+  return { items, release: slab?.release ?? (() => undefined) }
 }
 
 /** Answers `POST /v1/lacking/blobs|chunks`: of the digests in the body, those the store lacks. */
@@ -159,6 +180,11 @@ async function write (res: ServerResponse, bytes: Uint8Array): Promise<void> {
   if (res.destroyed) return
   if (res.write(bytes)) return
   await drained(res)
+}
+
+/** A write callback that calls `then` once the write succeeded (after a failed one, the buffer is left to the collector). */
+function whenWritten (then: () => void): (err?: Error | null) => void {
+  return (err) => { if (err == null) then() }
 }
 
 /** Waits until a response's buffered bytes have gone out, or the client went away. */
