@@ -2,7 +2,7 @@ import { realpath } from 'node:fs/promises'
 import { listHeads } from '../log.ts'
 import { eventKey } from '../keys.ts'
 import { openStore, closeStore } from '../store.ts'
-import { readChunk } from '../chunks.ts'
+import { chunkLocations, readChunk, readChunkAt } from '../chunks.ts'
 import type { Store, StoreInit } from '../store.ts'
 import type { OriginHead } from '../types.ts'
 import type { Pieces } from '../pieces.ts'
@@ -24,7 +24,7 @@ export interface MergeSource {
   blobRecord: (digestHex: string) => Promise<Uint8Array | undefined>
   /** The bytes of one chunk, or undefined. */
   chunk: (digestHex: string) => Promise<Uint8Array | undefined>
-  /** Optional, for sources where each call is a round trip: many records at once, in the order asked (undefined where absent). */
+  /** Optional, for sources where each call is a round trip or a lookup: many records at once, in the order asked (undefined where absent). */
   blobRecords?: (digestHexes: readonly string[]) => Promise<Array<Uint8Array | undefined>>
   /** Optional, likewise: many chunks at once, each with the size its record gives (which bounds what is read), each in the pieces it arrived in. */
   chunks?: (wanted: ReadonlyArray<{ hex: string, size: number }>) => Promise<Array<Pieces | undefined>>
@@ -48,6 +48,16 @@ function storeSource (store: Store, name: string, realPath: string): MergeSource
     eventAt: async (origin, seq) => await store.sub.event.get(eventKey(origin, seq)),
     blobRecord: async (digestHex) => await store.sub.blob.get(digestHex),
     chunk: async (digestHex) => await readChunk(store, digestHex),
+    blobRecords: async (digestHexes) => await store.sub.blob.getMany(digestHexes as string[]),
+    chunks: async (wanted) => {
+      // One lookup for where the chunks lie, then their reads all at once.
+      const hexes = wanted.map(({ hex }) => hex)
+      const locations = await chunkLocations(store, hexes)
+      return await Promise.all(hexes.map(async (hex, i) => {
+        const bytes = await readChunkAt(store, hex, locations[i])
+        return bytes === undefined ? undefined : [bytes]
+      }))
+    },
     close: async () => { await closeStore(store) }
   }
 }
