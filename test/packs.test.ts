@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto'
-import { readFile, rm, stat, truncate, writeFile } from 'node:fs/promises'
+import { readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CarReader } from '@ipld/car/reader'
 import { CarWriter } from '@ipld/car/writer'
 import * as assert from 'uvu/assert'
 import { addBlob, chunkEnds, closeStore, exportCar, initStore, listBlobIds, mergeStores, openStore, readBlobBytes, verifyStore } from '../src/index.ts'
+import { Packs } from '../src/packs/packs.ts'
 import { collect, expectCode, rawChunks, seededBytes, specSuite, storeSuite, tempDir, tempStore } from './_helpers/store.ts'
 import { dumpStore, expectError, expectOk, snap, withDb } from './_helpers/cli.ts'
 import type { CID } from 'multiformats/cid'
@@ -218,3 +219,40 @@ async function carWithout (bytes: Uint8Array, hex: string): Promise<Uint8Array> 
 }
 
 Merge.run()
+
+// ---------------------------------------------------------------- appends past a full pack
+
+const Rollover = specSuite('appends that find a pack full')
+
+Rollover('appends in flight together past a full pack all land whole in the next pack, which one of them starts', async () => {
+  const { dir, dispose } = await tempDir()
+  try {
+    const first = new Packs(dir)
+    await first.append(digestOf(bytesOf('first')), [bytesOf('first')])
+    await first.sync()
+    await first.close()
+    // The first pack a few bytes short of its limit: the first append below fills it, the others find it full.
+    await truncate(join(dir, 'packs', '000001.pack'), PACK_LIMIT - 100)
+    const packs = new Packs(dir)
+    const chunks = Array.from({ length: 4 }, (_, i) => seededBytes(1000, 900 + i))
+    const appended = await Promise.all(chunks.map(async (chunk) => await packs.append(digestOf(chunk), [chunk])))
+    await Promise.all(appended.map(async ({ written }) => { await written }))
+    await packs.sync()
+    assert.equal(appended.map(({ location }) => location.pack), [1, 2, 2, 2])
+    for (const [i, { location }] of appended.entries()) assert.ok(Buffer.from(await packs.read(location)).equals(chunks[i]!), `chunk ${i} reads back`)
+    await packs.close()
+    assert.equal((await readdir(join(dir, 'packs'))).sort(), ['000001.pack', '000002.pack'])
+  } finally {
+    await dispose()
+  }
+})
+
+function bytesOf (text: string): Uint8Array {
+  return new TextEncoder().encode(text)
+}
+
+function digestOf (data: Uint8Array): Uint8Array {
+  return createHash('sha256').update(data).digest()
+}
+
+Rollover.run()

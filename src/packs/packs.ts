@@ -49,6 +49,7 @@ export class Packs {
   #sinceSync = 0
   #dirSync = false
   #retired: FileHandle[] = []
+  #lastRetired = 0
   #syncing: Promise<void> = Promise.resolve()
 
   constructor (storePath: string) {
@@ -61,10 +62,14 @@ export class Packs {
    */
   async append (digest: Uint8Array, bytes: Pieces): Promise<{ location: ChunkLocation, written: Promise<void> }> {
     let pack = await this.#currentPack()
-    if (pack.size >= PACK_LIMIT) {
-      this.#writer = this.#startPack(pack.number + 1)
-      this.#retired.push(pack.handle)
-      pack = await this.#writer
+    // Appends in flight together may all find the same pack full: the first starts the next, the others wait for it.
+    while (pack.size >= PACK_LIMIT) {
+      if (pack.number > this.#lastRetired) {
+        this.#lastRetired = pack.number
+        this.#retired.push(pack.handle)
+        this.#writer = this.#startPack(pack.number + 1)
+      }
+      pack = await this.#writer!
     }
     const length = piecesLength(bytes)
     const header = Buffer.alloc(RECORD_HEADER)
@@ -97,10 +102,13 @@ export class Packs {
     this.#unsynced = false
     while (this.#writes.size > 0) await Promise.all(this.#writes)
     this.#throwFailure()
+    // Taken now, while nothing is in flight: the packs that hold every append so far. A pack retired
+    // during the awaits below may have a write (and the flush that follows it) under way: the next sync
+    // closes it, not this one.
+    const retired = this.#retired.splice(0)
     const pack = await this.#writer!
-    await Promise.all([pack.handle, ...this.#retired].map(async (handle) => { await handle.datasync() }))
-    await Promise.all(this.#retired.map(async (handle) => { await handle.close() }))
-    this.#retired = []
+    await Promise.all([pack.handle, ...retired].map(async (handle) => { await handle.datasync() }))
+    await Promise.all(retired.map(async (handle) => { await handle.close() }))
     if (this.#dirSync) {
       this.#dirSync = false
       const dir = await open(this.dir, 'r')
