@@ -55,14 +55,25 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
   const staged = new Map<string, StoredChunk>()
   let pending: Op[] = []
   let writes: Array<Promise<void>> = []
+  let named: string[] = []
   let pendingBytes = 0
-  const flush = async (): Promise<void> => {
-    await Promise.all(writes)
-    await writeBatch(dest, pending, false)
+  // The batch that names the chunks copied so far is written (after they reach the disk) while the next
+  // ones are copied: one batch at a time, in order.
+  let flushed: Promise<void> = Promise.resolve()
+  const flush = (): Promise<void> => {
+    const [ops, appended, hexes, before] = [pending, writes, named, flushed]
     pending = []
     writes = []
+    named = []
     pendingBytes = 0
-    staged.clear()
+    flushed = (async () => {
+      await before
+      await Promise.all(appended)
+      await writeBatch(dest, ops, false)
+      for (const hex of hexes) staged.delete(hex)
+    })()
+    flushed.catch(() => undefined)
+    return flushed
   }
   let blob: { id: CID, hex: string, record: BlobRecord, whole: CopyingWholeHasher, size: number, single: boolean } | undefined
   const finish = async (): Promise<void> => {
@@ -123,6 +134,7 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
           writes.push(stored.written)
           pending.push(stored.op)
           staged.set(step.hex, stored)
+          named.push(step.hex)
           copied.chunks.push(step.hex)
           pendingBytes += length
           copied.bytes += length
@@ -130,7 +142,10 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
         if (!current.single) await current.whole.update(bytes)
         current.size += length
         options.onProgress?.({ type: 'snapstore:merge:bytes', done: copied.bytes })
-        if (pendingBytes >= BATCH_BYTES) await flush()
+        if (pendingBytes >= BATCH_BYTES) {
+          await flushed
+          void flush()
+        }
       }
     }
     await finish()
@@ -138,8 +153,9 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
     await flush()
   } catch (err) {
     await blob?.whole.close()
-    // Only verified chunks and whole verified blobs are pending here: keeping them is safe.
-    if (isSnapstoreError(err, 'E_NET')) await flush().catch(() => undefined)
+    // Only verified chunks and whole verified blobs are pending here: keeping them is safe. Otherwise the
+    // batch under way lands before the caller takes back what was copied.
+    await (isSnapstoreError(err, 'E_NET') ? flush() : flushed).catch(() => undefined)
     throw err
   }
 }

@@ -100,19 +100,30 @@ export class Packs {
   async #syncNow (): Promise<void> {
     if (!this.#unsynced) return
     this.#unsynced = false
-    while (this.#writes.size > 0) await Promise.all(this.#writes)
-    this.#throwFailure()
-    // Taken now, while nothing is in flight: the packs that hold every append so far. A pack retired
-    // during the awaits below may have a write (and the flush that follows it) under way: the next sync
-    // closes it, not this one.
+    // Everything that holds the appends so far, taken at once: every write to a pack is issued before the
+    // pack is retired, so once these writes (and the flushes tracked with them) are done, the packs retired
+    // so far have nothing in flight. Appends made meanwhile are left to the next sync.
+    const writes = [...this.#writes]
     const retired = this.#retired.splice(0)
-    const pack = await this.#writer!
-    await Promise.all([pack.handle, ...retired].map(async (handle) => { await handle.datasync() }))
-    await Promise.all(retired.map(async (handle) => { await handle.close() }))
-    if (this.#dirSync) {
-      this.#dirSync = false
-      const dir = await open(this.dir, 'r')
-      try { await dir.sync() } finally { await dir.close() }
+    const writer = this.#writer!
+    const dirSync = this.#dirSync
+    this.#dirSync = false
+    try {
+      await Promise.all(writes)
+      this.#throwFailure()
+      const pack = await writer
+      await Promise.all([pack.handle, ...retired].map(async (handle) => { await handle.datasync() }))
+      await Promise.all(retired.map(async (handle) => { await handle.close() }))
+      if (dirSync) {
+        const dir = await open(this.dir, 'r')
+        try { await dir.sync() } finally { await dir.close() }
+      }
+    } catch (err) {
+      // Left for the next sync to do again.
+      this.#unsynced = true
+      this.#dirSync ||= dirSync
+      this.#retired.push(...retired)
+      throw err
     }
   }
 
