@@ -247,6 +247,36 @@ Rollover('appends in flight together past a full pack all land whole in the next
   }
 })
 
+Rollover('a pack filled and retired while a sync waits on the disk stays open until its last write and flush are done', async () => {
+  const { dir, dispose } = await tempDir()
+  try {
+    const first = new Packs(dir)
+    await first.append(digestOf(bytesOf('first')), [bytesOf('first')])
+    await first.sync()
+    await first.close()
+    await truncate(join(dir, 'packs', '000001.pack'), PACK_LIMIT - 4 * MiB)
+    const packs = new Packs(dir)
+    await (await packs.append(digestOf(bytesOf('second')), [bytesOf('second')])).written
+    const syncing = packs.sync()
+    // Microtasks only: the sync is now waiting on the disk, which answers no sooner than the next turn of the event loop.
+    for (let i = 0; i < 50; i++) await Promise.resolve()
+    // While it waits: a large append fills pack 1 (and starts flushing it in the background), the next retires it.
+    const large = seededBytes(64 * MiB, 77)
+    const small = seededBytes(1000, 78)
+    const appending = [packs.append(digestOf(large), [large]), packs.append(digestOf(small), [small])]
+    await syncing
+    const appended = await Promise.all(appending)
+    await Promise.all(appended.map(async ({ written }) => { await written }))
+    await packs.sync()
+    assert.equal(appended.map(({ location }) => location.pack), [1, 2])
+    assert.ok(Buffer.from(await packs.read(appended[0]!.location)).equals(large), 'the large chunk reads back')
+    assert.ok(Buffer.from(await packs.read(appended[1]!.location)).equals(small), 'the small chunk reads back')
+    await packs.close()
+  } finally {
+    await dispose()
+  }
+})
+
 function bytesOf (text: string): Uint8Array {
   return new TextEncoder().encode(text)
 }
