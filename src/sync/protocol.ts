@@ -82,10 +82,13 @@ export function parseFrames (body: Buffer, where: string): Uint8Array[] {
   return frames
 }
 
+/** Pieces one item is kept in at most: past this, it is joined into one buffer, so a peer that sends its bytes a few at a time cannot make a client hold a view per byte. */
+export const MAX_ITEM_PIECES = 256
+
 /**
  * Cuts a batch answer into its items as its bytes arrive, each item as views of the received pieces it
- * lies in: nothing is copied or joined. `finish` checks that exactly the asked-for count arrived; anything
- * else is `E_CORRUPT`.
+ * lies in (nothing is copied, unless an item comes in more than MAX_ITEM_PIECES pieces). `finish` checks
+ * that exactly the asked-for count arrived; anything else is `E_CORRUPT`.
  */
 export class BatchReader {
   readonly #where: string
@@ -93,7 +96,9 @@ export class BatchReader {
   readonly #header = Buffer.alloc(4)
   #headerFill = 0
   #item: Uint8Array[] | undefined
+  #itemLength = 0
   #itemLeft = 0
+  #joined: Buffer | undefined
 
   constructor (where: string) {
     this.#where = where
@@ -115,17 +120,20 @@ export class BatchReader {
           this.#items.push(undefined)
           continue
         }
-        if (length > MAX_FRAME) throw this.#corrupt('the answer ends inside an item')
+        if (length > MAX_FRAME) throw this.#corrupt(`an item claims ${length} bytes`)
         this.#item = []
+        this.#itemLength = length
         this.#itemLeft = length
+        this.#joined = undefined
       }
       const take = Math.min(this.#itemLeft, piece.length - at)
-      if (take > 0) this.#item.push(piece.subarray(at, at + take))
+      if (take > 0) this.#keep(piece.subarray(at, at + take))
       this.#itemLeft -= take
       at += take
       if (this.#itemLeft === 0) {
-        this.#items.push(this.#item)
+        this.#items.push(this.#joined === undefined ? this.#item : [this.#joined])
         this.#item = undefined
+        this.#joined = undefined
       }
     }
   }
@@ -136,6 +144,25 @@ export class BatchReader {
     if (this.#item !== undefined) throw this.#corrupt('the answer ends inside an item')
     if (this.#items.length !== count) throw this.#corrupt(`it holds ${this.#items.length} items where ${count} were asked for`)
     return this.#items
+  }
+
+  /** Adds a part of the current item: as a view, or copied into the item's own buffer once it has come in too many pieces. */
+  #keep (part: Uint8Array): void {
+    const offset = this.#itemLength - this.#itemLeft
+    if (this.#joined === undefined && this.#item!.length < MAX_ITEM_PIECES) {
+      this.#item!.push(part)
+      return
+    }
+    if (this.#joined === undefined) {
+      this.#joined = Buffer.allocUnsafe(this.#itemLength)
+      let at = 0
+      for (const earlier of this.#item!) {
+        this.#joined.set(earlier, at)
+        at += earlier.length
+      }
+      this.#item = []
+    }
+    this.#joined.set(part, offset)
   }
 
   #corrupt (why: string): CorruptError {
