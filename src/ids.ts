@@ -2,6 +2,7 @@ import { createHash, hash } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { BadInputError } from './errors.ts'
+import type { Pieces } from './pieces.ts'
 
 /** Multicodec code of raw bytes: the codec of blob ids. */
 export const RAW = 0x55
@@ -10,9 +11,11 @@ export const DAG_CBOR = 0x71
 /** Multihash code of sha2-256. */
 export const SHA2_256 = 0x12
 
-/** The hex sha-256 digest of `bytes`. */
-export function sha256Hex (bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex')
+/** The hex sha-256 digest of `bytes`, given whole or as the pieces they arrived in. */
+export function sha256Hex (bytes: Uint8Array | Pieces): string {
+  const sha = createHash('sha256')
+  for (const piece of bytes instanceof Uint8Array ? [bytes] : bytes) sha.update(piece)
+  return sha.digest('hex')
 }
 
 /** The CIDv1 for a sha-256 digest given in hex, with the given codec. */

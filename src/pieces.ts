@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto'
-
 /**
  * Bytes kept as the pieces they arrived in (views of the buffers that carried them) rather than joined
  * into one buffer: joining would copy every byte once more and allocate as much again.
@@ -11,11 +9,4 @@ export function piecesLength (pieces: Pieces): number {
   let length = 0
   for (const piece of pieces) length += piece.length
   return length
-}
-
-/** The sha-256 of the pieces' bytes, in order, as lowercase hex. */
-export function sha256Hex (pieces: Pieces): string {
-  const hash = createHash('sha256')
-  for (const piece of pieces) hash.update(piece)
-  return hash.digest('hex')
 }

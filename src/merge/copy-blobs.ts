@@ -1,10 +1,10 @@
 import { decode, encode } from '../codec.ts'
 import { CorruptError, isSnapstoreError } from '../errors.ts'
-import { digestHex } from '../ids.ts'
+import { digestHex, sha256Hex } from '../ids.ts'
 import { writeBatch } from '../batch.ts'
 import { hasChunks, readChunk, storeChunk } from '../chunks.ts'
 import { wholeHasherFor } from '../ingest/hash-thread.ts'
-import { piecesLength, sha256Hex } from '../pieces.ts'
+import { piecesLength } from '../pieces.ts'
 import { readAhead, settleQuietly } from './read-ahead.ts'
 import type { CID } from 'multiformats/cid'
 import type { BlobRecord } from '../blobs.ts'
@@ -27,7 +27,7 @@ export interface CopiedBlobs {
 const BATCH_BYTES = 32 * 1024 * 1024
 // Reads are asked for in groups (one round trip each from a peer that takes batches) while the groups
 // before are checked: at most GROUPS_AHEAD groups of about 4 MiB are in memory, and small blobs cost no
-// round trip each. Two groups ahead keep a peer's answer arriving while one is checked.
+// round trip each. Three groups ahead keep a peer's answers arriving while one is checked.
 const RECORDS_PER_GROUP = 64
 const GROUP_BYTES = 4 * 1024 * 1024
 const GROUP_STEPS = 256
