@@ -227,13 +227,8 @@ const Rollover = specSuite('appends that find a pack full')
 Rollover('appends in flight together past a full pack all land whole in the next pack, which one of them starts', async () => {
   const { dir, dispose } = await tempDir()
   try {
-    const first = new Packs(dir)
-    await first.append(digestOf(bytesOf('first')), [bytesOf('first')])
-    await first.sync()
-    await first.close()
     // The first pack a few bytes short of its limit: the first append below fills it, the others find it full.
-    await truncate(join(dir, 'packs', '000001.pack'), PACK_LIMIT - 100)
-    const packs = new Packs(dir)
+    const packs = await packsShortOfLimit(dir, 100)
     const chunks = Array.from({ length: 4 }, (_, i) => seededBytes(1000, 900 + i))
     const appended = await Promise.all(chunks.map(async (chunk) => await packs.append(digestOf(chunk), [chunk])))
     await Promise.all(appended.map(async ({ written }) => { await written }))
@@ -250,12 +245,7 @@ Rollover('appends in flight together past a full pack all land whole in the next
 Rollover('a pack filled and retired while a sync waits on the disk stays open until its last write and flush are done', async () => {
   const { dir, dispose } = await tempDir()
   try {
-    const first = new Packs(dir)
-    await first.append(digestOf(bytesOf('first')), [bytesOf('first')])
-    await first.sync()
-    await first.close()
-    await truncate(join(dir, 'packs', '000001.pack'), PACK_LIMIT - 4 * MiB)
-    const packs = new Packs(dir)
+    const packs = await packsShortOfLimit(dir, 4 * MiB)
     await (await packs.append(digestOf(bytesOf('second')), [bytesOf('second')])).written
     const syncing = packs.sync()
     // Microtasks only: the sync is now waiting on the disk, which answers no sooner than the next turn of the event loop.
@@ -276,6 +266,16 @@ Rollover('a pack filled and retired while a sync waits on the disk stays open un
     await dispose()
   }
 })
+
+/** Packs in `dir` whose first pack holds one chunk and is then grown (sparse) to `shortBy` bytes below its limit. */
+async function packsShortOfLimit (dir: string, shortBy: number): Promise<Packs> {
+  const first = new Packs(dir)
+  await first.append(digestOf(bytesOf('first')), [bytesOf('first')])
+  await first.sync()
+  await first.close()
+  await truncate(join(dir, 'packs', '000001.pack'), PACK_LIMIT - shortBy)
+  return new Packs(dir)
+}
 
 function bytesOf (text: string): Uint8Array {
   return new TextEncoder().encode(text)
