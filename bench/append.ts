@@ -51,6 +51,16 @@ function appendContenders (
   let dbDir = ''
   // Keeps the encoding results alive so that no work can be skipped.
   let sink = 0
+  // A fresh classic-level database for each raw reference, removed after it.
+  const openLevel = async (): Promise<void> => {
+    dbDir = await tempDir('append-level')
+    db = new ClassicLevel<string, Uint8Array>(join(dbDir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'view' })
+    await db.open()
+  }
+  const closeLevel = async (): Promise<void> => {
+    await db!.close()
+    await removeDir(dbDir)
+  }
   return [
     {
       name: `appendEvents, batches of ${batch} (sync, the default)`,
@@ -88,27 +98,19 @@ function appendContenders (
     {
       name: `classic-level: array batch of the same event bytes, ${batch} per batch, { sync: true }`,
       role: 'reference',
-      setup: async () => {
-        dbDir = await tempDir('append-level')
-        db = new ClassicLevel<string, Uint8Array>(join(dbDir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'view' })
-        await db.open()
-      },
+      setup: openLevel,
       run: async () => {
         for (let i = 0; i < events.length; i += batch) {
           await db!.batch(events.slice(i, i + batch).map((e) => ({ type: 'put' as const, key: eventKey(e.event), value: e.bytes })), { sync: true })
         }
       },
-      teardown: async () => { await db!.close(); await removeDir(dbDir) }
+      teardown: closeLevel
     },
     {
       name: `classic-level: chained batch of the same event bytes, ${batch} per batch, sync`,
       role: 'reference',
       note: 'abstract-level handles a chained batch without per-operation options: a cheaper write path than an array batch with options',
-      setup: async () => {
-        dbDir = await tempDir('append-level')
-        db = new ClassicLevel<string, Uint8Array>(join(dbDir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'view' })
-        await db.open()
-      },
+      setup: openLevel,
       run: async () => {
         for (let i = 0; i < events.length; i += batch) {
           const chained = db!.batch()
@@ -116,17 +118,13 @@ function appendContenders (
           await chained.write({ sync: true })
         }
       },
-      teardown: async () => { await db!.close(); await removeDir(dbDir) }
+      teardown: closeLevel
     },
     {
       name: `classic-level: chained batch of the five rows an append writes per event (same keys, same sizes), ${batch} per batch, sync`,
       role: 'reference',
       note: 'the floor of the store format: the event, its order and id index entries, and two projection rows (for tag.set: the tag and its place in the listing)',
-      setup: async () => {
-        dbDir = await tempDir('append-level')
-        db = new ClassicLevel<string, Uint8Array>(join(dbDir, 'db'), { keyEncoding: 'utf8', valueEncoding: 'view' })
-        await db.open()
-      },
+      setup: openLevel,
       run: async () => {
         const empty = new Uint8Array(0)
         for (let i = 0; i < events.length; i += batch) {
@@ -144,7 +142,7 @@ function appendContenders (
           await chained.write({ sync: true })
         }
       },
-      teardown: async () => { await db!.close(); await removeDir(dbDir) }
+      teardown: closeLevel
     },
     {
       name: 'cbor-x encode + sha-256 of the same events',
