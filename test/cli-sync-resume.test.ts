@@ -16,9 +16,11 @@ const KIB = 1024
 
 const BLOBS = 64
 const BLOB = 256 * KIB
-// Chunks are asked for in groups of about 4 MiB (16 of these blobs), three groups ahead of the one being
-// checked; the server dies as the fourth and last group is asked for, once at least the first is written.
+// Chunks are asked for in groups of 4 MiB (exactly 16 of these blobs), three groups ahead of the one being
+// checked; the server dies as the fourth and last group is asked for, once the first is checked. The
+// answers to the second and third are held back until then, so none of them arrives.
 const KILL_AT_GROUP = 4
+const BLOBS_PER_GROUP = 16
 
 const Kill = guardedSuite<{ ws: Workspace }>('pull from a server killed with SIGKILL', {} as { ws: Workspace })
 Kill.before.each(async (ctx) => { ctx.ws = await Workspace.create() })
@@ -31,9 +33,18 @@ Kill('a pull cut by SIGKILL of the server is E_NET; after a restart the pull com
   await init(dest)
   const first = await startServe(source)
   let groups = 0
+  let killed = (): void => undefined
+  const kill = new Promise<void>((resolve) => { killed = resolve })
   // The proxy kills the real server as the fourth group of chunks is asked for: the pull is partly done.
   const proxy = await watchingProxy(first.url, async (path) => {
-    if (path === '/v1/chunks' && ++groups === KILL_AT_GROUP) await first.kill()
+    if (path !== '/v1/chunks') return
+    const group = ++groups
+    if (group === KILL_AT_GROUP) {
+      await first.kill()
+      killed()
+    } else if (group > 1) {
+      await kill
+    }
   })
   let second: Served | undefined
   try {
@@ -45,7 +56,7 @@ Kill('a pull cut by SIGKILL of the server is E_NET; after a restart the pull com
     assert.equal(kept.listing.snapshots, [])
     const keptBlobs = kept.blobs
     const keptBytes = await heldChunkBytes(dest)
-    assert.ok(keptBlobs >= 16 && keptBlobs < BLOBS, `whole verified blobs were kept (${keptBlobs})`)
+    assert.is(keptBlobs, BLOBS_PER_GROUP, 'every blob of the group checked before the cut was kept, its last one too')
 
     second = await startServe(source)
     const rest = await snap(['merge', dest, second.url], { env: NO_TOKEN })

@@ -75,7 +75,9 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
     flushed.catch(() => undefined)
     return flushed
   }
-  let blob: { id: CID, hex: string, record: BlobRecord, whole: CopyingWholeHasher, size: number, single: boolean } | undefined
+  let blob: { id: CID, hex: string, record: BlobRecord, whole: CopyingWholeHasher, size: number, chunksLeft: number, single: boolean } | undefined
+  // Checks the whole blob once its last chunk is in, and names it in the next batch: a copy cut off after
+  // that (a peer gone) keeps it.
   const finish = async (): Promise<void> => {
     if (blob === undefined) return
     // A blob of one chunk whose digest is the blob's own: checking that chunk checked the whole.
@@ -87,6 +89,7 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
     }
     pending.push({ type: 'put', sublevel: 'blob', key: blob.hex, value: encode({ size: blob.record.size, chunks: blob.record.chunks }) })
     copied.blobs.push(blob.hex)
+    blob = undefined
   }
   const fetchChunks = source.chunks ?? (async (wanted) => await Promise.all(wanted.map(async ({ hex }) => {
     const bytes = await source.chunk(hex)
@@ -103,10 +106,10 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
       for (const step of group.steps) {
         options.signal?.throwIfAborted()
         if (step.kind === 'blob') {
-          await finish()
           const [only, ...more] = step.record.chunks
           const single = only !== undefined && more.length === 0 && Buffer.from(only[0]).toString('hex') === step.hex
-          blob = { id: step.id, hex: step.hex, record: step.record, whole: wholeHasherFor(step.record), size: 0, single }
+          blob = { id: step.id, hex: step.hex, record: step.record, whole: wholeHasherFor(step.record), size: 0, chunksLeft: step.record.chunks.length, single }
+          if (blob.chunksLeft === 0) await finish()
           continue
         }
         const current = blob!
@@ -141,6 +144,7 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
         }
         if (!current.single) await current.whole.update(bytes)
         current.size += length
+        if (--current.chunksLeft === 0) await finish()
         options.onProgress?.({ type: 'snapstore:merge:bytes', done: copied.bytes })
         if (pendingBytes >= BATCH_BYTES) {
           await flushed
@@ -148,8 +152,6 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
         }
       }
     }
-    await finish()
-    blob = undefined
     await flush()
   } catch (err) {
     await blob?.whole.close()
