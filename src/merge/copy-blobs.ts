@@ -5,6 +5,7 @@ import { writeBatch } from '../batch.ts'
 import { hasChunks, readChunk, storeChunk } from '../chunks.ts'
 import { wholeHasherFor } from '../ingest/hash-thread.ts'
 import { piecesLength } from '../pieces.ts'
+import { SlabPool } from '../slab-pool.ts'
 import { readAhead, settleQuietly } from './read-ahead.ts'
 import type { CID } from 'multiformats/cid'
 import type { BlobRecord } from '../blobs.ts'
@@ -14,6 +15,7 @@ import type { Op } from '../ops.ts'
 import type { Store } from '../store.ts'
 import type { OperationOptions } from '../types.ts'
 import type { Pieces } from '../pieces.ts'
+import type { Slab } from '../slab-pool.ts'
 import type { MergeSource } from './source.ts'
 
 /** What copying blobs wrote, so a failed merge can take it back. */
@@ -32,6 +34,10 @@ const RECORDS_PER_GROUP = 64
 const GROUP_BYTES = 4 * 1024 * 1024
 const GROUP_STEPS = 256
 const GROUPS_AHEAD = 3
+// A group's chunks are read into one buffer of this size lent for the group (a larger group reads into
+// buffers of its own), given back once they are written: a merge allocates no buffer per chunk.
+const GROUP_MEMORY = 2 * GROUP_BYTES
+const GROUP_MEMORY_KEPT = GROUPS_AHEAD + 2
 
 /** One step of the copy, in order: a blob begins (with its record), or one of its chunks, held by the destination or read from the source. */
 type Step =
@@ -41,6 +47,7 @@ type Step =
 /** Consecutive steps with the source reads they need, started together. */
 interface Group {
   steps: Step[]
+  memory: Slab | undefined
   fetched: Promise<Array<Pieces | undefined>>
 }
 
@@ -95,13 +102,18 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
     const bytes = await source.chunk(hex)
     return bytes === undefined ? undefined : [bytes]
   })))
+  const pool = new SlabPool(GROUP_MEMORY, GROUP_MEMORY_KEPT)
   const groups = readAhead(grouped(plan(dest, source, ids, sizes)), GROUPS_AHEAD, (steps): Group => {
     const wanted = steps.flatMap((step) => step.kind === 'chunk' && !step.local ? [{ hex: step.hex, size: step.size }] : [])
-    return { steps, fetched: settleQuietly(wanted.length === 0 ? Promise.resolve([]) : fetchChunks(wanted)) }
+    const bytes = wanted.reduce((sum, { size }) => sum + size, 0)
+    const memory = bytes > 0 && bytes <= GROUP_MEMORY ? pool.take() : undefined
+    return { steps, memory, fetched: settleQuietly(wanted.length === 0 ? Promise.resolve([]) : fetchChunks(wanted, memory?.bytes)) }
   })
   try {
     for await (const group of groups) {
       const fetched = await group.fetched
+      // The group's memory is lent again once every chunk read into it is written (a failed merge never gives it back).
+      const groupWrites: Array<Promise<void>> = []
       let next = 0
       for (const step of group.steps) {
         options.signal?.throwIfAborted()
@@ -135,6 +147,7 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
           const stored = await storeChunk(dest, Buffer.from(step.hex, 'hex'), bytes)
           stored.written.catch(() => undefined)
           writes.push(stored.written)
+          groupWrites.push(stored.written)
           pending.push(stored.op)
           staged.set(step.hex, stored)
           named.push(step.hex)
@@ -151,6 +164,7 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
           void flush()
         }
       }
+      if (group.memory !== undefined) void Promise.allSettled(groupWrites).then(group.memory.release)
     }
     await flush()
   } catch (err) {

@@ -26,8 +26,12 @@ export interface MergeSource {
   chunk: (digestHex: string) => Promise<Uint8Array | undefined>
   /** Optional, for sources where each call is a round trip or a lookup: many records at once, in the order asked (undefined where absent). */
   blobRecords?: (digestHexes: readonly string[]) => Promise<Array<Uint8Array | undefined>>
-  /** Optional, likewise: many chunks at once, each with the size its record gives (which bounds what is read), each in the pieces it arrived in. */
-  chunks?: (wanted: ReadonlyArray<{ hex: string, size: number }>) => Promise<Array<Pieces | undefined>>
+  /**
+   * Optional, likewise: many chunks at once, each with the size its record gives (which bounds what is read),
+   * each in the pieces it arrived in. Given `memory` (as long as the sizes together), a source may read the
+   * chunks into it one after another instead of into buffers of their own.
+   */
+  chunks?: (wanted: ReadonlyArray<{ hex: string, size: number }>, memory?: Uint8Array) => Promise<Array<Pieces | undefined>>
   /** Releases what the source holds. */
   close: () => Promise<void>
 }
@@ -49,12 +53,21 @@ function storeSource (store: Store, name: string, realPath: string): MergeSource
     blobRecord: async (digestHex) => await store.sub.blob.get(digestHex),
     chunk: async (digestHex) => await readChunk(store, digestHex),
     blobRecords: async (digestHexes) => await store.sub.blob.getMany(digestHexes as string[]),
-    chunks: async (wanted) => {
+    chunks: async (wanted, memory) => {
       // One lookup for where the chunks lie, then their reads all at once.
       const hexes = wanted.map(({ hex }) => hex)
       const locations = await chunkLocations(store, hexes)
+      let used = 0
       return await Promise.all(hexes.map(async (hex, i) => {
-        const bytes = await readChunkAt(store, hex, locations[i])
+        const location = locations[i]
+        // A chunk of the size its record gives goes to its place in memory; any other is read on its own, and refused by the merge.
+        if (memory !== undefined && location !== undefined && location.size === wanted[i]!.size && used + location.size <= memory.length) {
+          const into = memory.subarray(used, used + location.size)
+          used += location.size
+          await store.packs.readInto(location, into)
+          return [into]
+        }
+        const bytes = await readChunkAt(store, hex, location)
         return bytes === undefined ? undefined : [bytes]
       }))
     },

@@ -61,11 +61,17 @@ export async function openHttpSource (url: string, options: HttpSourceOptions = 
       const records = await peer.items({ method: 'POST', path: `${API}/blobs`, what: `read the records of ${part.length} blobs`, body: joinDigests(part), limit: MAX_RECORD }, part.length)
       return records.map((pieces) => pieces === undefined ? undefined : joined(pieces))
     }),
-    chunks: async (wanted) => await inBatches(wanted, limits?.maxBatch, async (part) => {
-      // The records say how big each chunk is: an answer larger than that is refused before it is read whole.
-      const limit = part.reduce((sum, { size }) => sum + 4 + Math.min(size, MAX_FRAME), 0)
-      return await peer.items({ method: 'POST', path: `${API}/chunks`, what: `fetch ${part.length} chunks`, body: joinDigests(part.map(({ hex }) => hex)), limit }, part.length)
-    }),
+    chunks: async (wanted, memory) => {
+      let used = 0
+      return await inBatches(wanted, limits?.maxBatch, async (part) => {
+        // The records say how big each chunk is: an answer larger than that is refused before it is read whole.
+        const limit = part.reduce((sum, { size }) => sum + 4 + Math.min(size, MAX_FRAME), 0)
+        const bytes = part.reduce((sum, { size }) => sum + size, 0)
+        const into = memory?.subarray(used, used + bytes)
+        used += bytes
+        return await peer.items({ method: 'POST', path: `${API}/chunks`, what: `fetch ${part.length} chunks`, body: joinDigests(part.map(({ hex }) => hex)), limit }, part.length, into)
+      })
+    },
     close: async () => { peer.close() }
   }
 }
