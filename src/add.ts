@@ -39,8 +39,10 @@ export async function addBlob (store: Store, kind: BlobKind, source: BlobSource 
   if (options.tag !== undefined && options.tag === '') throw new BadInputError('Cannot add a tag with an empty name')
   const put = isPath(source) ? await putFile(store, source.path, options) : await putBlob(store, source, options)
   const drafts: EventDraft[] = []
-  if (await recordsSomethingNew(store, put.id, kind, options)) {
-    drafts.push({ type: 'blob.add', body: { blob: put.id, kind, size: put.size, ...pick(options) } })
+  const stored = await store.sub.blobs.get(digestHex(put.id))
+  const projection = stored === undefined ? undefined : decode<BlobRecordProjection>(stored)
+  if (recordsSomethingNew(projection, kind, options)) {
+    drafts.push({ type: 'blob.add', body: { blob: put.id, kind, size: put.size, ...pick(options, projection) } })
   }
   if (options.tag !== undefined) {
     const tag = await tagEventIfNeeded(store, options.tag, put.id)
@@ -54,20 +56,19 @@ function isPath (source: BlobSource | { path: string }): source is { path: strin
   return typeof (source as { path?: unknown }).path === 'string'
 }
 
-function pick (options: AddOptions): { name?: string, meta?: Record<string, string> } {
+/** The name and metadata a `blob.add` records: `nameIfNew` only for a blob that has no name yet, so it never replaces one given before. */
+function pick (options: AddOptions, projection: BlobRecordProjection | undefined): { name?: string, meta?: Record<string, string> } {
   const out: { name?: string, meta?: Record<string, string> } = {}
-  const name = options.name ?? options.nameIfNew
+  const name = options.name ?? (projection?.name === undefined ? options.nameIfNew : undefined)
   if (name !== undefined) out.name = name
   if (options.meta !== undefined && Object.keys(options.meta).length > 0) out.meta = options.meta
   return out
 }
 
-async function recordsSomethingNew (store: Store, id: CID, kind: BlobKind, options: AddOptions): Promise<boolean> {
-  const stored = await store.sub.blobs.get(digestHex(id))
-  if (stored === undefined) return true
-  const projection = decode<BlobRecordProjection>(stored)
+function recordsSomethingNew (projection: BlobRecordProjection | undefined, kind: BlobKind, options: AddOptions): boolean {
+  if (projection === undefined) return true
   if (projection.kinds[kind] === undefined) return true
   if (options.name !== undefined && projection.name?.value !== options.name) return true
-  const meta = pick(options).meta
+  const meta = pick(options, projection).meta
   return meta !== undefined && (projection.meta === undefined || !Buffer.from(encode(projection.meta.value)).equals(encode(meta)))
 }

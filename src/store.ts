@@ -3,11 +3,12 @@ import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { decode, encode } from './codec.ts'
-import { CorruptError, ExistsError, LockedError, NoStoreError, VersionError } from './errors.ts'
+import { BadInputError, CorruptError, ExistsError, LockedError, NoStoreError, VersionError } from './errors.ts'
 import { newOrigin } from './ids.ts'
 import { describeLockHolder } from './lock-holder.ts'
 import { CHUNKING, isChunkingParams } from './chunking/cdc.ts'
 import { Packs } from './packs/packs.ts'
+import { describeSystemError } from './system-errors.ts'
 import type { ChunkingParams } from './chunking/cdc.ts'
 import type { AbstractSublevel } from 'abstract-level'
 
@@ -31,7 +32,7 @@ export const SUBLEVELS = {
   chunk: 'chunk',
   /** origin:seq → event bytes (the log) */
   event: 'event',
-  /** clock:origin:seq → origin:seq (the total order) */
+  /** clock:origin:seq → empty (the total order; the key says where the event lies) */
   order: 'order',
   /** hex digest of an event id → origin:seq */
   eventId: 'eid',
@@ -118,14 +119,18 @@ function databasePath (path: string): string {
  * await closeStore(store)
  */
 export async function initStore (path: string, init: StoreInit = {}): Promise<Store> {
+  if (path === '') throw new BadInputError('Cannot create a store: the path is empty')
+  const existing = await stat(path).catch(() => undefined)
+  if (existing !== undefined && !existing.isDirectory()) throw new ExistsError(`Cannot create store "${path}": a file of that name exists`)
   const entries = await readdir(path).catch((err: NodeJS.ErrnoException): string[] => {
     if (err.code === 'ENOENT') return []
-    if (err.code === 'ENOTDIR') throw new ExistsError(`Cannot create store "${path}": a file of that name exists`)
-    throw err
+    throw new BadInputError(`Cannot create store "${path}": ${describeSystemError(err.code ?? '')}`, { cause: err })
   })
   if (entries.includes('db')) throw new ExistsError(`Cannot create store "${path}": it is already a store`)
   if (entries.length > 0) throw new ExistsError(`Cannot create store "${path}": the directory is not empty`)
-  await mkdir(path, { recursive: true })
+  await mkdir(path, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+    throw new BadInputError(`Cannot create store "${path}": ${describeSystemError(err.code ?? '')}`, { cause: err })
+  })
   const db = new ClassicLevel<string, Uint8Array>(databasePath(path), { ...LEVEL_OPTIONS, createIfMissing: true, errorIfExists: true })
   await db.open()
   const meta = db.sublevel<string, Uint8Array>(SUBLEVELS.meta, { valueEncoding: 'view' })
@@ -191,9 +196,15 @@ async function openDatabase (path: string, waitSeconds: number): Promise<Databas
       await db.open()
       return db
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause
-      if (cause?.code === 'LEVEL_CORRUPTION') throw new CorruptError(`Cannot open store "${path}": its database is damaged`, { cause: err })
-      if (cause?.code !== 'LEVEL_LOCKED') throw new NoStoreError(`Cannot open store "${path}": ${(cause as Error | undefined)?.message ?? (err as Error).message}`, { cause: err })
+      const cause = (err as { cause?: { code?: string, message?: string } }).cause
+      const why = cause?.message ?? (err as Error).message
+      if (cause?.code === 'LEVEL_CORRUPTION') throw new CorruptError(`Cannot open store "${path}": its database is damaged (${why})`, { cause: err })
+      if (cause?.code === 'LEVEL_IO_ERROR') {
+        if (/permission denied/i.test(why)) throw new BadInputError(`Cannot open store "${path}": permission denied (its files must be readable and writable by this user)`, { cause: err })
+        // The files LevelDB keeps its state in are missing or unreadable: the store is there, but damaged.
+        throw new CorruptError(`Cannot open store "${path}": its database is damaged (${why})`, { cause: err })
+      }
+      if (cause?.code !== 'LEVEL_LOCKED') throw new NoStoreError(`Cannot open store "${path}": ${why}`, { cause: err })
       if (Date.now() >= deadline) {
         const holder = await describeLockHolder(join(databasePath(path), 'LOCK'))
         throw new LockedError(

@@ -1,6 +1,7 @@
 import { decode } from './codec.ts'
-import { BadInputError } from './errors.ts'
-import { appendEvents } from './log.ts'
+import { BadInputError, NotFoundError } from './errors.ts'
+import { RAW } from './ids.ts'
+import { appendEvents, readEventById } from './log.ts'
 import { resolveId } from './resolve.ts'
 import type { CID } from 'multiformats/cid'
 import type { TagProjection } from './projections/tags.ts'
@@ -21,6 +22,12 @@ export async function tagEventIfNeeded (store: Store, name: string, target: CID)
  */
 export async function setTag (store: Store, name: string, id: string | CID): Promise<StoredEvent | undefined> {
   const target = typeof id === 'string' ? await resolveId(store, id, 'any') : id
+  if (target.code !== RAW) {
+    // An event id names a run only as its run.start; a tag on any other event would lead nowhere.
+    const event = await readEventById(store, target)
+    if (event === undefined) throw new NotFoundError(`Cannot set tag "${name}": "${target.toString()}" is not in the store`)
+    if (event.event.type !== 'run.start') throw new BadInputError(`Cannot set tag "${name}": a tag points at a blob or a run, and "${target.toString()}" is a ${event.event.type} event`)
+  }
   const draft = await tagEventIfNeeded(store, name, target)
   if (draft === undefined) return undefined
   const [event] = await appendEvents(store, [draft])

@@ -4,12 +4,11 @@ import { BadInputError, isSnapstoreError } from './errors.ts'
 import { eventReferences, openEvent } from './event-format.ts'
 import { DAG_CBOR, RAW, cidFromHex, digestHex } from './ids.ts'
 import { parseEventKey } from './keys.ts'
-import { listHeads } from './log.ts'
 import { verifyBlob } from './blobs.ts'
 import { hasChunks, readChunk } from './chunks.ts'
 import { rebuildState } from './rebuild.ts'
 import { DERIVED_SUBLEVELS } from './store.ts'
-import type { CID } from 'multiformats/cid'
+import { CID } from 'multiformats/cid'
 import type { BlobRecord } from './blobs.ts'
 import type { Store } from './store.ts'
 import type { OperationOptions } from './types.ts'
@@ -46,7 +45,8 @@ export async function verifyStore (store: Store, options: VerifyOptions = {}): P
   for await (const key of store.sub.blob.keys()) blobKeys.add(key)
   const eventIds = new Set<string>()
   const references: Array<{ at: string, cid: CID, as: 'blob' | 'event' | 'either' }> = []
-  const chains = new Map<string, { seq: number, id: CID, clock: number }>()
+  // The last event seen of each origin; its id is undefined when that event could not be read.
+  const chains = new Map<string, { seq: number, id: CID | undefined, clock: number }>()
   const sizes: Array<{ at: string, hex: string, size: number }> = []
   let maxClock = 0
   let events = 0
@@ -61,6 +61,8 @@ export async function verifyStore (store: Store, options: VerifyOptions = {}): P
       stored = openEvent(bytes, at)
     } catch (err) {
       problems.push(`event ${at}: ${isSnapstoreError(err) ? err.message : String(err)}`)
+      // It is there, unreadable: the events after it are not reported as following a gap.
+      chains.set(origin, { seq, id: undefined, clock: chains.get(origin)?.clock ?? 0 })
       continue
     }
     const { event, id } = stored
@@ -69,7 +71,7 @@ export async function verifyStore (store: Store, options: VerifyOptions = {}): P
     const previous = chains.get(origin)
     const expectedSeq = (previous?.seq ?? 0) + 1
     if (seq !== expectedSeq) problems.push(`origin ${origin}: seq ${expectedSeq} is missing before seq ${seq}`)
-    else if (previous !== undefined && (event.prev === null || !event.prev.equals(previous.id))) problems.push(`event ${at}: prev does not name event ${origin}:${previous.seq} (${previous.id.toString()})`)
+    else if (previous?.id !== undefined && (event.prev === null || !event.prev.equals(previous.id))) problems.push(`event ${at}: prev does not name event ${origin}:${previous.seq} (${previous.id.toString()})`)
     if (previous !== undefined && event.clock <= previous.clock) problems.push(`event ${at}: clock ${event.clock} does not exceed the clock of the event before it`)
     chains.set(origin, { seq, id, clock: event.clock })
     maxClock = Math.max(maxClock, event.clock)
@@ -89,17 +91,28 @@ export async function verifyStore (store: Store, options: VerifyOptions = {}): P
 
   for (const { at, hex, size } of sizes) {
     const record = blobKeys.has(hex) ? await store.sub.blob.get(hex) : undefined
-    if (record !== undefined && decode<{ size: number }>(record).size !== size) problems.push(`event ${at}: says blob ${cidFromHex(RAW, hex).toString()} has ${size} bytes; it has ${decode<{ size: number }>(record).size}`)
+    // An unreadable record is reported with its blob below.
+    const recorded = record === undefined ? undefined : tryDecode<{ size?: unknown }>(record)?.size
+    if (typeof recorded === 'number' && recorded !== size) problems.push(`event ${at}: says blob ${cidFromHex(RAW, hex).toString()} has ${size} bytes; it has ${recorded}`)
   }
 
-  const heads = await listHeads(store)
+  const heads: Array<{ origin: string, seq: number, head: CID }> = []
+  const unreadableHeads = new Set<string>()
+  for await (const [origin, value] of store.sub.heads.iterator()) {
+    const head = tryDecode<{ seq?: unknown, head?: unknown }>(value)
+    if (typeof head?.seq === 'number' && head.head instanceof CID) heads.push({ origin, seq: head.seq, head: head.head })
+    else {
+      problems.push(`origin ${origin}: its entry in the version vector cannot be read`)
+      unreadableHeads.add(origin)
+    }
+  }
   for (const head of heads) {
     const chain = chains.get(head.origin)
-    if (chain === undefined || chain.seq !== head.seq || !chain.id.equals(head.head)) {
+    if (chain === undefined || chain.seq !== head.seq || chain.id === undefined || !chain.id.equals(head.head)) {
       problems.push(`origin ${head.origin}: the version vector says seq ${head.seq}, the log ends at ${chain?.seq ?? 0}`)
     }
   }
-  for (const origin of chains.keys()) if (!heads.some((h) => h.origin === origin)) problems.push(`origin ${origin}: missing from the version vector`)
+  for (const origin of chains.keys()) if (!heads.some((h) => h.origin === origin) && !unreadableHeads.has(origin)) problems.push(`origin ${origin}: missing from the version vector`)
   if (store.clock < maxClock) problems.push(`clock ${store.clock} is below the highest event clock ${maxClock}`)
 
   let blobs = 0
@@ -144,8 +157,12 @@ async function sampleChunks (store: Store, blobKeys: ReadonlySet<string>, percen
   const owners = new Map<string, string[]>()
   for (const hex of blobKeys) {
     const record = await store.sub.blob.get(hex)
-    if (record === undefined) continue
-    for (const [digest] of decode<BlobRecord>(record).chunks) {
+    const chunks = record === undefined ? undefined : tryDecode<BlobRecord>(record)?.chunks
+    if (!Array.isArray(chunks)) {
+      if (record !== undefined) problems.push(`blob ${cidFromHex(RAW, hex).toString()}: its record cannot be read`)
+      continue
+    }
+    for (const [digest] of chunks) {
       const chunk = Buffer.from(digest).toString('hex')
       const users = owners.get(chunk)
       if (users === undefined) owners.set(chunk, [hex])
@@ -173,6 +190,15 @@ async function sampleChunks (store: Store, blobKeys: ReadonlySet<string>, percen
     options.onProgress?.({ type: 'snapstore:verify:chunk', done: ++done, total: chosen.length })
   }
   return { chunks: chosen.length, of: all.length }
+}
+
+/** The decoded value, or undefined when the bytes are not CBOR this store writes. */
+function tryDecode<T> (bytes: Uint8Array): T | undefined {
+  try {
+    return decode<T>(bytes)
+  } catch {
+    return undefined
+  }
 }
 
 async function projectionProblems (store: Store, options: OperationOptions): Promise<string[]> {

@@ -1,25 +1,40 @@
 import { createWriteStream } from 'node:fs'
-import { rename, rm, stat } from 'node:fs/promises'
+import { realpath, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { BadInputError } from './errors.ts'
+import { describeSystemError } from './system-errors.ts'
 
 /**
- * Writes bytes to a temporary file beside `target` and renames it into place only once every byte came
- * through (a verifying source fails first), so `target` holds either its old content or all of the new.
+ * Writes bytes to a file so that it holds either its old content or all of the new: into a temporary file
+ * beside it, renamed into place once every byte came through (a verifying source fails first). A symbolic
+ * link is written through, not replaced; a target that is not a regular file (a pipe, a terminal, a device)
+ * is written directly, as it cannot be renamed over, after `beforeDirectWrite` (which can check the bytes first).
  */
-export async function writeFileAtomically (target: string, bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
+export async function writeFileAtomically (target: string, bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, beforeDirectWrite?: () => Promise<void>): Promise<void> {
   const existing = await stat(target).catch(() => undefined)
   if (existing?.isDirectory() === true) throw new BadInputError(`Cannot write "${target}": it is a directory`)
-  const temporary = join(dirname(target), `.${basename(target)}.snapstore-${process.pid}.tmp`)
+  if (existing !== undefined && !existing.isFile()) {
+    await beforeDirectWrite?.()
+    await pipeline(Readable.from(bytes), createWriteStream(target)).catch((err: unknown) => { throw writeError(target, err) })
+    return
+  }
+  // The link itself stays: its target gets the new content.
+  const file = existing === undefined ? target : await realpath(target)
+  const temporary = join(dirname(file), `.${basename(file)}.snapstore-${process.pid}.tmp`)
   try {
     await pipeline(Readable.from(bytes), createWriteStream(temporary, { flush: true }))
-    await rename(temporary, target)
+    await rename(temporary, file)
   } catch (err) {
-    await rm(temporary, { force: true })
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR' || code === 'ENOTDIR') throw new BadInputError(`Cannot write "${target}": ${(err as Error).message}`, { cause: err })
-    throw err
+    await rm(temporary, { force: true }).catch(() => undefined)
+    throw writeError(target, err)
   }
+}
+
+/** A failure to write `target` as `E_BAD_INPUT` in plain words; errors that are not the file system's pass unchanged. */
+function writeError (target: string, err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException).code
+  if (typeof code !== 'string' || typeof (err as NodeJS.ErrnoException).errno !== 'number') return err
+  return new BadInputError(`Cannot write "${target}": ${describeSystemError(code)}`, { cause: err })
 }

@@ -142,17 +142,41 @@ Add('add of a directory fails with E_BAD_INPUT and leaves the store unchanged', 
   assert.equal(await dumpStore(store), before)
 })
 
-Add('when one file of several is missing, the files before it stay stored and only their ids are printed', async ({ dir, store }) => {
+Add('when one file of several is missing or a directory, none is stored and nothing is printed', async ({ dir, store }) => {
+  await seed(store, [{ kind: 'snapshot', content: 'already here' }])
+  const a = await put(dir, 'a.bin', 'first\n')
+  const c = await put(dir, 'c.bin', 'after the bad one\n')
+  const folder = join(dir, 'folder')
+  await mkdir(folder)
+  const before = await dumpStore(store)
+  const missing = await snap(['add', 'snapshot', store, a, join(dir, 'missing.bin'), c])
+  expectError(missing, 'E_NOT_FOUND')
+  assert.match(missing.stderr, /missing\.bin": no such file/)
+  expectError(await snap(['add', 'snapshot', store, a, folder, c]), 'E_BAD_INPUT')
+  assert.equal(await dumpStore(store), before)
+})
+
+Add('when a file of several fails while it is read, the files before it stay stored and only their ids are printed', async ({ dir, store }) => {
   const a = await put(dir, 'a.bin', 'first\n')
   const b = await put(dir, 'b.bin', 'second\n')
-  const c = await put(dir, 'c.bin', 'after the missing one\n')
-  const run = await snap(['add', 'snapshot', store, a, b, join(dir, 'missing.bin'), c])
+  const c = await put(dir, 'c.bin', 'after the failing one\n')
+  // Opening /proc/self/mem succeeds; reading it from offset 0 fails with EIO.
+  const run = await snap(['add', 'snapshot', store, a, b, '/proc/self/mem', c])
   assert.is(run.status, 1)
   assert.is(run.stdout, `${blobIdOf('first\n')}\n${blobIdOf('second\n')}\n`)
-  assert.match(run.stderr, /^snapstore: E_NOT_FOUND: .+\n$/)
+  assert.match(run.stderr, /^snapstore: E_BAD_INPUT: Cannot add "\/proc\/self\/mem": input\/output error\n$/)
   const ls = await snap(['ls', 'snapshots', store])
   expectOk(ls, run.stdout)
   assert.equal((await events(store)).map((e) => e.event.seq), [1, 2])
+})
+
+Add('adding a named blob again with only new metadata keeps its name', async ({ dir, store }) => {
+  const file = await put(dir, 'state.bin', 'a state\n')
+  const id = (await snap(['add', 'snapshot', store, file, '--name', 'equilibrated'])).stdout.trim()
+  expectOk(await snap(['add', 'snapshot', store, file, '--meta', 'temperature=300']), `${id}\n`)
+  const shown = JSON.parse((await snap(['show', store, id, '--json'])).stdout) as { name?: string, meta?: Record<string, string> }
+  assert.is(shown.name, 'equilibrated')
+  assert.equal(shown.meta, { temperature: '300' })
 })
 
 Add.run()

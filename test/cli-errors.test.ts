@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { mkdir, readdir } from 'node:fs/promises'
+import { mkdir, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { suite } from 'uvu'
@@ -167,11 +167,26 @@ Errors('--version exits 0 and prints the version', async () => {
 
 // The contract makes a command line that cannot be understood a usage error (exit 2); src/cli/main.ts
 // maps every commander.help exit, including commander's own exit code 1 for "no command", to 0.
-Errors('snapstore with no command is a usage error: exit 2, nothing on stdout', async () => {
+Errors('snapstore with no command is a usage error: exit 2, nothing on stdout, the help then the contract\'s line', async () => {
   const run = await snap([])
   assert.is(run.stdout, '')
-  assert.match(run.stderr, /snapstore/)
+  assert.match(run.stderr, /Commands:/)
+  assert.match(run.stderr, /\nsnapstore: E_USAGE: no command given \(see "snapstore --help"\)\n$/)
   assert.is(run.status, 2)
+})
+
+Errors('init of an empty path, or of a path below a file, fails with E_BAD_INPUT in one line', async ({ dir }) => {
+  expectError(await snap(['init', '']), 'E_BAD_INPUT')
+  const file = await put(dir, 'a.bin', 'bytes')
+  const message = expectError(await snap(['init', join(file, 'store')]), 'E_BAD_INPUT')
+  assert.match(message, /a part of the path is not a directory$/)
+})
+
+Errors('a store whose database lost its manifest fails with E_CORRUPT, not as a missing store', async ({ store }) => {
+  const db = join(store, 'db')
+  for (const name of await readdir(db)) if (name.startsWith('MANIFEST-')) await rm(join(db, name))
+  const message = expectError(await snap(['ls', 'snapshots', store]), 'E_CORRUPT')
+  assert.match(message, /its database is damaged/)
 })
 
 // ---------------------------------------------------------------- damaged log

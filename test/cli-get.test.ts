@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process'
-import { readdir, readFile } from 'node:fs/promises'
+import { spawn, spawnSync } from 'node:child_process'
+import { lstat, readdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -151,8 +151,41 @@ Get('get whose reader goes away exits 0 without an error line', async ({ store, 
   assert.is(status, 0)
 })
 
-Get('get -o into a missing directory fails with E_BAD_INPUT', async ({ dir, store, smallId }) => {
-  expectError(await snap(['get', 'config', store, smallId, '-o', join(dir, 'no', 'such', 'file')]), 'E_BAD_INPUT')
+Get('get -o into a missing directory, or below a file, fails with E_BAD_INPUT in one plain line', async ({ dir, store, smallId }) => {
+  const missing = expectError(await snap(['get', 'config', store, smallId, '-o', join(dir, 'no', 'such', 'file')]), 'E_BAD_INPUT')
+  assert.match(missing, /no such file or directory$/)
+  assert.not.match(missing, /snapstore-\d+\.tmp/, 'the message names the file asked for, not a temporary one')
+  await writeFile(join(dir, 'a-file'), 'x')
+  const below = expectError(await snap(['get', 'config', store, smallId, '-o', join(dir, 'a-file', 'x')]), 'E_BAD_INPUT')
+  assert.match(below, /a part of the path is not a directory$/)
+})
+
+Get('get -o through a symbolic link writes the file it points at and keeps the link', async ({ dir, store, smallId }) => {
+  const real = join(dir, 'real.txt')
+  await writeFile(real, 'old content')
+  const link = join(dir, 'link')
+  await symlink(real, link)
+  expectOk(await snap(['get', 'config', store, smallId, '-o', link]), '')
+  assert.ok((await lstat(link)).isSymbolicLink())
+  assert.is(await readFile(real, 'utf8'), SMALL)
+})
+
+Get('get -o into a named pipe writes the bytes into it and leaves the pipe in place', async ({ dir, store, largeId, large }) => {
+  const fifo = join(dir, 'pipe')
+  const made = spawnSync('mkfifo', [fifo])
+  assert.is(made.status, 0, 'mkfifo is available')
+  const [run, received] = await Promise.all([snap(['get', 'snapshot', store, largeId, '-o', fifo]), readFile(fifo)])
+  expectOk(run, '')
+  assert.ok(received.equals(large))
+  assert.ok((await lstat(fifo)).isFIFO())
+})
+
+Get('get --json -o FILE prints the id, file and sha-256; --json without -o is a usage error', async ({ dir, store, smallId }) => {
+  const target = join(dir, 'small.out')
+  const run = await snap(['get', 'config', store, smallId, '-o', target, '--json'])
+  expectOk(run)
+  assert.equal(JSON.parse(run.stdout), { id: smallId, file: target, sha256: digestOf(smallId) })
+  expectError(await snap(['get', 'config', store, smallId, '--json']), 'E_USAGE')
 })
 
 // An empty blob has no chunks: a reader that prefetches chunk 0 regardless crashes on an unhandled rejection.

@@ -48,13 +48,23 @@ Tag('tag resolves its target by digest prefix and by another tag name', async ({
   assert.equal(targets, { 'by-digest': b, copy: a, first: a })
 })
 
-Tag('tag can point at an event id', async ({ store }) => {
+Tag('tag can point at a run, by the id ls runs prints', async ({ store }) => {
+  expectOk(await snap(['run', store, '--', 'sh', '-c', 'echo done > "$SNAPSTORE_OUTPUT"']))
+  const run = (await snap(['ls', 'runs', store])).stdout.trim()
+  expectOk(await snap(['tag', store, 'production', run]), '')
+  expectOk(await snap(['ls', 'tags', store]), `production\t${run}\n`)
+})
+
+Tag('tag of an event that is not a run fails with E_BAD_INPUT and records nothing', async ({ store }) => {
   const event = await withLibrary(store, async (s) => {
     for await (const stored of iterateLog(s)) return stored.id.toString()
     throw new Error('no event')
   })
-  expectOk(await snap(['tag', store, 'start', event]), '')
-  expectOk(await snap(['ls', 'tags', store]), `start\t${event}\n`)
+  const before = await dumpStore(store)
+  const run = await snap(['tag', store, 'start', event])
+  expectError(run, 'E_BAD_INPUT')
+  assert.match(run.stderr, /a blob\.add event/)
+  assert.equal(await dumpStore(store), before)
 })
 
 Tag('tagging a target the tag already points at records nothing', async ({ store, a }) => {

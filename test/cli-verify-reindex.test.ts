@@ -123,6 +123,24 @@ Verify('a deleted listing entry hides a blob from ls until reindex restores it',
 })
 
 // verify reads every blob, the empty one included (see the empty-blob test of cli-get).
+Verify('verify lists an unreadable blob record and an unreadable version-vector entry, one line each, instead of stopping', async ({ store, ids }) => {
+  const malformed = Uint8Array.from([0xff, 0x00])
+  let origin = ''
+  await withDb(store, async (db) => {
+    await sublevel(db, 'blob').put(digestOf(ids[1]!), malformed)
+    const heads = sublevel(db, 'heads')
+    for await (const key of heads.keys()) origin = key
+    await heads.put(origin, malformed)
+  })
+  const failed = await snap(['verify', store])
+  assert.is(failed.status, 1)
+  assert.is(failed.stderr, '')
+  const problems = lines(failed.stdout)
+  assert.ok(problems.some((line) => line.startsWith(`blob ${ids[1]!}: `)), failed.stdout)
+  assert.ok(problems.includes(`origin ${origin}: its entry in the version vector cannot be read`), failed.stdout)
+  assert.not.ok(problems.some((line) => line.startsWith(`blob ${ids[0]!}`)), 'an intact blob is not reported')
+})
+
 Verify('verify counts an empty blob and stays ok', async ({ store }) => {
   await seed(store, [{ kind: 'blob', content: '' }])
   expectOk(await snap(['verify', store]), 'ok: 5 events, 4 blobs\n')

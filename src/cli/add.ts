@@ -2,6 +2,7 @@ import { basename } from 'node:path'
 import { addBlob } from '../add.ts'
 import { UsageError } from '../errors.ts'
 import { platformFingerprint } from '../fingerprint.ts'
+import { checkFileToAdd } from '../ingest/put-blob.ts'
 import { withStore } from '../store.ts'
 import { parseKind } from './kinds.ts'
 import { parsePairs, storeInit } from './context.ts'
@@ -25,6 +26,8 @@ export async function add (kindText: string, path: string, files: readonly strin
   if (options.tag !== undefined && files.length !== 1) throw new UsageError('Cannot use --tag with more than one file: a tag points at one blob')
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('Cannot read standard input twice: give "-" at most once')
   const meta = { ...(options.fingerprint === true ? platformFingerprint() : {}), ...parsePairs(options.meta, '--meta') }
+  // A missing or unreadable file among many fails the command before any is stored.
+  for (const file of files) if (file !== '-') await checkFileToAdd(file)
   await withStore(path, storeInit(options), async (store) => {
     // Ids are printed only once the events recording them are synced; one sync covers many small files.
     let unsynced: string[] = []

@@ -23,6 +23,7 @@ export async function get (kindText: string, path: string, idText: string | unde
   const kind = parseKind(kindText)
   if (options.all !== undefined && (idText !== undefined || options.output !== undefined)) throw new UsageError('Cannot use --all with an ID or -o: --all writes every blob of the kind into DIR')
   if (options.all === undefined && idText === undefined) throw new UsageError('Cannot get: give an ID, or --all DIR for every blob of the kind')
+  if (options.json === true && options.all === undefined && options.output === undefined) throw new UsageError('Cannot use --json when the bytes go to stdout: give -o FILE (or --all DIR)')
   await withStore(path, storeInit(options), async (store) => {
     if (options.all !== undefined) await getAll(store, kind, options.all, options)
     else await getOne(store, kind, idText!, options)
@@ -39,7 +40,9 @@ async function getOne (store: Store, kind: BlobKind, idText: string, options: Ge
       await verifyBlob(store, id)
       for await (const part of bytes) await write(part)
     } else {
-      await writeFileAtomically(options.output, bytes)
+      // A pipe or a device cannot be written atomically: as for stdout, the whole blob is checked first.
+      await writeFileAtomically(options.output, bytes, async () => { await verifyBlob(store, id) })
+      if (options.json === true) await writeJson({ id, file: options.output, sha256: digestHex(id) })
     }
   } finally {
     progress.done()

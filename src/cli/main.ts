@@ -203,8 +203,12 @@ export async function main (argv: readonly string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0
   } catch (err) {
     if (err instanceof CommanderError && (err.code === 'commander.helpDisplayed' || err.code === 'commander.version')) return 0
-    // No command at all: commander has printed the help to stderr; that is a usage error.
-    if (err instanceof CommanderError && err.code === 'commander.help') return err.exitCode === 0 ? 0 : 2
+    // No command at all: commander has printed the help to stderr; that is a usage error, ended by the contract's line.
+    if (err instanceof CommanderError && err.code === 'commander.help') {
+      if (err.exitCode === 0) return 0
+      process.stderr.write('snapstore: E_USAGE: no command given (see "snapstore --help")\n')
+      return 2
+    }
     return reportError(err)
   }
 }

@@ -1,8 +1,10 @@
 import { CommanderError } from 'commander'
 import { isSnapstoreError } from '../errors.ts'
+import { withCode } from '../system-errors.ts'
 
 /** Prints an error as the contract's one line (`snapstore: E_CODE: message`) and returns the exit status. */
-export function reportError (err: unknown): number {
+export function reportError (thrown: unknown): number {
+  const err = withCode(thrown)
   if (err instanceof CommanderError) {
     const message = err.message.replace(/^error: /, '').replace(/\n[\s\S]*$/, '')
     process.stderr.write(`snapstore: E_USAGE: ${message} (see "snapstore --help")\n`)

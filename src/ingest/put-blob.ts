@@ -1,5 +1,6 @@
 import { open } from 'node:fs/promises'
 import { encode } from '../codec.ts'
+import { describeSystemError } from '../system-errors.ts'
 import { BadInputError, NotFoundError } from '../errors.ts'
 import { RAW, cidFromDigest, digestHex } from '../ids.ts'
 import { writeBatch } from '../batch.ts'
@@ -43,6 +44,16 @@ let idle: { key: string, cutter: Cutter } | undefined
  */
 export async function putBlob (store: Store, source: BlobSource, options: OperationOptions = {}): Promise<PutBlobResult> {
   return await ingest(store, fillFromSource(source), source instanceof Uint8Array ? source.length : undefined, options)
+}
+
+/** Fails as `putFile` would (`E_NOT_FOUND`, `E_BAD_INPUT`) unless `path` is a file this process can read; reads none of it. */
+export async function checkFileToAdd (path: string): Promise<void> {
+  const handle = await open(path, 'r').catch((err: NodeJS.ErrnoException) => { throw fileError(path, err) })
+  try {
+    if ((await handle.stat()).isDirectory()) throw new BadInputError(`Cannot add "${path}": it is a directory, not a file`)
+  } finally {
+    await handle.close()
+  }
 }
 
 /** Stores the file at `path` as a blob; a missing, unreadable or directory path fails before anything is written. */
@@ -204,6 +215,6 @@ function fileError (path: string, err: NodeJS.ErrnoException): Error {
     case 'EISDIR': return new BadInputError(`Cannot add "${path}": it is a directory, not a file`, { cause: err })
     case 'EACCES':
     case 'EPERM': return new BadInputError(`Cannot add "${path}": permission denied`, { cause: err })
-    default: return new BadInputError(`Cannot add "${path}": ${err.message}`, { cause: err })
+    default: return new BadInputError(`Cannot add "${path}": ${err.code === undefined ? err.message : describeSystemError(err.code)}`, { cause: err })
   }
 }
