@@ -8,9 +8,12 @@ function answer (items: ReadonlyArray<Uint8Array | undefined>): Buffer {
   return Buffer.concat(items.flatMap((item) => item === undefined ? [frameHeader(ABSENT)] : [frameHeader(item.length), item]))
 }
 
-/** Feeds `bytes` to a reader in pieces of `size` bytes, each in a buffer of its own. */
-function feed (reader: BatchReader, bytes: Buffer, size: number): void {
-  for (let at = 0; at < bytes.length; at += size) reader.push(Buffer.from(bytes.subarray(at, at + size)))
+/** Feeds `bytes` to a reader in pieces of `size` bytes, each in a buffer of its own, and returns the pieces. */
+function feed (reader: BatchReader, bytes: Buffer, size: number): Buffer[] {
+  const pieces: Buffer[] = []
+  for (let at = 0; at < bytes.length; at += size) pieces.push(Buffer.from(bytes.subarray(at, at + size)))
+  for (const piece of pieces) reader.push(piece)
+  return pieces
 }
 
 function joined (pieces: readonly Uint8Array[]): Buffer {
@@ -33,10 +36,7 @@ const Reader = specSuite('reading a batch answer as it arrives')
 Reader('items come back in order, absent ones as undefined, each as views of the pieces it arrived in', () => {
   const items = [seededBytes(100_000, 1), undefined, seededBytes(10, 2), new Uint8Array(0)]
   const reader = new BatchReader('a test')
-  const pieces: Buffer[] = []
-  const bytes = answer(items)
-  for (let at = 0; at < bytes.length; at += 30_000) pieces.push(Buffer.from(bytes.subarray(at, at + 30_000)))
-  for (const piece of pieces) reader.push(piece)
+  const pieces = feed(reader, answer(items), 30_000)
   const read = reader.finish(items.length)
   assert.equal(read.map((item) => item === undefined ? undefined : joined(item)), items.map((item) => item === undefined ? undefined : Buffer.from(item)))
   // The first item spans four pieces and was not copied: each part is a view of a received piece.
@@ -48,10 +48,7 @@ Reader('given memory, items are copied into it one after another as they arrive,
   const items = [seededBytes(70_000, 11), undefined, seededBytes(10, 12), new Uint8Array(0), seededBytes(30_000, 13)]
   const memory = new Uint8Array(100_010)
   const reader = new BatchReader('a test', memory)
-  const pieces: Buffer[] = []
-  const bytes = answer(items)
-  for (let at = 0; at < bytes.length; at += 20_000) pieces.push(Buffer.from(bytes.subarray(at, at + 20_000)))
-  for (const piece of pieces) reader.push(piece)
+  feed(reader, answer(items), 20_000)
   const read = reader.finish(items.length)
   assert.equal(read.map((item) => item === undefined ? undefined : joined(item)), items.map((item) => item === undefined ? undefined : Buffer.from(item)))
   for (const item of read) {
@@ -66,10 +63,7 @@ Reader('an item that does not fit in what is left of the memory is kept as views
   const items = [seededBytes(600, 14), seededBytes(500, 15)]
   const memory = new Uint8Array(1000)
   const reader = new BatchReader('a test', memory)
-  const pieces: Buffer[] = []
-  const bytes = answer(items)
-  for (let at = 0; at < bytes.length; at += 256) pieces.push(Buffer.from(bytes.subarray(at, at + 256)))
-  for (const piece of pieces) reader.push(piece)
+  const pieces = feed(reader, answer(items), 256)
   const [first, second] = reader.finish(2)
   assert.is(first![0]!.buffer, memory.buffer)
   assert.ok(second!.every((part) => pieces.some((piece) => piece.buffer === part.buffer)), 'the second item is views of received pieces')
