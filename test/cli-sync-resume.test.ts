@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { closeStore, openStore } from '../src/index.ts'
 import { Workspace, guardedSuite, heldChunkBytes, listing } from './_helpers/merge.ts'
@@ -8,7 +9,8 @@ import { expectError, expectOk, snap } from './_helpers/cli.ts'
 import { CLI } from './_helpers/store.ts'
 import { NO_TOKEN, init, inspect, merged, seedLargeBlob, seedStore, startServe, watchingProxy } from './_helpers/sync.ts'
 import type { Run } from './_helpers/cli.ts'
-import type { Served } from './_helpers/sync.ts'
+import type { ChildProcess } from 'node:child_process'
+import type { Served, TestServer } from './_helpers/sync.ts'
 
 const KIB = 1024
 
@@ -79,6 +81,151 @@ Kill('a pull cut by SIGKILL of the server is E_NET; after a restart the pull com
 })
 
 Kill.run()
+
+// ---------------------------------------------------------------- the client stopped mid-transfer
+
+const Client = guardedSuite<{ ws: Workspace }>('pull by a client stopped mid-transfer', {} as { ws: Workspace })
+Client.before.each(async (ctx) => { ctx.ws = await Workspace.create() })
+Client.after.each(async (ctx) => { await ctx.ws.dispose() })
+
+/**
+ * Starts a pull through a proxy that answers the first group of chunks and holds every later one, and
+ * resolves once the client has checked that group and asked for the fourth: it then waits for the second.
+ */
+async function stalledPull (source: string, dest: string): Promise<{ client: ChildProcess, exited: Promise<Run>, served: Served, proxy: TestServer, release: () => void }> {
+  const served = await startServe(source)
+  let groups = 0
+  let release = (): void => undefined
+  const held = new Promise<void>((resolve) => { release = resolve })
+  let waiting = (): void => undefined
+  const stalled = new Promise<void>((resolve) => { waiting = resolve })
+  const proxy = await watchingProxy(served.url, async (path) => {
+    if (path !== '/v1/chunks') return
+    const group = ++groups
+    if (group === KILL_AT_GROUP) waiting()
+    if (group > 1) await held
+  })
+  const client = spawn(process.execPath, [CLI, 'merge', dest, proxy.url], { env: { ...process.env, ...NO_TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const exited = collect(client)
+  await Promise.race([stalled, exited.then(() => { throw new Error('the pull ended before it stalled') })])
+  return { client, exited, served, proxy, release }
+}
+
+/** The output of a child process, once it exits. */
+async function collect (child: ChildProcess): Promise<Run> {
+  const out: Buffer[] = []
+  const err: Buffer[] = []
+  child.stdout!.on('data', (part: Buffer) => out.push(part))
+  child.stderr!.on('data', (part: Buffer) => err.push(part))
+  return await new Promise((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (status, signal) => {
+      const bytes = Buffer.concat(out)
+      resolve({ status, signal, stdout: bytes.toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), out: bytes })
+    })
+  })
+}
+
+/** Waits until the files of the store's database stop changing for a while: the client's last batch has landed. */
+async function databaseSettled (store: string): Promise<void> {
+  let last = ''
+  for (let still = 0; still < 5;) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const now = JSON.stringify(await Promise.all((await readdir(join(store, 'db'))).map(async (name) => [name, (await stat(join(store, 'db', name))).size])))
+    still = now === last ? still + 1 : 0
+    last = now
+  }
+}
+
+for (const [how, signal] of [['interrupted with SIGINT', 'SIGINT'], ['killed with SIGKILL', 'SIGKILL']] as const) {
+  Client(`a pull ${how} while it waits for the peer keeps what it checked; the next pull moves only the rest`, async ({ ws }) => {
+    const source = ws.path('source')
+    await seedStore(source, BLOBS, BLOB)
+    const dest = ws.path('dest')
+    await init(dest)
+    const pull = await stalledPull(source, dest)
+    try {
+      if (signal === 'SIGKILL') await databaseSettled(dest)
+      pull.client.kill(signal)
+      const cut = await pull.exited
+      if (signal === 'SIGINT') {
+        assert.is(cut.status, 130)
+        assert.is(cut.stderr, 'snapstore: interrupted\n')
+      } else {
+        assert.is(cut.signal, 'SIGKILL')
+      }
+      assert.is(cut.stdout, '')
+      const kept = await inspect(dest)
+      assert.is(kept.events, 0, 'no event was written')
+      assert.is(kept.blobs, BLOBS_PER_GROUP, 'the blobs of the group checked before the stop were kept')
+      pull.release()
+      const rest = await snap(['merge', dest, pull.served.url], { env: NO_TOKEN })
+      expectOk(rest, merged(BLOBS + 1, BLOBS - BLOBS_PER_GROUP, (BLOBS - BLOBS_PER_GROUP) * BLOB, pull.served.url))
+      const [done, expected] = [await inspect(dest), await inspect(source)]
+      assert.equal(done.listing, expected.listing)
+    } finally {
+      pull.release()
+      pull.client.kill('SIGKILL')
+      await pull.proxy.close()
+      await pull.served.kill()
+    }
+  })
+}
+
+Client('a push interrupted with SIGINT while it uploads exits 130 and leaves no temporary file', async ({ ws }) => {
+  const source = ws.path('source')
+  await seedStore(source, BLOBS_PER_GROUP, BLOB)
+  const target = ws.path('target')
+  await init(target)
+  const temp = ws.path('tmp')
+  await mkdir(temp)
+  const served = await startServe(target, ['--allow-push'])
+  let release = (): void => undefined
+  const held = new Promise<void>((resolve) => { release = resolve })
+  let uploading = (): void => undefined
+  const started = new Promise<void>((resolve) => { uploading = resolve })
+  const proxy = await watchingProxy(served.url, async (path) => {
+    if (path !== '/v1/push') return
+    uploading()
+    await held
+  })
+  const client = spawn(process.execPath, [CLI, 'push', source, proxy.url], { env: { ...process.env, ...NO_TOKEN, TMPDIR: temp }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const exited = collect(client)
+  try {
+    await Promise.race([started, exited.then(() => { throw new Error('the push ended before it uploaded') })])
+    assert.is((await readdir(temp)).length, 1, 'the push writes its CAR file first')
+    client.kill('SIGINT')
+    const cut = await exited
+    assert.is(cut.status, 130)
+    assert.is(cut.stderr, 'snapstore: interrupted\n')
+    assert.equal(await readdir(temp), [])
+    assert.is((await inspect(target)).events, 0)
+  } finally {
+    release()
+    client.kill('SIGKILL')
+    await proxy.close()
+    await served.kill()
+  }
+})
+
+Client('serve --allow-push removes the push files that stopped processes left behind, and only those', async ({ ws }) => {
+  const store = ws.path('store')
+  await init(store)
+  const temp = ws.path('tmp')
+  await mkdir(temp)
+  // A pid above any this system hands out (pid_max is at most 2^22) stands for a process that is gone.
+  const abandoned = 'snapstore-push-99999999-0123456789ab.car'
+  const live = `snapstore-push-${process.pid}-0123456789ab.car`
+  for (const name of [abandoned, live, 'unrelated.car']) await writeFile(join(temp, name), 'partial upload')
+  const served = await startServe(store, ['--allow-push'], ['env', `TMPDIR=${temp}`])
+  try {
+    assert.equal((await readdir(temp)).sort(), [live, 'unrelated.car'])
+  } finally {
+    await served.kill()
+  }
+})
+
+Client.run()
 
 // ---------------------------------------------------------------- a client with little memory
 

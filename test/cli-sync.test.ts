@@ -144,6 +144,15 @@ Cli('a URL nobody listens on is E_NET naming it, for merge and push', async ({ w
   assert.equal(await dumpDb(b), before)
 })
 
+Cli('a malformed URL is E_BAD_INPUT for merge and push, and the store is unchanged', async ({ ws }) => {
+  const { b } = await twoHosts(ws)
+  const before = await dumpDb(b)
+  for (const url of ['http://127.0.0.1:notaport', 'http://[::1', 'http://a b']) {
+    for (const args of [['merge', b, url], ['push', b, url]]) assert.match(expectError(await snap(args, { env: NO_TOKEN }), 'E_BAD_INPUT', args[0]), 'Invalid URL')
+  }
+  assert.equal(await dumpDb(b), before)
+})
+
 Cli('serve of a missing store is E_NO_STORE and a bad port E_USAGE, printing nothing on stdout', async ({ ws }) => {
   expectError(await snap(['serve', ws.path('absent'), '--port', '0']), 'E_NO_STORE')
   const { a } = await twoHosts(ws)

@@ -153,6 +153,8 @@ Bounds('without the token every path answers 401 with an empty body', async ({ w
       }
     }
     assert.is((await rawRequest(`${server.url}/v1/heads`, { headers: { authorization: `Bearer ${TOKEN}` } })).status, 200)
+    // The scheme's name is case-insensitive.
+    assert.is((await rawRequest(`${server.url}/v1/heads`, { headers: { authorization: `bearer ${TOKEN}` } })).status, 200)
   } finally {
     await server.close()
   }

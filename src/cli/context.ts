@@ -29,3 +29,23 @@ export function parsePairs (pairs: readonly string[], option: string): Record<st
 export function collect (value: string, previous: string[] = []): string[] {
   return [...previous, value]
 }
+
+/**
+ * Runs `work` with a signal that SIGINT or SIGTERM aborts, so the command stops cleanly (keeping what it
+ * verified, removing its temporary files) and exits 130; a second signal ends the process at once.
+ */
+export async function interruptible<T> (work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController()
+  const stop = (): void => {
+    if (controller.signal.aborted) process.exit(130)
+    controller.abort()
+  }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+  try {
+    return await work(controller.signal)
+  } finally {
+    process.off('SIGINT', stop)
+    process.off('SIGTERM', stop)
+  }
+}

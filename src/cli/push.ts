@@ -1,5 +1,5 @@
 import { pushStore } from '../sync/push.ts'
-import { storeInit } from './context.ts'
+import { interruptible, storeInit } from './context.ts'
 import { progressReporter, writeJson, writeLine } from './output.ts'
 import { clientToken } from './token.ts'
 import type { StoreCommandOptions } from './context.ts'
@@ -14,11 +14,12 @@ export async function push (path: string, url: string, options: PushCommandOptio
   const token = await clientToken(options.tokenFile)
   const progress = progressReporter('pushing')
   try {
-    const result = await pushStore(path, url, {
+    const result = await interruptible(async (signal) => await pushStore(path, url, {
       ...storeInit(options),
+      signal,
       ...(token === undefined ? {} : { token }),
       ...(progress.onProgress === undefined ? {} : { onProgress: progress.onProgress })
-    })
+    }))
     progress.done()
     if (options.json === true) await writeJson(result)
     else await writeLine(`pushed ${result.events} events, ${result.blobs} blobs (${result.bytes} bytes) to ${result.target}`)

@@ -25,8 +25,9 @@ export interface CopiedBlobs {
   bytes: number
 }
 
-// Chunk locations are written in batches naming about this many bytes (each batch first syncs the packs).
-const BATCH_BYTES = 32 * 1024 * 1024
+// Chunk locations are written in batches naming about this many bytes (each batch first syncs the packs),
+// and whenever the copy waits for the source: a copy killed outright loses at most about this much.
+const BATCH_BYTES = 8 * 1024 * 1024
 // Reads are asked for in groups (one round trip each from a peer that takes batches) while the groups
 // before are checked: at most GROUPS_AHEAD groups of about 4 MiB are in memory, and small blobs cost no
 // round trip each. Three groups ahead keep a peer's answers arriving while one is checked.
@@ -49,6 +50,17 @@ interface Group {
   steps: Step[]
   memory: Slab | undefined
   fetched: Promise<Array<Pieces | undefined>>
+  /** True once `fetched` has settled. */
+  arrived: boolean
+}
+
+/**
+ * True when a copy cut by this error keeps what it verified: the peer went away (`E_NET`) or the user
+ * interrupted it. Chunks and whole blobs are content-addressed and checked, so the next attempt skips
+ * them; a source that lied (any other error) leaves nothing behind.
+ */
+export function keepsVerifiedCopies (err: unknown): boolean {
+  return isSnapstoreError(err, 'E_NET') || (err as { name?: unknown } | undefined)?.name === 'AbortError'
 }
 
 /**
@@ -107,10 +119,14 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
     const wanted = steps.flatMap((step) => step.kind === 'chunk' && !step.local ? [{ hex: step.hex, size: step.size }] : [])
     const bytes = wanted.reduce((sum, { size }) => sum + size, 0)
     const memory = bytes > 0 && bytes <= GROUP_MEMORY ? pool.take() : undefined
-    return { steps, memory, fetched: settleQuietly(wanted.length === 0 ? Promise.resolve([]) : fetchChunks(wanted, memory?.bytes)) }
+    const group: Group = { steps, memory, fetched: settleQuietly(wanted.length === 0 ? Promise.resolve([]) : fetchChunks(wanted, memory?.bytes)), arrived: false }
+    group.fetched.then(() => { group.arrived = true }, () => { group.arrived = true })
+    return group
   })
   try {
     for await (const group of groups) {
+      // Waiting for the source: name what is verified so far first, so that a copy killed while it waits keeps it.
+      if (!group.arrived && pending.length > 0) void flush()
       const fetched = await group.fetched
       // The group's memory is lent again once every chunk read into it is written (a failed merge never gives it back).
       const groupWrites: Array<Promise<void>> = []
@@ -171,7 +187,7 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
     await blob?.whole.close()
     // Only verified chunks and whole verified blobs are pending here: keeping them is safe. Otherwise the
     // batch under way lands before the caller takes back what was copied.
-    await (isSnapstoreError(err, 'E_NET') ? flush() : flushed).catch(() => undefined)
+    await (keepsVerifiedCopies(err) ? flush() : flushed).catch(() => undefined)
     throw err
   }
 }

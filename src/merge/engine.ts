@@ -1,12 +1,12 @@
 import { decode } from '../codec.ts'
-import { CorruptError, ForkError, isSnapstoreError } from '../errors.ts'
+import { CorruptError, ForkError } from '../errors.ts'
 import { commitEvents, listHeads, readEventAt } from '../log.ts'
 import { exclusive } from '../store.ts'
 import { writeBatch } from '../batch.ts'
 import { hasChunks } from '../chunks.ts'
 import { checkedEvents } from './check-events.ts'
 import { IncomingReferences } from './references.ts'
-import { copyBlobs, uncopyBlobs } from './copy-blobs.ts'
+import { copyBlobs, keepsVerifiedCopies, uncopyBlobs } from './copy-blobs.ts'
 import { journalOp } from './journal.ts'
 import { HeldEvents } from './held-events.ts'
 import type { CID } from 'multiformats/cid'
@@ -72,13 +72,13 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Merg
     const { needed, sizes } = incoming
     if (options.dryRun === true) return await planOnly(dest, source, incoming.events.size, needed)
 
-    // Pass 2: blobs, each verified whole; taken back if any fails, except when the peer went away
-    // (E_NET): what was verified stays, so running the merge again copies only the rest.
+    // Pass 2: blobs, each verified whole; taken back if any fails, except when the peer went away (E_NET)
+    // or the user interrupted: what was verified stays, so running the merge again copies only the rest.
     const copied: CopiedBlobs = { blobs: [], chunks: [], bytes: 0 }
     try {
       await copyBlobs(dest, source, needed.values(), sizes, copied, options)
     } catch (err) {
-      if (!isSnapstoreError(err, 'E_NET')) await uncopyBlobs(dest, copied)
+      if (!keepsVerifiedCopies(err)) await uncopyBlobs(dest, copied)
       throw err
     }
 

@@ -28,9 +28,16 @@ export async function mergeStores (dest: Store, source: string | MergeSource, op
   if (typeof source !== 'string') return await mergeFrom(dest, source, options)
   if (/^https?:\/\//i.test(source)) {
     const remote = await openHttpSource(source, { ...(options.token === undefined ? {} : { token: options.token }), ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) })
+    // An interruption drops the connections, so a merge waiting for the peer stops at once.
+    const drop = (): void => { void remote.close() }
+    options.signal?.addEventListener('abort', drop, { once: true })
     try {
       return await mergeFrom(dest, remote, options)
+    } catch (err) {
+      options.signal?.throwIfAborted()
+      throw err
     } finally {
+      options.signal?.removeEventListener('abort', drop)
       await remote.close()
     }
   }

@@ -47,9 +47,21 @@ interface Answer {
   retryAfter: number | undefined
 }
 
-/** Removes user and password from a URL, so it can be printed and journaled. */
+/** Parses a peer's URL; anything but a well-formed http:// or https:// URL is `E_BAD_INPUT`. */
+function parseUrl (text: string): URL {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch (err) {
+    throw new BadInputError(`Invalid URL "${text}"`, { cause: err })
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BadInputError(`Invalid URL "${text}": expected http:// or https://`)
+  return url
+}
+
+/** Removes user and password from a URL, so it can be printed and journaled; a malformed URL is `E_BAD_INPUT`. */
 export function redactUrl (text: string): string {
-  const url = new URL(text)
+  const url = parseUrl(text)
   if (url.username === '' && url.password === '') return text
   url.username = ''
   url.password = ''
@@ -75,13 +87,7 @@ export class Peer {
   readonly #waiting: Array<() => void> = []
 
   constructor (url: string, options: PeerOptions = {}) {
-    let base: URL
-    try {
-      base = new URL(url)
-    } catch (err) {
-      throw new BadInputError(`Invalid URL "${url}"`, { cause: err })
-    }
-    if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new BadInputError(`Invalid URL "${url}": expected http:// or https://`)
+    const base = parseUrl(url)
     this.name = redactUrl(url)
     base.username = ''
     base.password = ''
@@ -234,7 +240,14 @@ export class Peer {
       ENOTFOUND: `host ${this.#base.hostname} not found`,
       EAI_AGAIN: `host ${this.#base.hostname} cannot be resolved now`,
       EHOSTUNREACH: `host ${host} is unreachable`,
-      ENETUNREACH: `network to ${host} is unreachable`
+      ENETUNREACH: `network to ${host} is unreachable`,
+      EPROTO: `the TLS handshake with ${host} failed (does it serve http://, not https://?)`,
+      ERR_SSL_WRONG_VERSION_NUMBER: `the TLS handshake with ${host} failed (does it serve http://, not https://?)`,
+      DEPTH_ZERO_SELF_SIGNED_CERT: `${host} presents a self-signed certificate this host does not trust`,
+      SELF_SIGNED_CERT_IN_CHAIN: `${host} presents a certificate chain this host does not trust`,
+      UNABLE_TO_VERIFY_LEAF_SIGNATURE: `${host} presents a certificate this host cannot verify`,
+      CERT_HAS_EXPIRED: `the certificate of ${host} has expired`,
+      ERR_TLS_CERT_ALTNAME_INVALID: `the certificate of ${host} is for another name`
     }
     return new NetError(`${this.#at(request)}: ${why[code] ?? `${(err as Error).message}${code === '' ? '' : ` (${code})`}`}`,
       { cause: err, details: { url: this.name, code } })

@@ -41,6 +41,9 @@ export interface PushResult {
 export async function pushStore (path: string, url: string, options: PushOptions = {}): Promise<PushResult> {
   const peer = new Peer(url, options)
   const temp = join(options.tempDir ?? tmpdir(), `snapstore-push-${process.pid}-${randomBytes(6).toString('hex')}.car`)
+  // An interruption drops the connection, so an upload stops at once; the CAR is removed all the same.
+  const drop = (): void => { peer.close() }
+  options.signal?.addEventListener('abort', drop, { once: true })
   try {
     const remote = await readRemoteHeads(peer)
     if (!remote.push) throw new AuthError(`Cannot push to ${peer.name}: the server is read-only (start it with "snapstore serve --allow-push")`, { details: { url: peer.name } })
@@ -52,7 +55,11 @@ export async function pushStore (path: string, url: string, options: PushOptions
     const onSent = (done: number): void => options.onProgress?.({ type: 'snapstore:push:bytes', done, total: size })
     const answer = await peer.send({ method: 'POST', path: `${API}/push`, what: 'push', to: true, body: { file: temp, size, onSent }, limit: 1024 * 1024 })
     return { target: peer.name, ...parseResult(answer!, peer.name) }
+  } catch (err) {
+    options.signal?.throwIfAborted()
+    throw err
   } finally {
+    options.signal?.removeEventListener('abort', drop)
     peer.close()
     await rm(temp, { force: true })
   }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
-import { rm } from 'node:fs/promises'
+import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -60,6 +60,30 @@ export async function receivePush (req: IncomingMessage, res: ServerResponse, le
     }
   } finally {
     await rm(temp, { force: true })
+  }
+}
+
+const UPLOAD_NAME = /^snapstore-push-(\d+)-[0-9a-f]+\.car$/
+
+/**
+ * Removes the push files in `dir` left by snapstore processes that no longer run (a server or client
+ * killed mid-transfer cannot remove its own); the files of running ones stay.
+ */
+export async function removeAbandonedUploads (dir: string): Promise<void> {
+  const names = await readdir(dir).catch((): string[] => [])
+  for (const name of names) {
+    const pid = Number(UPLOAD_NAME.exec(name)?.[1])
+    if (Number.isSafeInteger(pid) && pid !== process.pid && !isRunning(pid)) await rm(join(dir, name), { force: true }).catch(() => undefined)
+  }
+}
+
+function isRunning (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    // EPERM: it runs, as another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 

@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os'
 import { AuthError, BadInputError, NotFoundError, isSnapstoreError } from '../errors.ts'
 import { eventKey } from '../keys.ts'
 import { API, DIGEST_PATTERN, ORIGIN_PATTERN, SEQ_PATTERN } from './protocol.ts'
-import { receivePush } from './receive-push.ts'
+import { receivePush, removeAbandonedUploads } from './receive-push.ts'
 import { readItem, sendBatch, sendEvents, sendHeads, sendJson, sendLacking, sendValue, tooLarge } from './serve-reads.ts'
 import { StoreLease } from './store-lease.ts'
 import { bearerCheck } from './token.ts'
+import { describeSystemError } from '../system-errors.ts'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { ErrorCode } from '../errors.ts'
@@ -75,6 +76,7 @@ export async function serveStore (path: string, options: ServeOptions = {}): Pro
     closing: false,
     onError: options.onError ?? (() => undefined)
   }
+  if (context.allowPush) await removeAbandonedUploads(context.tempDir)
   const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 5_000 })
   // Pushes are long: the whole request has no deadline, but a connection idle for a minute is dropped.
   server.setTimeout(60_000)
@@ -87,7 +89,7 @@ export async function serveStore (path: string, options: ServeOptions = {}): Pro
     server.listen(options.port ?? DEFAULT_PORT, bind, () => { server.off('error', reject); resolve() })
   }).catch(async (err: NodeJS.ErrnoException) => {
     await lease.close()
-    throw new BadInputError(`Cannot listen on ${bind}:${options.port ?? DEFAULT_PORT}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}`, { cause: err })
+    throw new BadInputError(`Cannot listen on ${bind}:${options.port ?? DEFAULT_PORT}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.code === 'EADDRNOTAVAIL' ? 'no interface of this host has that address' : describeSystemError(err.code ?? err.message)}`, { cause: err })
   })
   const { port } = server.address() as AddressInfo
   return {

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { BadInputError, NotFoundError } from '../errors.ts'
+import { describeSystemError } from '../system-errors.ts'
 
 /** A shared secret held as its sha-256, so every comparison is of two 32-byte digests. */
 export interface TokenCheck {
@@ -13,7 +14,8 @@ export function bearerCheck (token: string): TokenCheck {
   const expected = digest(token)
   return {
     accepts: (authorization) => {
-      const match = /^Bearer (.+)$/.exec(authorization ?? '')
+      // The scheme's name is case-insensitive (RFC 9110).
+      const match = /^Bearer +(.+)$/i.exec(authorization ?? '')
       // Hashing both sides makes them equal in length, so timingSafeEqual neither throws nor leaks the length.
       const given = digest(match?.[1] ?? '')
       return timingSafeEqual(given, expected) && match !== null
@@ -29,7 +31,7 @@ function digest (text: string): Buffer {
 export async function readTokenFile (path: string): Promise<string> {
   const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') throw new NotFoundError(`Cannot read token file "${path}": no such file`, { cause: err })
-    throw new BadInputError(`Cannot read token file "${path}": ${err.message}`, { cause: err })
+    throw new BadInputError(`Cannot read token file "${path}": ${describeSystemError(err.code ?? '')}`, { cause: err })
   })
   return checkToken(text.trim(), `token file "${path}"`)
 }
