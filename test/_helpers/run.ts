@@ -25,7 +25,7 @@ const SECONDS: Record<string, number> = {
   'cli-crash': 14,
   'cli-get': 14,
   'cli-run-segments': 14,
-  'cli-sync-resume': 12,
+  'cli-sync-resume': 18,
   'projections': 12,
   'cli-add': 11,
   'merge-crash': 10,
