@@ -189,6 +189,15 @@ interface FailureContext extends RunsContext {
   shown: Run
 }
 
+Env('a file written in SNAPSTORE_CHECKPOINTS under a temporary name and then renamed is stored once, under its final name', async ({ store }) => {
+  const script = 'printf "half a state" > "$SNAPSTORE_CHECKPOINTS/ckpt-5.dat.tmp"; sleep 0.7; printf " and the rest" >> "$SNAPSTORE_CHECKPOINTS/ckpt-5.dat.tmp"; ' +
+    'mv "$SNAPSTORE_CHECKPOINTS/ckpt-5.dat.tmp" "$SNAPSTORE_CHECKPOINTS/ckpt-5.dat"; printf end > "$SNAPSTORE_OUTPUT"'
+  expectOk(await snap(['run', store, '--param', 'renamed=1', '--', 'sh', '-c', script]))
+  const [listed] = await runsIn(store, { where: [{ name: 'renamed', op: '=', value: '1' }] })
+  assert.is(listed?.['status'], 'completed')
+  assert.equal(checkpointsOf(listed!).map((c) => [c.cycle, c.snapshot]), [[5, blobIdOf('half a state and the rest')]])
+})
+
 const Failure = specSuite<FailureContext>('snapstore run: failures', {} as FailureContext)
 Failure.before(hook(async (ctx) => {
   Object.assign(ctx, await runsContext())
