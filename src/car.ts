@@ -1,11 +1,11 @@
 import { createWriteStream } from 'node:fs'
-import { rename, rm } from 'node:fs/promises'
+import { rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { CarWriter } from '@ipld/car/writer'
 import { encode } from './codec.ts'
-import { CorruptError, NotFoundError } from './errors.ts'
+import { BadInputError, CorruptError, NotFoundError } from './errors.ts'
 import { eventReferences } from './event-format.ts'
 import { DAG_CBOR, RAW, cidFromDigest, cidFromHex, digestHex, eventId, sha256Hex } from './ids.ts'
 import { iterateOrigin, listHeads, readEventAt } from './log.ts'
@@ -92,9 +92,13 @@ export async function writeCar (store: Store, path: string, plan: CarPlan, optio
   const root: CarRoot = { snapstore: 'car', version: 1, heads: plan.heads.map(({ origin, seq, head }) => ({ origin, seq, head })), blobs: manifests.map((m) => m.cid) }
   const rootBytes = encode(root)
   const rootCid = eventId(rootBytes)
+  const folder = await stat(dirname(path)).catch(() => undefined)
+  if (folder?.isDirectory() !== true) throw new BadInputError(`Cannot write "${path}": ${folder === undefined ? 'no such directory' : 'a part of the path is not a directory'}`)
   const { writer, out } = CarWriter.create([rootCid])
   const temporary = join(dirname(path), `.${basename(path)}.snapstore-${process.pid}.tmp`)
   const written = pipeline(Readable.from(out), createWriteStream(temporary, { flush: true }))
+  // A file that cannot be written fails the pipeline while blocks are still being put: that is awaited below.
+  written.catch(() => undefined)
   let events = 0
   try {
     await writer.put({ cid: rootCid, bytes: rootBytes })
@@ -107,6 +111,9 @@ export async function writeCar (store: Store, path: string, plan: CarPlan, optio
         sent.add(hex)
         const bytes = await readChunk(store, hex)
         if (bytes === undefined) throw new CorruptError(`Cannot export: chunk ${hex} is missing`)
+        // A damaged chunk is refused here, not by whoever receives the file.
+        const computed = sha256Hex(bytes)
+        if (computed !== hex) throw new CorruptError(`Cannot export: chunk ${hex} does not match its digest (computed ${computed})`, { details: { expected: hex, computed } })
         await writer.put({ cid: cidFromDigest(RAW, digest), bytes })
       }
       await writer.put({ cid: manifest.cid, bytes: manifest.bytes })

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { cp, readFile, writeFile } from 'node:fs/promises'
 import * as assert from 'uvu/assert'
 import { addBlob, digestHex, iterateLog, setTag, verifyStore } from '../src/index.ts'
@@ -99,6 +101,31 @@ Merge('export STORE -o FILE.car prints exported E events, B blobs, and merge DES
   assert.equal(copied.snapshots, (await listing(await ws.open(one))).snapshots)
   assert.is(copied.snapshots.length, 2)
   assert.equal((await verifyStore(await ws.open(dest))).problems, [])
+})
+
+Merge('export into a missing directory is E_BAD_INPUT in one line, and of a store with a damaged chunk E_CORRUPT, writing no file', async ({ ws }) => {
+  const { one } = await twoSources(ws)
+  assert.match(expectError(await runCli(['export', one, '-o', ws.path('no/such/dir/one.car')]), 'E_BAD_INPUT'), 'no such directory')
+  // A blob this small is one chunk, whose digest is the blob's.
+  const hex = createHash('sha256').update('12345').digest('hex')
+  await ws.closeAll()
+  await withRawDb(one, async (db) => {
+    const raw = rawChunks(db, one)
+    const damaged = Buffer.from((await raw.get(hex))!)
+    damaged[0] = damaged[0]! ^ 0x01
+    await raw.put(hex, damaged)
+  })
+  const car = ws.path('damaged.car')
+  assert.match(expectError(await runCli(['export', one, '-o', car]), 'E_CORRUPT'), `chunk ${hex} does not match its digest`)
+  assert.not.ok(existsSync(car), 'no file is left behind')
+})
+
+Merge('a store directory whose name ends in .car merges as a store', async ({ ws }) => {
+  const { one, dest } = await twoSources(ws)
+  await ws.closeAll()
+  const named = ws.path('results.car')
+  await cp(one, named, { recursive: true })
+  expectOk(await runCli(['merge', dest, named]), merged(2, 2, 12, named))
 })
 
 Merge('two stores standing for two hosts each add snapshots, merge both ways, and list identically', async ({ ws }) => {

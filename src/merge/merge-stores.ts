@@ -1,4 +1,4 @@
-import { realpath } from 'node:fs/promises'
+import { realpath, stat } from 'node:fs/promises'
 import { mergeFrom } from './engine.ts'
 import { openStoreSource } from './source.ts'
 import { openCarSource } from '../car-source.ts'
@@ -43,7 +43,9 @@ export async function mergeStores (dest: Store, source: string | MergeSource, op
   }
   const destPath = await realpath(dest.path)
   if (await realpath(source).catch(() => source) === destPath) return { source, events: 0, blobs: 0, bytes: 0, ...(options.dryRun === true ? { dryRun: true } : {}) }
-  const opened = source.endsWith('.car') ? await openCarSource(source) : await openStoreSource(source, options.wait === undefined ? {} : { wait: options.wait })
+  // A directory is a store whatever its name; a file ending in .car is a CAR.
+  const isCar = source.endsWith('.car') && (await stat(source).catch(() => undefined))?.isDirectory() !== true
+  const opened = isCar ? await openCarSource(source) : await openStoreSource(source, options.wait === undefined ? {} : { wait: options.wait })
   try {
     return await mergeFrom(dest, opened, options)
   } finally {

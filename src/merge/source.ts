@@ -3,6 +3,7 @@ import { listHeads } from '../log.ts'
 import { eventKey } from '../keys.ts'
 import { openStore, closeStore } from '../store.ts'
 import { chunkLocations, readChunk, readChunkAt } from '../chunks.ts'
+import { CorruptError, isSnapstoreError } from '../errors.ts'
 import type { Store, StoreInit } from '../store.ts'
 import type { OriginHead } from '../types.ts'
 import type { Pieces } from '../pieces.ts'
@@ -60,15 +61,19 @@ function storeSource (store: Store, name: string, realPath: string): MergeSource
       let used = 0
       return await Promise.all(hexes.map(async (hex, i) => {
         const location = locations[i]
-        // A chunk of the size its record gives goes to its place in memory; any other is read on its own, and refused by the merge.
-        if (memory !== undefined && location !== undefined && location.size === wanted[i]!.size && used + location.size <= memory.length) {
-          const into = memory.subarray(used, used + location.size)
-          used += location.size
-          await store.packs.readInto(location, into)
-          return [into]
+        try {
+          // A chunk of the size its record gives goes to its place in memory; any other is read on its own, and refused by the merge.
+          if (memory !== undefined && location !== undefined && location.size === wanted[i]!.size && used + location.size <= memory.length) {
+            const into = memory.subarray(used, used + location.size)
+            used += location.size
+            await store.packs.readInto(location, into)
+            return [into]
+          }
+          const bytes = await readChunkAt(store, hex, location)
+          return bytes === undefined ? undefined : [bytes]
+        } catch (err) {
+          throw isSnapstoreError(err) ? new CorruptError(`Cannot merge from ${name}: chunk ${hex}: ${err.message}`, { cause: err }) : err
         }
-        const bytes = await readChunkAt(store, hex, location)
-        return bytes === undefined ? undefined : [bytes]
       }))
     },
     close: async () => { await closeStore(store) }

@@ -2,6 +2,7 @@ import { mkdir, open, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CorruptError } from '../errors.ts'
 import { piecesLength } from '../pieces.ts'
+import { describeSystemError } from '../system-errors.ts'
 import type { FileHandle } from 'node:fs/promises'
 import type { Pieces } from '../pieces.ts'
 
@@ -218,7 +219,7 @@ export class Packs {
     if (handle === undefined) {
       handle = open(join(this.dir, packName(number)), 'r').catch((err: NodeJS.ErrnoException) => {
         this.#readers.delete(number)
-        throw new CorruptError(`pack ${packName(number)} cannot be read: ${err.code ?? err.message}`, { cause: err })
+        throw new CorruptError(`pack ${packName(number)} cannot be read: ${err.code === undefined ? err.message : describeSystemError(err.code)}`, { cause: err })
       })
       this.#readers.set(number, handle)
     }
