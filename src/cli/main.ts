@@ -92,7 +92,7 @@ function buildProgram (): Command {
     .argument('<dest>', 'store directory to merge into')
     .argument('<sources...>', 'store directories, .car files or http(s):// URLs of "snapstore serve" to merge from (only read)')
     .description('copy in what each source has and DEST lacks, after checking every id, chain and digest')
-    .option('--dry-run', 'check everything and say what would be copied, writing nothing')
+    .option('--dry-run', 'check every event and say what would be copied, writing nothing (blob bytes are checked only when copied)')
     .option('--token-file <file>', 'for URLs: the token the server wants (default: $SNAPSTORE_TOKEN)'))
     .action(async (dest: string, sources: string[], options) => { await (await import('./merge.ts')).merge(dest, sources, options) })
 
