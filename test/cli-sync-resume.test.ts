@@ -95,20 +95,25 @@ Client.after.each(async (ctx) => { await ctx.ws.dispose() })
 async function stalledPull (source: string, dest: string): Promise<{ client: ChildProcess, exited: Promise<Run>, served: Served, proxy: TestServer, release: () => void }> {
   const served = await startServe(source)
   let groups = 0
-  let release = (): void => undefined
-  const held = new Promise<void>((resolve) => { release = resolve })
-  let waiting = (): void => undefined
-  const stalled = new Promise<void>((resolve) => { waiting = resolve })
+  const held = signal()
+  const stalled = signal()
   const proxy = await watchingProxy(served.url, async (path) => {
     if (path !== '/v1/chunks') return
     const group = ++groups
-    if (group === KILL_AT_GROUP) waiting()
-    if (group > 1) await held
+    if (group === KILL_AT_GROUP) stalled.fire()
+    if (group > 1) await held.fired
   })
   const client = spawn(process.execPath, [CLI, 'merge', dest, proxy.url], { env: { ...process.env, ...NO_TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] })
   const exited = collect(client)
-  await Promise.race([stalled, exited.then(() => { throw new Error('the pull ended before it stalled') })])
-  return { client, exited, served, proxy, release }
+  await Promise.race([stalled.fired, exited.then(() => { throw new Error('the pull ended before it stalled') })])
+  return { client, exited, served, proxy, release: held.fire }
+}
+
+/** A promise to await, and the function that settles it. */
+function signal (): { fired: Promise<void>, fire: () => void } {
+  let fire = (): void => undefined
+  const fired = new Promise<void>((resolve) => { fire = resolve })
+  return { fired, fire }
 }
 
 /** The output of a child process, once it exits. */
@@ -180,19 +185,17 @@ Client('a push interrupted with SIGINT while it uploads exits 130 and leaves no 
   const temp = ws.path('tmp')
   await mkdir(temp)
   const served = await startServe(target, ['--allow-push'])
-  let release = (): void => undefined
-  const held = new Promise<void>((resolve) => { release = resolve })
-  let uploading = (): void => undefined
-  const started = new Promise<void>((resolve) => { uploading = resolve })
+  const held = signal()
+  const uploading = signal()
   const proxy = await watchingProxy(served.url, async (path) => {
     if (path !== '/v1/push') return
-    uploading()
-    await held
+    uploading.fire()
+    await held.fired
   })
   const client = spawn(process.execPath, [CLI, 'push', source, proxy.url], { env: { ...process.env, ...NO_TOKEN, TMPDIR: temp }, stdio: ['ignore', 'pipe', 'pipe'] })
   const exited = collect(client)
   try {
-    await Promise.race([started, exited.then(() => { throw new Error('the push ended before it uploaded') })])
+    await Promise.race([uploading.fired, exited.then(() => { throw new Error('the push ended before it uploaded') })])
     assert.is((await readdir(temp)).length, 1, 'the push writes its CAR file first')
     client.kill('SIGINT')
     const cut = await exited
@@ -201,7 +204,7 @@ Client('a push interrupted with SIGINT while it uploads exits 130 and leaves no 
     assert.equal(await readdir(temp), [])
     assert.is((await inspect(target)).events, 0)
   } finally {
-    release()
+    held.fire()
     client.kill('SIGKILL')
     await proxy.close()
     await served.kill()

@@ -5,6 +5,7 @@ import { NotFoundError } from '../errors.ts'
 import { DAG_CBOR, cidFromHex, digestHex } from '../ids.ts'
 import { prefixEnd } from '../keys.ts'
 import { runStatus } from '../projections/runs.ts'
+import { processAlive } from '../process-alive.ts'
 import type { CID } from 'multiformats/cid'
 import type { RunProjection, RunSnapshot, RunStatus } from '../projections/runs.ts'
 import type { Store } from '../store.ts'
@@ -103,16 +104,6 @@ function toRunInfo (id: CID, record: RunProjection): RunInfo | undefined {
   if (record.end !== undefined) info.end = record.end
   if (record.fail !== undefined) info.fail = record.fail
   return info
-}
-
-/** True when a process with this pid exists on this host. */
-function processAlive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }
 
 function matches (run: RunInfo, filter: RunFilter): boolean {

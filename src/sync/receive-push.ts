@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises'
 import { openCarSource } from '../car-source.ts'
 import { NetError, isSnapstoreError } from '../errors.ts'
 import { mergeStores } from '../merge/merge-stores.ts'
+import { processAlive } from '../process-alive.ts'
 import { sendJson, tooLarge } from './serve-reads.ts'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { MergeResult } from '../merge/engine.ts'
@@ -73,17 +74,7 @@ export async function removeAbandonedUploads (dir: string): Promise<void> {
   const names = await readdir(dir).catch((): string[] => [])
   for (const name of names) {
     const pid = Number(UPLOAD_NAME.exec(name)?.[1])
-    if (Number.isSafeInteger(pid) && pid !== process.pid && !isRunning(pid)) await rm(join(dir, name), { force: true }).catch(() => undefined)
-  }
-}
-
-function isRunning (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    // EPERM: it runs, as another user.
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
+    if (Number.isSafeInteger(pid) && pid !== process.pid && !processAlive(pid)) await rm(join(dir, name), { force: true }).catch(() => undefined)
   }
 }
 
