@@ -1,3 +1,4 @@
+import { resolve } from 'node:path'
 import { CarIndexedReader } from '@ipld/car/indexed-reader'
 import { CID } from 'multiformats/cid'
 import { decode, encode } from './codec.ts'
@@ -79,6 +80,7 @@ export async function openCarSource (path: string, name = path): Promise<MergeSo
     }
     return {
       name,
+      ...(name === path ? { journalName: resolve(path) } : {}),
       heads: async () => root.heads.map(({ origin, seq, head }) => ({ origin, seq, head })),
       events: async function * (origin, from, to) {
         const chain = await chainOf(origin)

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
+import { basename, dirname } from 'node:path'
 import { cp, readFile, writeFile } from 'node:fs/promises'
 import * as assert from 'uvu/assert'
 import { addBlob, digestHex, iterateLog, setTag, verifyStore } from '../src/index.ts'
@@ -83,6 +84,16 @@ Merge('log --merges shows the journal: one line per merge, oldest first', async 
     `<time> ${merged(0, 0, 0, one).trimEnd()}`
   ])
   assert.is((await collect(iterateLog(await ws.open(dest)))).length, 4, 'merges are not events of the log')
+})
+
+Merge('the journal records a source given by a relative path by its absolute path; the output line keeps it as given', async ({ ws }) => {
+  const { one, dest } = await twoSources(ws)
+  await ws.closeAll()
+  const relative = basename(one)
+  expectOk(await runCli(['merge', dest, relative], { cwd: dirname(one) }), merged(2, 2, 12, relative))
+  const journal = await runCli(['log', dest, '--merges'])
+  expectOk(journal)
+  assert.match(journal.stdout, ` from ${one}\n`)
 })
 
 Merge('merge DEST DEST is a no-op that prints merged 0 events, 0 blobs (0 bytes)', async ({ ws }) => {

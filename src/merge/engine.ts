@@ -98,7 +98,7 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Merg
     const after = Object.fromEntries(sourceHeads.map((head) => [head.origin, Math.max(head.seq, before.get(head.origin)?.seq ?? 0)]))
     const entry = journalOp({
       time: Date.now(),
-      source: source.name,
+      source: source.journalName ?? source.name,
       before: Object.fromEntries(sourceHeads.map((head) => [head.origin, before.get(head.origin)?.seq ?? 0])),
       after,
       events,

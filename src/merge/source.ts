@@ -1,4 +1,5 @@
 import { realpath } from 'node:fs/promises'
+import { resolve } from 'node:path'
 import { listHeads } from '../log.ts'
 import { eventKey } from '../keys.ts'
 import { openStore, closeStore } from '../store.ts'
@@ -13,8 +14,10 @@ import type { Pieces } from '../pieces.ts'
  * untrusted; the merge engine checks every id, link and digest itself.
  */
 export interface MergeSource {
-  /** How the source is named in messages and in the journal. */
+  /** How the source is named in messages and results. */
   readonly name: string
+  /** How the journal records the source when not as `name`: a local one by its absolute path, so the record means the same from any directory. */
+  readonly journalName?: string
   /** The source's version vector with head ids. */
   heads: () => Promise<OriginHead[]>
   /** Raw event bytes of one origin for seqs from..to, in seq order. */
@@ -46,6 +49,7 @@ export async function openStoreSource (path: string, init: StoreInit = {}): Prom
 function storeSource (store: Store, name: string, realPath: string): MergeSource & { store: Store, realPath: string } {
   return {
     name,
+    journalName: resolve(name),
     store,
     realPath,
     heads: async () => await listHeads(store),
