@@ -44,33 +44,6 @@ Reader('items come back in order, absent ones as undefined, each as views of the
   assert.ok(read[0]!.every((part) => pieces.some((piece) => piece.buffer === part.buffer)))
 })
 
-Reader('given memory, items are copied into it one after another as they arrive, and no received piece is kept', () => {
-  const items = [seededBytes(70_000, 11), undefined, seededBytes(10, 12), new Uint8Array(0), seededBytes(30_000, 13)]
-  const memory = new Uint8Array(100_010)
-  const reader = new BatchReader('a test', memory)
-  feed(reader, answer(items), 20_000)
-  const read = reader.finish(items.length)
-  assert.equal(read.map((item) => item === undefined ? undefined : joined(item)), items.map((item) => item === undefined ? undefined : Buffer.from(item)))
-  for (const item of read) {
-    if (item === undefined) continue
-    assert.is(item.length, 1)
-    assert.is(item[0]!.buffer, memory.buffer, 'the item lies in the memory given')
-  }
-  assert.is(read[4]![0]!.byteOffset, 70_010, 'each item starts where the one before ends')
-})
-
-Reader('an item that does not fit in what is left of the memory is kept as views of its pieces', () => {
-  const items = [seededBytes(600, 14), seededBytes(500, 15)]
-  const memory = new Uint8Array(1000)
-  const reader = new BatchReader('a test', memory)
-  const pieces = feed(reader, answer(items), 256)
-  const [first, second] = reader.finish(2)
-  assert.is(first![0]!.buffer, memory.buffer)
-  assert.ok(second!.every((part) => pieces.some((piece) => piece.buffer === part.buffer)), 'the second item is views of received pieces')
-  assert.ok(joined(first!).equals(items[0]!))
-  assert.ok(joined(second!).equals(items[1]!))
-})
-
 Reader('an item that arrives a few bytes at a time is joined into one buffer once it has come in too many pieces', () => {
   const item = seededBytes(5 * MAX_ITEM_PIECES, 3)
   const reader = new BatchReader('a test')

@@ -105,12 +105,9 @@ export class Peer {
     return (await this.#send(request))?.body
   }
 
-  /**
-   * Sends a batch request and reads its answer as exactly `count` items (undefined where the server lacks
-   * one), without joining the answer whole: into `memory`, one after another, as far as they fit.
-   */
-  async items (request: PeerRequest, count: number, memory?: Uint8Array): Promise<Array<Pieces | undefined>> {
-    const answer = await this.#send(request, () => new BatchReader(this.name, memory))
+  /** Sends a batch request and reads its answer as exactly `count` items (undefined where the server lacks one), without joining the answer whole. */
+  async items (request: PeerRequest, count: number): Promise<Array<Pieces | undefined>> {
+    const answer = await this.#send(request, () => new BatchReader(this.name))
     return answer!.reader!.finish(count)
   }
 

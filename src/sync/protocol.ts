@@ -86,27 +86,22 @@ export function parseFrames (body: Buffer, where: string): Uint8Array[] {
 export const MAX_ITEM_PIECES = 256
 
 /**
- * Cuts a batch answer into its items as its bytes arrive. Given `memory`, items are copied into it one
- * after another as their bytes come in, as long as they fit, so the received pieces die young; an item
- * that does not fit (or every item, without `memory`) is kept as views of the pieces it lies in, joined
- * into one buffer past MAX_ITEM_PIECES pieces. `finish` checks that exactly the asked-for count arrived;
- * anything else is `E_CORRUPT`.
+ * Cuts a batch answer into its items as its bytes arrive, each item as views of the received pieces it
+ * lies in (nothing is copied, unless an item comes in more than MAX_ITEM_PIECES pieces). `finish` checks
+ * that exactly the asked-for count arrived; anything else is `E_CORRUPT`.
  */
 export class BatchReader {
   readonly #where: string
-  readonly #memory: Uint8Array | undefined
-  #memoryUsed = 0
   readonly #items: Array<Pieces | undefined> = []
   readonly #header = Buffer.alloc(4)
   #headerFill = 0
   #item: Uint8Array[] | undefined
   #itemLength = 0
   #itemLeft = 0
-  #joined: Uint8Array | undefined
+  #joined: Buffer | undefined
 
-  constructor (where: string, memory?: Uint8Array) {
+  constructor (where: string) {
     this.#where = where
-    this.#memory = memory
   }
 
   /** Takes the next piece of the answer. */
@@ -130,10 +125,6 @@ export class BatchReader {
         this.#itemLength = length
         this.#itemLeft = length
         this.#joined = undefined
-        if (this.#memory !== undefined && this.#memoryUsed + length <= this.#memory.length) {
-          this.#joined = this.#memory.subarray(this.#memoryUsed, this.#memoryUsed + length)
-          this.#memoryUsed += length
-        }
       }
       const take = Math.min(this.#itemLeft, piece.length - at)
       if (take > 0) this.#keep(piece.subarray(at, at + take))
@@ -155,7 +146,7 @@ export class BatchReader {
     return this.#items
   }
 
-  /** Adds a part of the current item: copied into its place in memory, as a view, or copied into the item's own buffer once it has come in too many pieces. */
+  /** Adds a part of the current item: as a view, or copied into the item's own buffer once it has come in too many pieces. */
   #keep (part: Uint8Array): void {
     const offset = this.#itemLength - this.#itemLeft
     if (this.#joined === undefined && this.#item!.length < MAX_ITEM_PIECES) {
