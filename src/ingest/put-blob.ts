@@ -6,6 +6,8 @@ import { RAW, cidFromDigest, digestHex } from '../ids.ts'
 import { writeBatch } from '../batch.ts'
 import { hasChunks, storeChunk } from '../chunks.ts'
 import { GEAR_BYTES, createCutter } from '../chunking/cdc.ts'
+import type { FileHandle } from 'node:fs/promises'
+import type { Stats } from 'node:fs'
 import type { Cutter } from '../chunking/cdc.ts'
 import { fillFromFile, fillFromSource } from './fill.ts'
 import { inlineHasher, threadedHasher } from './hash-thread.ts'
@@ -48,20 +50,14 @@ export async function putBlob (store: Store, source: BlobSource, options: Operat
 
 /** Fails as `putFile` would (`E_NOT_FOUND`, `E_BAD_INPUT`) unless `path` is a file this process can read; reads none of it. */
 export async function checkFileToAdd (path: string): Promise<void> {
-  const handle = await open(path, 'r').catch((err: NodeJS.ErrnoException) => { throw fileError(path, err) })
-  try {
-    if ((await handle.stat()).isDirectory()) throw new BadInputError(`Cannot add "${path}": it is a directory, not a file`)
-  } finally {
-    await handle.close()
-  }
+  const { handle } = await openFileToAdd(path)
+  await handle.close()
 }
 
 /** Stores the file at `path` as a blob; a missing, unreadable or directory path fails before anything is written. */
 export async function putFile (store: Store, path: string, options: OperationOptions = {}): Promise<PutBlobResult> {
-  const handle = await open(path, 'r').catch((err: NodeJS.ErrnoException) => { throw fileError(path, err) })
+  const { handle, info } = await openFileToAdd(path)
   try {
-    const info = await handle.stat()
-    if (info.isDirectory()) throw new BadInputError(`Cannot add "${path}": it is a directory, not a file`)
     return await ingest(store, fillFromFile(handle), info.isFile() ? info.size : undefined, options)
       .catch((err: NodeJS.ErrnoException) => { throw err.syscall === undefined ? err : fileError(path, err) })
   } finally {
@@ -206,6 +202,19 @@ async function ingest (store: Store, fill: Fill, sizeHint: number | undefined, o
     if (created) located.push({ type: 'put', sublevel: 'blob', key, value: encode({ size, chunks } satisfies BlobRecord) })
     await writeBatch(store, located, false)
     return { id, size, created }
+  }
+}
+
+/** Opens a file to add, refusing a missing, unreadable or directory path with the error `add` reports. */
+async function openFileToAdd (path: string): Promise<{ handle: FileHandle, info: Stats }> {
+  const handle = await open(path, 'r').catch((err: NodeJS.ErrnoException) => { throw fileError(path, err) })
+  try {
+    const info = await handle.stat()
+    if (!info.isDirectory()) return { handle, info }
+    throw new BadInputError(`Cannot add "${path}": it is a directory, not a file`)
+  } catch (err) {
+    await handle.close()
+    throw err
   }
 }
 
