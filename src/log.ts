@@ -6,7 +6,7 @@ import { eventKey, parseEventKey, parsePositionKey, pad } from './keys.ts'
 import { StateOverlay } from './ops.ts'
 import { keysNeeded, projectEvent } from './projections/index.ts'
 import { exclusive } from './store.ts'
-import { writeBatch } from './batch.ts'
+import { StoreBatch, writeBatch } from './batch.ts'
 import type { CID } from 'multiformats/cid'
 import type { Op } from './ops.ts'
 import type { Store, SublevelName } from './store.ts'
@@ -59,24 +59,70 @@ export async function syncStore (store: Store): Promise<void> {
  * The caller has checked ids, chains and references; the caller holds the store's write queue.
  */
 export async function commitEvents (store: Store, events: readonly StoredEvent[], sync: boolean, extra: readonly Op[] = []): Promise<void> {
-  if (events.length === 0 && extra.length === 0) return
-  const state = await prefetchState(store, events)
-  const ops: Op[] = [...extra]
-  const heads = new Map<string, { seq: number, head: CID }>()
-  let clock = store.clock
-  for (const stored of events) {
-    const { event } = stored
-    ops.push({ type: 'put', sublevel: 'event', key: eventKey(event.origin, event.seq), value: stored.bytes })
-    const projected = projectEvent(stored, state)
-    state.apply(projected)
-    ops.push(...projected)
-    heads.set(event.origin, { seq: event.seq, head: stored.id })
-    clock = Math.max(clock, event.clock)
+  const committer = new EventCommitter(store)
+  await committer.commit(events, sync, extra)
+  await committer.settled()
+}
+
+/**
+ * Writes batches of already-sealed events in order, each with its index, projection, head and clock updates,
+ * preparing a batch while the one before it is still being written: the database writes on a thread of its
+ * own, so the two overlap. A batch is written only after the one before it has been, so a crash keeps a prefix
+ * of the batches; a failed write fails the next `commit` or `settled`, and nothing after it is written.
+ * The caller has checked ids, chains and references; the caller holds the store's write queue.
+ */
+export class EventCommitter {
+  readonly #store: Store
+  #clock: number
+  #writing: Promise<void> = Promise.resolve()
+  // The projection state of the batch being written, which the database may not show yet.
+  #state: StateOverlay | undefined
+
+  constructor (store: Store) {
+    this.#store = store
+    this.#clock = store.clock
   }
-  for (const [origin, head] of heads) ops.push({ type: 'put', sublevel: 'heads', key: origin, value: encode(head) })
-  if (clock !== store.clock) ops.push({ type: 'put', sublevel: 'meta', key: 'clock', value: encode(clock) })
-  await writeBatch(store, ops, sync)
-  store.clock = clock
+
+  /** Prepares one batch and starts writing it once the batch before it is written. */
+  async commit (events: readonly StoredEvent[], sync: boolean, extra: readonly Op[] = []): Promise<void> {
+    if (events.length === 0 && extra.length === 0) return
+    const store = this.#store
+    // The batch before the one being written is in the database: the state being written needs nothing beneath it.
+    this.#state?.detach()
+    const state = await prefetchState(store, events, new StateOverlay(this.#state))
+    const batch = new StoreBatch(store)
+    const before = this.#clock
+    let clock = before
+    try {
+      for (const op of extra) batch.add(op)
+      const heads = new Map<string, { seq: number, head: CID }>()
+      for (const stored of events) {
+        const { event } = stored
+        batch.add({ type: 'put', sublevel: 'event', key: eventKey(event.origin, event.seq), value: stored.bytes })
+        const projected = projectEvent(stored, state)
+        state.apply(projected)
+        for (const op of projected) batch.add(op)
+        heads.set(event.origin, { seq: event.seq, head: stored.id })
+        clock = Math.max(clock, event.clock)
+      }
+      for (const [origin, head] of heads) batch.add({ type: 'put', sublevel: 'heads', key: origin, value: encode(head) })
+      if (clock !== before) batch.add({ type: 'put', sublevel: 'meta', key: 'clock', value: encode(clock) })
+      await this.#writing
+    } catch (err) {
+      await batch.discard()
+      throw err
+    }
+    this.#clock = clock
+    this.#state = state
+    this.#writing = batch.write(sync).then(() => { store.clock = Math.max(store.clock, clock) })
+    // Reported by the next commit or by settled; never an unhandled rejection meanwhile.
+    this.#writing.catch(() => {})
+  }
+
+  /** Resolves once every batch committed so far is written; rejects if one failed. */
+  async settled (): Promise<void> {
+    await this.#writing
+  }
 }
 
 /** Loads every projection value the events will read, with one `getMany` per sublevel. */

@@ -10,19 +10,34 @@ export interface StateReader {
   get: (sublevel: SublevelName, key: string) => Uint8Array | undefined
 }
 
-/** Projection state held in memory: prefetched values with pending writes laid over them. */
+/**
+ * Projection state held in memory: prefetched values with pending writes laid over them, and beneath
+ * them, optionally, the state of a batch still being written (whose values the database may not show yet).
+ */
 export class StateOverlay implements StateReader {
   // One map per sublevel: no key is built from sublevel and key for every write laid over.
   readonly #values = new Map<SublevelName, Map<string, Uint8Array | null>>()
+  #below: StateOverlay | undefined
+
+  constructor (below?: StateOverlay) {
+    this.#below = below
+  }
 
   /** The value at `key` in `sublevel`, or undefined when absent or deleted. */
   get (sublevel: SublevelName, key: string): Uint8Array | undefined {
-    return this.#values.get(sublevel)?.get(key) ?? undefined
+    const value = this.#values.get(sublevel)?.get(key)
+    if (value !== undefined) return value ?? undefined
+    return this.#below?.get(sublevel, key)
   }
 
-  /** True when the overlay already knows the value (or the absence) at the key. */
+  /** True when the overlay (or the state beneath it) already knows the value, or the absence, at the key. */
   knows (sublevel: SublevelName, key: string): boolean {
-    return this.#values.get(sublevel)?.has(key) === true
+    return this.#values.get(sublevel)?.has(key) === true || this.#below?.knows(sublevel, key) === true
+  }
+
+  /** Drops the state beneath, once the database shows everything it held. */
+  detach (): void {
+    this.#below = undefined
   }
 
   /** Records a value read from the database, or its absence. */
@@ -35,7 +50,7 @@ export class StateOverlay implements StateReader {
     for (const op of ops) this.#in(op.sublevel).set(op.key, op.type === 'put' ? op.value : null)
   }
 
-  /** Every key the overlay holds a value for, as [sublevel, key, value]; deletions are skipped. */
+  /** Every key this overlay (not the state beneath it) holds a value for, as [sublevel, key, value]; deletions are skipped. */
   * entries (): Generator<[SublevelName, string, Uint8Array]> {
     for (const [sublevel, values] of this.#values) {
       for (const [key, value] of values) if (value !== null) yield [sublevel, key, value]

@@ -568,4 +568,26 @@ Copies('a merge of more events than are held between checking and writing writes
   assert.equal((await verifyStore(dest)).problems, [])
 })
 
+Copies('a merge whose tags and blobs first appear in one write batch and appear again in the next ends with the projections of the source', async ({ ws }) => {
+  const source = await ws.init('source')
+  const blobs = await Promise.all(Array.from({ length: 30 }, async (_, i) => (await putBlob(source, bytes(`blob ${i}`))).id))
+  // 3,000 events in runs of 100 over one tag name and one blob each: every run that straddles a batch boundary
+  // of the merge reads, in the later batch, what the earlier batch wrote first.
+  for (let round = 0; round < 3; round++) {
+    await appendEvents(source, Array.from({ length: 1000 }, (_, i) => {
+      const n = round * 1000 + i
+      const run = Math.floor(n / 100)
+      return n % 2 === 0
+        ? { type: 'tag.set' as const, body: { name: `tag-${run}`, target: blobs[run]! } }
+        : { type: 'blob.add' as const, body: { blob: blobs[run]!, kind: n % 3 === 0 ? 'config' as const : 'snapshot' as const, size: `blob ${run}`.length, name: `name-${n}`, meta: { n: String(n) } } }
+    }), { sync: false })
+  }
+  const expected = await dumpDerived(source)
+  await ws.close(source.path)
+  const dest = await ws.init('dest')
+  assert.is((await mergeStores(dest, source.path)).events, 3000)
+  assert.equal(await dumpDerived(dest), expected)
+  assert.equal((await verifyStore(dest)).problems, [])
+})
+
 Copies.run()

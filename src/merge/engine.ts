@@ -1,8 +1,7 @@
 import { decode } from '../codec.ts'
 import { CorruptError, ForkError } from '../errors.ts'
-import { commitEvents, listHeads, readEventAt } from '../log.ts'
+import { EventCommitter, listHeads, readEventAt } from '../log.ts'
 import { exclusive } from '../store.ts'
-import { writeBatch } from '../batch.ts'
 import { hasChunks } from '../chunks.ts'
 import { checkedEvents } from './check-events.ts'
 import { IncomingReferences } from './references.ts'
@@ -34,7 +33,7 @@ export interface MergeFromOptions extends OperationOptions {
   dryRun?: boolean
 }
 
-const EVENT_BATCH = 2000
+const EVENT_BATCH = 250
 // Incoming events are checked against the destination this many at a time (one lookup per keyspace each).
 const CHECK_GROUP = 1000
 // Up to this many bytes of checked events (about 400,000 events) are held between the checking pass and the writing pass.
@@ -82,31 +81,38 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Merg
       throw err
     }
 
-    // Pass 3: events in total order, in bounded atomic batches with their projection updates.
+    // Pass 3: events in total order, in bounded atomic batches with their projection updates,
+    // each prepared while the one before it is written.
+    const committer = new EventCommitter(dest)
     let batch: StoredEvent[] = []
     let events = 0
-    for await (const stored of held?.events() ?? checkedEvents(source, ranges)) {
-      batch.push(stored)
-      if (batch.length >= EVENT_BATCH) {
-        await commitEvents(dest, batch, false)
-        events += batch.length
-        options.onProgress?.({ type: 'snapstore:merge:event', done: events, total: incoming.events.size })
-        batch = []
+    try {
+      for await (const stored of held?.events() ?? checkedEvents(source, ranges)) {
+        batch.push(stored)
+        if (batch.length >= EVENT_BATCH) {
+          await committer.commit(batch, false)
+          events += batch.length
+          options.onProgress?.({ type: 'snapstore:merge:event', done: events, total: incoming.events.size })
+          batch = []
+        }
       }
+      events += batch.length
+      const after = Object.fromEntries(sourceHeads.map((head) => [head.origin, Math.max(head.seq, before.get(head.origin)?.seq ?? 0)]))
+      const entry = journalOp({
+        time: Date.now(),
+        source: source.journalName ?? source.name,
+        before: Object.fromEntries(sourceHeads.map((head) => [head.origin, before.get(head.origin)?.seq ?? 0])),
+        after,
+        events,
+        blobs: copied.blobs.length,
+        bytes: copied.bytes
+      })
+      await committer.commit(batch, true, [entry])
+    } finally {
+      // The store is not given back while a batch is still being written.
+      await committer.settled().catch(() => {})
     }
-    events += batch.length
-    const after = Object.fromEntries(sourceHeads.map((head) => [head.origin, Math.max(head.seq, before.get(head.origin)?.seq ?? 0)]))
-    const entry = journalOp({
-      time: Date.now(),
-      source: source.journalName ?? source.name,
-      before: Object.fromEntries(sourceHeads.map((head) => [head.origin, before.get(head.origin)?.seq ?? 0])),
-      after,
-      events,
-      blobs: copied.blobs.length,
-      bytes: copied.bytes
-    })
-    if (batch.length > 0) await commitEvents(dest, batch, true, [entry])
-    else await writeBatch(dest, [entry], true)
+    await committer.settled()
     return { source: source.name, events, blobs: copied.blobs.length, bytes: copied.bytes }
   })
 }
