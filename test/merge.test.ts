@@ -13,7 +13,7 @@ import { bytes, expectCode, rawChunks, sealChain } from './_helpers/store.ts'
 import { commitEvents } from '../src/log.ts'
 import { exclusive } from '../src/store.ts'
 import { CID } from 'multiformats/cid'
-import type { BlobRecord, SnapEvent, Store } from '../src/index.ts'
+import type { BlobRecord, DraftSource, SnapEvent, Store, StoredEvent } from '../src/index.ts'
 import type { RawDb, Workspace } from './_helpers/merge.ts'
 
 const TRANSPORTS = [directoryTransport, carTransport]
@@ -568,18 +568,24 @@ Copies('a merge of more events than are held between checking and writing writes
   assert.equal((await verifyStore(dest)).problems, [])
 })
 
-Copies('a merge whose tags and blobs first appear in one write batch and appear again in the next ends with the projections of the source', async ({ ws }) => {
+Copies('a merge whose tags, blobs and runs first appear in one write batch and appear again in the next ends with the projections of the source', async ({ ws }) => {
   const source = await ws.init('source')
   const blobs = await Promise.all(Array.from({ length: 30 }, async (_, i) => (await putBlob(source, bytes(`blob ${i}`))).id))
-  // 3,000 events in runs of 100 over one tag name and one blob each: every run that straddles a batch boundary
-  // of the merge reads, in the later batch, what the earlier batch wrote first.
+  // 3,000 events in blocks of 100, each over one tag name, one blob and one run (started at the block's first
+  // event, checkpointed, ended at its last): every block that straddles a batch boundary of the merge reads,
+  // in the later batch, what the earlier batch wrote first.
   for (let round = 0; round < 3; round++) {
-    await appendEvents(source, Array.from({ length: 1000 }, (_, i) => {
+    await appendEvents(source, Array.from({ length: 1000 }, (_, i): DraftSource => {
       const n = round * 1000 + i
-      const run = Math.floor(n / 100)
+      const block = Math.floor(n / 100)
+      const blob = blobs[block]!
+      const run = (earlier: readonly StoredEvent[]): CID => earlier[i - (n % 100)]!.id
+      if (n % 100 === 0) return { type: 'run.start', body: { from: blob, params: { block }, seed: `seed-${block}`, key: `key-${block}` } }
+      if (n % 100 === 99) return (earlier) => ({ type: 'run.end', body: { run: run(earlier), snapshot: blob, cycle: n } })
+      if (n % 10 === 5) return (earlier) => ({ type: 'run.checkpoint', body: { run: run(earlier), snapshot: blob, cycle: n } })
       return n % 2 === 0
-        ? { type: 'tag.set' as const, body: { name: `tag-${run}`, target: blobs[run]! } }
-        : { type: 'blob.add' as const, body: { blob: blobs[run]!, kind: n % 3 === 0 ? 'config' as const : 'snapshot' as const, size: `blob ${run}`.length, name: `name-${n}`, meta: { n: String(n) } } }
+        ? { type: 'tag.set', body: { name: `tag-${block}`, target: blob } }
+        : { type: 'blob.add', body: { blob, kind: n % 3 === 0 ? 'config' : 'snapshot', size: `blob ${block}`.length, name: `name-${n}`, meta: { n: String(n) } } }
     }), { sync: false })
   }
   const expected = await dumpDerived(source)
