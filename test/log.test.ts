@@ -1,6 +1,8 @@
 import * as assert from 'uvu/assert'
 import { addBlob, appendEvents, codec, iterateLog, iterateOrigin, listHeads, listTags, putBlob, readEventAt, readEventById, sealEvent, storeStats, verifyStore } from '../src/index.ts'
 import { eventKey } from '../src/keys.ts'
+import { EventCommitter } from '../src/log.ts'
+import { exclusive } from '../src/store.ts'
 import { RAW, cidFromHex } from '../src/ids.ts'
 import { bytes, collect, commitForeign, countEvents, expectCode, rawSublevel, sealChain, storeSuite } from './_helpers/store.ts'
 import type { CID } from 'multiformats/cid'
@@ -143,6 +145,72 @@ Append('a blob.add that misstates its blob\'s size is refused with E_BAD_INPUT a
   const { id } = await putBlob(t.store, bytes('eleven byte'))
   await expectCode(appendEvents(t.store, [{ type: 'blob.add', body: { blob: id, kind: 'snapshot', size: 12 } }]), 'E_BAD_INPUT')
   assert.equal(await listHeads(t.store), [])
+})
+
+Append('a batch committed while the one before it is still being written is projected over that batch', async ({ t }) => {
+  const [a, b] = await blobIds(t.store, 2)
+  const foreign = sealChain('f'.repeat(32), [
+    { clock: 1, draft: { type: 'tag.set', body: { name: 'x', target: a! } } },
+    { clock: 2, draft: { type: 'blob.add', body: { blob: a!, kind: 'snapshot', size: 6, name: 'first' } } },
+    { clock: 3, draft: { type: 'tag.set', body: { name: 'x', target: b! } } },
+    { clock: 4, draft: { type: 'blob.add', body: { blob: a!, kind: 'snapshot', size: 6, name: 'second' } } }
+  ])
+  // Every batch write waits 50 ms before it starts, so the second batch is always prepared while the
+  // first is unwritten: read from the database, tag x and blob a would look new to it.
+  const db = t.store.db
+  const batch = db.batch.bind(db)
+  db.batch = (() => {
+    const chained = batch()
+    const write = chained.write.bind(chained)
+    chained.write = (async (options: Parameters<typeof write>[0]) => {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      await write(options)
+    }) as typeof chained.write
+    return chained
+  }) as typeof db.batch
+  await exclusive(t.store, async () => {
+    const committer = new EventCommitter(t.store)
+    await committer.commit(foreign.slice(0, 2), false)
+    await committer.commit(foreign.slice(2), true)
+    await committer.settled()
+  })
+  db.batch = batch
+  assert.equal((await collect(listTags(t.store))).map((tag) => [tag.name, tag.target.toString()]), [['x', b!.toString()]])
+  assert.equal((await verifyStore(t.store)).problems, [])
+})
+
+Append('when a batch fails to be written, the next commit fails and writes nothing', async ({ t }) => {
+  const [a] = await blobIds(t.store, 1)
+  const foreign = sealChain('f'.repeat(32), [
+    { clock: 1, draft: { type: 'tag.set', body: { name: 'x', target: a! } } },
+    { clock: 2, draft: { type: 'tag.set', body: { name: 'y', target: a! } } }
+  ])
+  const db = t.store.db
+  const batch = db.batch.bind(db)
+  let writes = 0
+  db.batch = (() => {
+    const chained = batch()
+    const write = chained.write.bind(chained)
+    chained.write = (async (options: Parameters<typeof write>[0]) => {
+      if (writes++ === 0) throw new Error('disk full')
+      await write(options)
+    }) as typeof chained.write
+    return chained
+  }) as typeof db.batch
+  try {
+    await exclusive(t.store, async () => {
+      const committer = new EventCommitter(t.store)
+      await committer.commit(foreign.slice(0, 1), false)
+      const failure = async (work: Promise<void>): Promise<string> => await work.then(() => 'resolved', (err: unknown) => String(err))
+      assert.match(await failure(committer.commit(foreign.slice(1), true)), /disk full/)
+      assert.match(await failure(committer.settled()), /disk full/)
+    })
+  } finally {
+    db.batch = batch
+  }
+  assert.is(writes, 1)
+  assert.equal(await heads(t.store), [])
+  assert.equal(await collect(listTags(t.store)), [])
 })
 
 Append.run()
