@@ -15,11 +15,6 @@ export class StoreBatch {
     this.#batch = store.db.batch()
   }
 
-  /** The number of operations added so far. */
-  get length (): number {
-    return this.#batch.length
-  }
-
   /** Adds one operation. */
   add (op: Op): void {
     // Keys are prefixed here, as the sublevels themselves store them: passing `sublevel` per operation
