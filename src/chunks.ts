@@ -25,7 +25,7 @@ export async function hasChunks (store: Store, hexes: readonly string[]): Promis
 /** Where each chunk lies in the store's packs, or undefined for one that is not in a pack. */
 export async function chunkLocations (store: Store, hexes: readonly string[]): Promise<Array<ChunkLocation | undefined>> {
   const values = await store.sub.chunkAt.getMany(hexes as string[])
-  return values.map((value, i) => value === undefined ? undefined : decodeLocation(hexes[i]!, value))
+  return values.map((value, i) => value === undefined ? undefined : decodeChunkLocation(hexes[i]!, value))
 }
 
 /** The bytes of a chunk, unverified (callers hash them), or undefined when the store lacks it. */
@@ -47,7 +47,8 @@ export async function storeChunk (store: Store, digest: Uint8Array, bytes: Piece
   return { op: { type: 'put', sublevel: 'chunkAt', key: hex, value: encode([location.pack, location.offset, location.size]) }, written, location }
 }
 
-function decodeLocation (hex: string, value: Uint8Array): ChunkLocation {
+/** A chunk's location from its stored record; `E_CORRUPT` when the record is malformed. */
+export function decodeChunkLocation (hex: string, value: Uint8Array): ChunkLocation {
   const fields = decode<unknown>(value)
   if (!Array.isArray(fields) || fields.length !== 3 || !fields.every((n) => Number.isSafeInteger(n) && n >= 0)) {
     throw new CorruptError(`the location of chunk ${hex} is malformed`)

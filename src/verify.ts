@@ -5,7 +5,8 @@ import { eventReferences, openEvent } from './event-format.ts'
 import { DAG_CBOR, RAW, cidFromHex, digestHex } from './ids.ts'
 import { parseEventKey } from './keys.ts'
 import { verifyBlob } from './blobs.ts'
-import { hasChunks, readChunk } from './chunks.ts'
+import { decodeChunkLocation, hasChunks, readChunk } from './chunks.ts'
+import { packName } from './packs/packs.ts'
 import { rebuildState } from './rebuild.ts'
 import { DERIVED_SUBLEVELS } from './store.ts'
 import { CID } from 'multiformats/cid'
@@ -149,7 +150,8 @@ export async function verifyStore (store: Store, options: VerifyOptions = {}): P
 
 /**
  * Re-hashes a random `percent` of the distinct chunks (at least one when there are any), and checks that
- * every chunk each blob lists is present: restic's read-data-subset, for quick periodic checks of big stores.
+ * every chunk each blob lists is present and within its pack: restic's read-data-subset, for quick periodic
+ * checks of big stores.
  */
 async function sampleChunks (store: Store, blobKeys: ReadonlySet<string>, percent: number, problems: string[], options: OperationOptions): Promise<{ chunks: number, of: number }> {
   if (!(percent > 0 && percent <= 100)) throw new BadInputError(`Invalid sample "${percent}": expected a percentage above 0 and at most 100`)
@@ -173,10 +175,9 @@ async function sampleChunks (store: Store, blobKeys: ReadonlySet<string>, percen
     for (const owner of owners.get(chunk)!) problems.push(`blob ${cidFromHex(RAW, owner).toString()}: chunk ${chunk} ${problem}`)
   }
   const all = [...owners.keys()]
-  const present = await hasChunks(store, all)
-  all.forEach((chunk, i) => { if (present[i] !== true) report(chunk, 'is missing') })
-  const chosen = all.filter((_, i) => present[i] === true && Math.random() * 100 < percent)
-  if (chosen.length === 0 && all.length > 0 && present.some(Boolean)) chosen.push(all[present.findIndex(Boolean)]!)
+  const sound = await presentChunks(store, all, report)
+  const chosen = all.filter((_, i) => sound[i] === true && Math.random() * 100 < percent)
+  if (chosen.length === 0 && sound.some(Boolean)) chosen.push(all[sound.findIndex(Boolean)]!)
   let done = 0
   for (const chunk of chosen) {
     options.signal?.throwIfAborted()
@@ -190,6 +191,44 @@ async function sampleChunks (store: Store, blobKeys: ReadonlySet<string>, percen
     options.onProgress?.({ type: 'snapstore:verify:chunk', done: ++done, total: chosen.length })
   }
   return { chunks: chosen.length, of: all.length }
+}
+
+/**
+ * True for each chunk the store holds whose bytes lie within their pack file as it is now on disk; every
+ * other chunk is reported: missing, a malformed location, a pack that is gone or ends before the chunk does.
+ */
+async function presentChunks (store: Store, chunks: readonly string[], report: (chunk: string, problem: string) => void): Promise<boolean[]> {
+  const present = await hasChunks(store, chunks)
+  const locations = await store.sub.chunkAt.getMany(chunks as string[])
+  const packSizes = new Map<number, Promise<number | undefined>>()
+  const sound: boolean[] = []
+  for (const [i, chunk] of chunks.entries()) {
+    sound[i] = false
+    if (present[i] !== true) {
+      report(chunk, 'is missing')
+      continue
+    }
+    const value = locations[i]
+    if (value === undefined) { // held inline in the database, not in a pack
+      sound[i] = true
+      continue
+    }
+    let location
+    try {
+      location = decodeChunkLocation(chunk, value)
+    } catch (err) {
+      report(chunk, isSnapstoreError(err) ? err.message : String(err))
+      continue
+    }
+    let size = packSizes.get(location.pack)
+    if (size === undefined) packSizes.set(location.pack, size = store.packs.fileSize(location.pack))
+    const end = location.offset + location.size
+    const have = await size
+    if (have === undefined) report(chunk, `lies in pack ${packName(location.pack)}, which is missing`)
+    else if (have < end) report(chunk, `lies past the end of pack ${packName(location.pack)}: it ends at byte ${end}, the pack at ${have}`)
+    else sound[i] = true
+  }
+  return sound
 }
 
 /** The decoded value, or undefined when the bytes are not CBOR this store writes. */

@@ -95,8 +95,10 @@ for (const row of DAMAGE) {
     const report = await verifyStore(t.store)
     assert.is(report.ok, false)
     assert.ok(report.problems.length > 0 && report.problems.every((problem) => problem.startsWith(`blob ${hit.id.toString()}: `)), report.problems.join('\n'))
-    const sampled = await verifyStore(t.store, { sample: 100 })
-    assert.ok(sampled.problems.some((problem) => problem.startsWith(`blob ${hit.id.toString()}: `)), sampled.problems.join('\n'))
+    for (const sample of [100, 0.001]) {
+      const sampled = await verifyStore(t.store, { sample })
+      assert.ok(sampled.problems.some((problem) => problem.startsWith(`blob ${hit.id.toString()}: `)), `with --sample ${sample}: ${sampled.problems.join('\n')}`)
+    }
   })
 }
 

@@ -146,6 +146,14 @@ export class Packs {
     }
   }
 
+  /** The size in bytes of pack `number` as the file system reports it now, or undefined when it is missing. */
+  async fileSize (number: number): Promise<number | undefined> {
+    return await stat(join(this.dir, packName(number))).then((info) => info.size, (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined
+      throw err
+    })
+  }
+
   /** How many pack files there are and their total size in bytes, as the file system reports them now. */
   async onDisk (): Promise<{ files: number, bytes: number }> {
     const names = await readdir(this.dir).catch((err: NodeJS.ErrnoException): string[] => {
@@ -228,6 +236,6 @@ export class Packs {
 }
 
 /** The file name of pack `number`. */
-function packName (number: number): string {
+export function packName (number: number): string {
   return `${String(number).padStart(6, '0')}.pack`
 }
