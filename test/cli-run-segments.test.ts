@@ -1,3 +1,5 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { blobIdOf, digestOf, expectError, expectOk, lines, snap } from './_helpers/cli.ts'
 import { blobIn, envDumpCommand, eventIdsIn, eventsIn, hashLines, hook, runsContext, runsIn, START_STATE, toyCommand, toyOutput } from './_helpers/runs.ts'
@@ -160,6 +162,24 @@ Bad('a template with an error is E_BAD_INPUT naming its line, and nothing is rec
   assert.match(message, 'segment-broken.conf.j2')
   assert.match(message, /\bLine 3\b/)
   assert.equal(afterBroken, before)
+})
+
+Bad('a template that prints previous_batch unguarded is E_BAD_INPUT saying it is none in the first segment, and nothing is recorded', async ({ store, start, dir }) => {
+  const template = join(dir, 'unguarded.conf.j2')
+  await writeFile(template, 'seed {{ seed }}\nprevious {{ previous_batch }}\n')
+  const before = await eventIdsIn(store)
+  const message = expectError(await snap(['run', store, '--from', start, '--segments', '2', '--template', template, '--', ...toyCommand]), 'E_BAD_INPUT')
+  assert.match(message, /\bLine 2\b/)
+  assert.match(message, '"previous {{ previous_batch }}"')
+  assert.match(message, 'previous_batch is none here; write {{ previous_batch or "none" }}')
+  assert.equal(await eventIdsIn(store), before)
+})
+
+Bad('a template naming a variable that does not exist is E_BAD_INPUT naming it and listing the variables', async ({ store, start, dir }) => {
+  const template = join(dir, 'typo.conf.j2')
+  await writeFile(template, 'seed {{ sead }}\n')
+  const message = expectError(await snap(['run', store, '--from', start, '--segments', '2', '--template', template, '--', ...toyCommand]), 'E_BAD_INPUT')
+  assert.match(message, 'no variable sead; the variables are seed, batch, previous_batch')
 })
 
 Bad('a segment that fails stops the trajectory: run exits with its status and later segments do not run', async ({ failing, store }) => {

@@ -13,7 +13,21 @@ export async function renderTemplate (path: string, context: Record<string, unkn
   try {
     return environment.renderString(text, context)
   } catch (err) {
-    const message = (err as Error).message.replace(/\s+/g, ' ').replace(/^\(unknown path\)\s*/, '').trim()
-    throw new BadInputError(`Cannot render template "${path}": ${message}`, { cause: err })
+    throw new BadInputError(`Cannot render template "${path}": ${describeRenderError(text, context, (err as Error).message)}`, { cause: err })
   }
+}
+
+/** A template error on one line, quoting the template line it names and saying which value is missing or none. */
+function describeRenderError (text: string, context: Record<string, unknown>, message: string): string {
+  let said = message.replace(/\s+/g, ' ').replace(/^\(unknown path\)\s*/, '').trim()
+  const line = /\[Line (\d+), Column \d+\]/.exec(said)
+  const quoted = line === null ? undefined : text.split('\n')[Number(line[1]) - 1]?.trim()
+  if (quoted !== undefined && quoted !== '') said += `: ${JSON.stringify(quoted)}`
+  if (!said.includes('attempted to output null or undefined value') || quoted === undefined) return said
+  const names = [...quoted.matchAll(/\{\{-?\s*([A-Za-z_]\w*)/g)].map((match) => match[1]!)
+  const unknown = names.filter((name) => !(name in context))
+  const none = names.filter((name) => name in context && context[name] === null)
+  if (unknown.length > 0) said += ` (no variable ${unknown.join(', ')}; the variables are ${Object.keys(context).join(', ')})`
+  else if (none.length > 0) said += ` (${none.join(', ')} is none here; write {{ ${none[0]} or "none" }} to print a word instead)`
+  return said
 }
