@@ -387,20 +387,27 @@ export async function compare (contenders: readonly Contender[], options: Compar
  */
 class DirtyPageFlusher {
   readonly #child = spawn('sh', ['-c', 'while read line; do sync; echo done; done'], { stdio: ['pipe', 'pipe', 'inherit'] })
-  readonly #waiting: Array<() => void> = []
+  readonly #waiting: Array<{ resolve: () => void, reject: (err: Error) => void }> = []
+  #gone: Error | undefined
 
   constructor () {
-    createInterface({ input: this.#child.stdout! }).on('line', () => { this.#waiting.shift()?.() })
-    this.#child.on('error', (err) => { throw err })
+    createInterface({ input: this.#child.stdout! }).on('line', () => { this.#waiting.shift()?.resolve() })
+    const gone = (why: string): void => {
+      this.#gone ??= new Error(`the shell that runs sync(1) ${why}`)
+      for (const waiting of this.#waiting.splice(0)) waiting.reject(this.#gone)
+    }
+    this.#child.on('error', (err) => { gone(`failed: ${err.message}`) })
+    this.#child.on('exit', (code, signal) => { gone(`exited (${signal ?? code})`) })
     this.#idle()
   }
 
   /** Runs sync(1) in the shell and resolves once it has returned. */
   async flush (): Promise<void> {
+    if (this.#gone !== undefined) throw this.#gone
     this.#busy()
     try {
-      await new Promise<void>((resolve) => {
-        this.#waiting.push(resolve)
+      await new Promise<void>((resolve, reject) => {
+        this.#waiting.push({ resolve, reject })
         this.#child.stdin!.write('sync\n')
       })
     } finally {
