@@ -5,12 +5,13 @@ import { eventReferences, openEvent } from './event-format.ts'
 import { DAG_CBOR, RAW, cidFromHex, digestHex } from './ids.ts'
 import { parseEventKey } from './keys.ts'
 import { verifyBlob } from './blobs.ts'
-import { decodeChunkLocation, hasChunks, readChunk } from './chunks.ts'
+import { decodeChunkLocation, readChunkAt } from './chunks.ts'
 import { packName } from './packs/packs.ts'
 import { rebuildState } from './rebuild.ts'
 import { DERIVED_SUBLEVELS } from './store.ts'
 import { CID } from 'multiformats/cid'
 import type { BlobRecord } from './blobs.ts'
+import type { ChunkLocation } from './packs/packs.ts'
 import type { Store } from './store.ts'
 import type { OperationOptions } from './types.ts'
 
@@ -175,14 +176,15 @@ async function sampleChunks (store: Store, blobKeys: ReadonlySet<string>, percen
     for (const owner of owners.get(chunk)!) problems.push(`blob ${cidFromHex(RAW, owner).toString()}: chunk ${chunk} ${problem}`)
   }
   const all = [...owners.keys()]
-  const sound = await presentChunks(store, all, report)
-  const chosen = all.filter((_, i) => sound[i] === true && Math.random() * 100 < percent)
-  if (chosen.length === 0 && sound.some(Boolean)) chosen.push(all[sound.findIndex(Boolean)]!)
+  const sound = await soundChunks(store, all, report)
+  const candidates = [...sound.keys()]
+  const chosen = candidates.filter(() => Math.random() * 100 < percent)
+  if (chosen.length === 0 && candidates.length > 0) chosen.push(candidates[0]!)
   let done = 0
   for (const chunk of chosen) {
     options.signal?.throwIfAborted()
     try {
-      const bytes = await readChunk(store, chunk)
+      const bytes = await readChunkAt(store, chunk, sound.get(chunk))
       const computed = bytes === undefined ? 'nothing' : createHash('sha256').update(bytes).digest('hex')
       if (computed !== chunk) report(chunk, `digest mismatch: expected ${chunk}, computed ${computed}`)
     } catch (err) {
@@ -194,23 +196,22 @@ async function sampleChunks (store: Store, blobKeys: ReadonlySet<string>, percen
 }
 
 /**
- * True for each chunk the store holds whose bytes lie within their pack file as it is now on disk; every
- * other chunk is reported: missing, a malformed location, a pack that is gone or ends before the chunk does.
+ * The chunks the store holds whose bytes lie within their pack file as it is now on disk, each with its
+ * location (undefined: held inline in the database); every other chunk is reported: missing, a malformed
+ * location, a pack that is gone or ends before the chunk does.
  */
-async function presentChunks (store: Store, chunks: readonly string[], report: (chunk: string, problem: string) => void): Promise<boolean[]> {
-  const present = await hasChunks(store, chunks)
+async function soundChunks (store: Store, chunks: readonly string[], report: (chunk: string, problem: string) => void): Promise<Map<string, ChunkLocation | undefined>> {
   const locations = await store.sub.chunkAt.getMany(chunks as string[])
+  const unplaced = chunks.filter((_, i) => locations[i] === undefined)
+  const held = store.inlineChunks && unplaced.length > 0 ? await store.sub.chunk.hasMany(unplaced) : []
+  const inline = new Set(unplaced.filter((_, i) => held[i] === true))
   const packSizes = new Map<number, Promise<number | undefined>>()
-  const sound: boolean[] = []
+  const sound = new Map<string, ChunkLocation | undefined>()
   for (const [i, chunk] of chunks.entries()) {
-    sound[i] = false
-    if (present[i] !== true) {
-      report(chunk, 'is missing')
-      continue
-    }
     const value = locations[i]
-    if (value === undefined) { // held inline in the database, not in a pack
-      sound[i] = true
+    if (value === undefined) {
+      if (inline.has(chunk)) sound.set(chunk, undefined)
+      else report(chunk, 'is missing')
       continue
     }
     let location
@@ -226,7 +227,7 @@ async function presentChunks (store: Store, chunks: readonly string[], report: (
     const have = await size
     if (have === undefined) report(chunk, `lies in pack ${packName(location.pack)}, which is missing`)
     else if (have < end) report(chunk, `lies past the end of pack ${packName(location.pack)}: it ends at byte ${end}, the pack at ${have}`)
-    else sound[i] = true
+    else sound.set(chunk, location)
   }
   return sound
 }

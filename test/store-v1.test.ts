@@ -57,9 +57,10 @@ V1.before.each(async (ctx) => {
 })
 V1.after.each(async (ctx) => { await ctx.dispose() })
 
-V1('verify passes on a format 1 store, and ls, get and show read it while it stays format 1 with no packs', async ({ v1 }) => {
+V1('verify (whole and sampled) passes on a format 1 store, and ls, get and show read it while it stays format 1 with no packs', async ({ v1 }) => {
   const before = await dumpStore(v1)
   expectOk(await snap(['verify', v1]), 'ok: 4 events, 3 blobs\n')
+  expectOk(await snap(['verify', v1, '--sample', '100']), 'ok: 4 events, 3 blobs\n')
   expectOk(await snap(['ls', 'snapshots', v1]), `${SMALL.id}\n${BIG.id}\n`)
   const big = await snap(['get', 'snapshot', v1, BIG.id])
   expectOk(big)
