@@ -21,10 +21,15 @@ export interface AppendOptions {
 /** An event to append: a draft, or a function of the events sealed before it in the same call (to name their ids). */
 export type DraftSource = EventDraft | ((earlier: readonly StoredEvent[]) => EventDraft)
 
+/** Events per atomic write batch when a call appends or merges many: large enough to amortize a write, small enough to overlap. */
+export const EVENTS_PER_BATCH = 250
+
 /**
- * Appends events from this store's origin in one atomic batch: each event, its seq, `prev` link and clock,
- * and every projection update it causes. Every blob or event an event names must already be stored
- * (or come earlier in the same call).
+ * Appends events from this store's origin: each event, its seq, `prev` link and clock, and every projection
+ * update it causes. Every blob or event an event names must already be stored (or come earlier in the same
+ * call); all are sealed and checked before anything is written. Up to `EVENTS_PER_BATCH` events are one atomic
+ * batch; more are written as consecutive atomic batches of that size, each prepared while the one before it is
+ * written, so a crash keeps a prefix of them, whole events only, and running the same work again completes it.
  * @example
  * const [ev] = await appendEvents(store, [{ type: 'tag.set', body: { name: 'best', target: blobId } }])
  */
@@ -43,8 +48,10 @@ export async function appendEvents (store: Store, drafts: readonly DraftSource[]
       prev = stored.id
       sealed.push(stored)
     }
-    await checkReferences(store, sealed)
-    await commitEvents(store, sealed, options.sync ?? true)
+    // The first batch is prepared while the references are still being read; it is written only if they all exist.
+    const committer = new EventCommitter(store, checkReferences(store, sealed))
+    for (let i = 0; i < sealed.length; i += EVENTS_PER_BATCH) await committer.commit(sealed.slice(i, i + EVENTS_PER_BATCH), options.sync ?? true)
+    await committer.settled()
     return sealed
   })
 }
@@ -52,16 +59,6 @@ export async function appendEvents (store: Store, drafts: readonly DraftSource[]
 /** Forces everything written to the store so far onto the disk (one synced write of the clock). */
 export async function syncStore (store: Store): Promise<void> {
   await exclusive(store, async () => { await writeBatch(store, [{ type: 'put', sublevel: 'meta', key: 'clock', value: encode(store.clock) }], true) })
-}
-
-/**
- * Writes already-sealed events (own or received) with their index, projection, head and clock updates in one batch.
- * The caller has checked ids, chains and references; the caller holds the store's write queue.
- */
-export async function commitEvents (store: Store, events: readonly StoredEvent[], sync: boolean, extra: readonly Op[] = []): Promise<void> {
-  const committer = new EventCommitter(store)
-  await committer.commit(events, sync, extra)
-  await committer.settled()
 }
 
 /**
@@ -74,13 +71,17 @@ export async function commitEvents (store: Store, events: readonly StoredEvent[]
 export class EventCommitter {
   readonly #store: Store
   #clock: number
-  #writing: Promise<void> = Promise.resolve()
+  #writing: Promise<void>
   // The projection state of the batch being written, which the database may not show yet.
   #state: StateOverlay | undefined
 
-  constructor (store: Store) {
+  /** `after`: what must succeed before the first batch is written (a check still reading); if it fails, nothing is. */
+  constructor (store: Store, after: Promise<void> = Promise.resolve()) {
     this.#store = store
     this.#clock = store.clock
+    this.#writing = after
+    // Reported by the first commit or by settled; never an unhandled rejection meanwhile.
+    after.catch(() => {})
   }
 
   /** Prepares one batch and starts writing it once the batch before it is written. */

@@ -9,11 +9,13 @@ import { CLI, tempDir } from './_helpers/store.ts'
 import { cliContext, digestOf, expectOk, lines, noise, put, sha256Hex, snap, withLibrary } from './_helpers/cli.ts'
 import type { CliContext } from './_helpers/cli.ts'
 
-const FILES = 40
+// Enough bytes (about 160 MiB) that the add is still storing files well after its first ids are printed
+// (ids are printed every 200 ms), so each kill lands mid-run.
+const FILES = 100
 const KIB = 1024
 
 interface Ctx extends CliContext {
-  /** Shared by every test of the suite: 40 files of 200 KiB to 3 MiB, and their sha-256. */
+  /** Shared by every test of the suite: 100 files of 200 KiB to 3 MiB, and their sha-256. */
   inputs: { dir: string, dispose: () => Promise<void> }
   files: string[]
   digests: string[]
@@ -47,7 +49,7 @@ async function packBytes (store: string): Promise<number> {
 }
 
 /**
- * Runs `snapstore add snapshot STORE f1 … f40` and kills it with SIGKILL once `shouldKill` says so
+ * Runs `snapstore add snapshot STORE f1 … f100` and kills it with SIGKILL once `shouldKill` says so
  * (checked on every piece of stdout, and every few milliseconds). Returns every whole line it printed.
  */
 async function addUntilKilled (store: string, files: readonly string[], shouldKill: (printed: number) => Promise<boolean>): Promise<{ ids: string[], signal: NodeJS.Signals | null, stderr: string }> {

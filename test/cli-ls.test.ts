@@ -2,8 +2,8 @@ import { CID } from 'multiformats/cid'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { sealEvent, setTag } from '../src/index.ts'
-import { commitEvents } from '../src/log.ts'
 import { blobIdOf, cliContext, digestOf, expectError, expectOk, jsonLines, lines, seed, snap, withLibrary } from './_helpers/cli.ts'
+import { commitEvents } from './_helpers/store.ts'
 import type { CliContext } from './_helpers/cli.ts'
 import type { SnapEvent } from '../src/index.ts'
 
@@ -79,7 +79,7 @@ Ls('ls origins lists origins in order of first appearance', async ({ store }) =>
   const own = await withLibrary(store, async (s) => {
     const target = CID.parse(a!)
     const event = { v: 1, type: 'tag.set', origin: foreign, seq: 1, prev: null, clock: s.clock + 1, time: Date.now(), host: 'elsewhere', body: { name: 'remote', target } } as SnapEvent
-    await commitEvents(s, [sealEvent(event)], true)
+    await commitEvents(s, [sealEvent(event)])
     return s.origin
   })
   expectOk(await snap(['ls', 'origins', store]), `${own}\t1\n${foreign}\t1\n`)

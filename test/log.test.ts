@@ -1,10 +1,10 @@
 import * as assert from 'uvu/assert'
-import { addBlob, appendEvents, codec, iterateLog, iterateOrigin, listHeads, listTags, putBlob, readEventAt, readEventById, sealEvent, storeStats, verifyStore } from '../src/index.ts'
+import { addBlob, appendEvents, codec, iterateLog, iterateOrigin, listBlobs, listHeads, listTags, putBlob, readEventAt, readEventById, reindex, sealEvent, storeStats, verifyStore } from '../src/index.ts'
 import { eventKey } from '../src/keys.ts'
-import { EventCommitter } from '../src/log.ts'
+import { EVENTS_PER_BATCH, EventCommitter } from '../src/log.ts'
 import { exclusive } from '../src/store.ts'
 import { RAW, cidFromHex } from '../src/ids.ts'
-import { bytes, collect, commitForeign, countEvents, expectCode, rawSublevel, sealChain, storeSuite } from './_helpers/store.ts'
+import { bytes, collect, commitForeign, countEvents, dumpDerived, expectCode, rawSublevel, sealChain, storeSuite } from './_helpers/store.ts'
 import type { CID } from 'multiformats/cid'
 import type { Store, StoredEvent } from '../src/index.ts'
 
@@ -18,6 +18,22 @@ async function blobIds (store: Store, count: number): Promise<CID[]> {
   const out: CID[] = []
   for (let i = 0; i < count; i++) out.push((await putBlob(store, bytes(`blob ${i}`))).id)
   return out
+}
+
+/** Makes every batch write of the store wait 50 ms before it starts; returns what undoes it. */
+function delayWrites (store: Store): () => void {
+  const db = store.db
+  const batch = db.batch.bind(db)
+  db.batch = (() => {
+    const chained = batch()
+    const write = chained.write.bind(chained)
+    chained.write = (async (options: Parameters<typeof write>[0]) => {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      await write(options)
+    }) as typeof chained.write
+    return chained
+  }) as typeof db.batch
+  return () => { db.batch = batch }
 }
 
 // ---------------------------------------------------------------- append
@@ -155,28 +171,64 @@ Append('a batch committed while the one before it is still being written is proj
     { clock: 3, draft: { type: 'tag.set', body: { name: 'x', target: b! } } },
     { clock: 4, draft: { type: 'blob.add', body: { blob: a!, kind: 'snapshot', size: 6, name: 'second' } } }
   ])
-  // Every batch write waits 50 ms before it starts, so the second batch is always prepared while the
-  // first is unwritten: read from the database, tag x and blob a would look new to it.
-  const db = t.store.db
-  const batch = db.batch.bind(db)
-  db.batch = (() => {
-    const chained = batch()
-    const write = chained.write.bind(chained)
-    chained.write = (async (options: Parameters<typeof write>[0]) => {
-      await new Promise((resolve) => setTimeout(resolve, 50))
-      await write(options)
-    }) as typeof chained.write
-    return chained
-  }) as typeof db.batch
+  // The second batch is always prepared while the first is unwritten: read from the database, tag x and
+  // blob a would look new to it.
+  const restore = delayWrites(t.store)
   await exclusive(t.store, async () => {
     const committer = new EventCommitter(t.store)
     await committer.commit(foreign.slice(0, 2), false)
     await committer.commit(foreign.slice(2), true)
     await committer.settled()
   })
-  db.batch = batch
+  restore()
   assert.equal((await collect(listTags(t.store))).map((tag) => [tag.name, tag.target.toString()]), [['x', b!.toString()]])
   assert.equal((await verifyStore(t.store)).problems, [])
+})
+
+Append('an append of more events than one write batch holds is projected as if written at once', async ({ t }) => {
+  const targets = await blobIds(t.store, 3)
+  const count = EVENTS_PER_BATCH * 2 + 7
+  // Tags t0…t9 are set again and again, and blob 0 is renamed, across every batch boundary; each batch is
+  // prepared while the one before it is still unwritten.
+  const restore = delayWrites(t.store)
+  const events = await appendEvents(t.store, Array.from({ length: count }, (_, i) => i % 2 === 0
+    ? { type: 'tag.set' as const, body: { name: `t${i % 10}`, target: targets[i % 3]! } }
+    : { type: 'blob.add' as const, body: { blob: targets[0]!, kind: 'snapshot' as const, size: 6, name: `name ${i}` } }))
+  restore()
+  assert.is(events.length, count)
+  assert.equal(await heads(t.store), [[t.store.origin, count, events.at(-1)!.id.toString()]])
+  const lastTarget = (tag: number): string => targets[Math.max(...Array.from({ length: count }, (_, i) => i).filter((i) => i % 10 === tag)) % 3]!.toString()
+  assert.equal((await collect(listTags(t.store))).map((tag) => [tag.name, tag.target.toString()]),
+    [0, 2, 4, 6, 8].map((tag) => [`t${tag}`, lastTarget(tag)]))
+  const [snapshot] = await collect(listBlobs(t.store, 'snapshot'))
+  assert.is(snapshot?.name, `name ${count - 2}`)
+  const projected = await dumpDerived(t.store)
+  await reindex(t.store)
+  assert.equal(await dumpDerived(t.store), projected)
+  assert.equal((await verifyStore(t.store)).problems, [])
+})
+
+Append('an append of many write batches whose last event names a missing blob writes nothing, however long the check takes', async ({ t }) => {
+  const [a] = await blobIds(t.store, 1)
+  const missing = cidFromHex(RAW, 'ab'.repeat(32))
+  const drafts = Array.from({ length: EVENTS_PER_BATCH * 3 }, (_, i) => ({ type: 'tag.set' as const, body: { name: `t${i}`, target: a! } }))
+  drafts.push({ type: 'tag.set', body: { name: 'last', target: missing } })
+  // Reading the referenced blobs takes 100 ms: long enough for the first batch to be prepared and written,
+  // were its write not held until every reference is found.
+  const blobRecords = t.store.sub.blob
+  const getMany = blobRecords.getMany.bind(blobRecords)
+  blobRecords.getMany = (async (keys: string[]) => {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    return await getMany(keys)
+  }) as typeof blobRecords.getMany
+  try {
+    await expectCode(appendEvents(t.store, drafts), 'E_NOT_FOUND')
+  } finally {
+    blobRecords.getMany = getMany
+  }
+  assert.equal(await heads(t.store), [])
+  assert.is(await countEvents(t.store), 0)
+  assert.equal(await collect(listTags(t.store)), [])
 })
 
 Append('when a batch fails to be written, the next commit fails and writes nothing', async ({ t }) => {

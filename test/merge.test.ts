@@ -9,8 +9,7 @@ import { mergeStores } from '../src/merge/merge-stores.ts'
 import {
   assertSameState, carTransport, collect, directoryTransport, dumpDerived, holdOpen, rawSub, seededBytes, storeState, withRawDb, workspaceSuite
 } from './_helpers/merge.ts'
-import { bytes, expectCode, rawChunks, sealChain } from './_helpers/store.ts'
-import { commitEvents } from '../src/log.ts'
+import { bytes, commitEvents, expectCode, rawChunks, sealChain } from './_helpers/store.ts'
 import { exclusive } from '../src/store.ts'
 import { CID } from 'multiformats/cid'
 import type { BlobRecord, DraftSource, SnapEvent, Store, StoredEvent } from '../src/index.ts'
@@ -311,7 +310,7 @@ Corrupt('a source whose blob.add misstates the size of its blob is refused with 
   const { id } = await putBlob(source, data)
   // appendEvents refuses such an event, so it is written the way a buggy or lying peer would.
   const [lie] = sealChain(source.origin, [{ clock: 1, draft: { type: 'blob.add', body: { blob: id, kind: 'snapshot', size: 999 } } }])
-  await exclusive(source, async () => { await commitEvents(source, [lie!], true) })
+  await exclusive(source, async () => { await commitEvents(source, [lie!]) })
   await ws.closeAll()
   const before = await storeState(ws, 'dest')
   // Accepting it would make the blob's projected size depend on the order of delivery, and verify would fail.

@@ -1,6 +1,6 @@
 import { decode } from '../codec.ts'
 import { CorruptError, ForkError } from '../errors.ts'
-import { EventCommitter, listHeads, readEventAt } from '../log.ts'
+import { EVENTS_PER_BATCH, EventCommitter, listHeads, readEventAt } from '../log.ts'
 import { exclusive } from '../store.ts'
 import { hasChunks } from '../chunks.ts'
 import { checkedEvents } from './check-events.ts'
@@ -33,7 +33,6 @@ export interface MergeFromOptions extends OperationOptions {
   dryRun?: boolean
 }
 
-const EVENT_BATCH = 250
 // Incoming events are checked against the destination this many at a time (one lookup per keyspace each).
 const CHECK_GROUP = 1000
 // Up to this many bytes of checked events (about 400,000 events) are held between the checking pass and the writing pass.
@@ -89,7 +88,7 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Merg
     try {
       for await (const stored of held?.events() ?? checkedEvents(source, ranges)) {
         batch.push(stored)
-        if (batch.length >= EVENT_BATCH) {
+        if (batch.length >= EVENTS_PER_BATCH) {
           await committer.commit(batch, false)
           events += batch.length
           options.onProgress?.({ type: 'snapstore:merge:event', done: events, total: incoming.events.size })

@@ -10,7 +10,7 @@ import { chunkEnds, closeStore, initStore, isSnapstoreError, iterateLog, openSto
 import { createHash } from 'node:crypto'
 import { decode, encode } from '../../src/codec.ts'
 import { sealEvent } from '../../src/event-format.ts'
-import { checkReferences, commitEvents } from '../../src/log.ts'
+import { EventCommitter, checkReferences } from '../../src/log.ts'
 import { DERIVED_SUBLEVELS, SUBLEVELS, exclusive } from '../../src/store.ts'
 import type { ChildProcess } from 'node:child_process'
 import type { Test } from 'uvu'
@@ -237,11 +237,18 @@ export function sealChain (origin: string, entries: readonly ForeignEntry[], hos
   })
 }
 
+/** Writes already-sealed events in one synced batch, with no check: the caller holds the store's write queue. */
+export async function commitEvents (store: Store, events: readonly StoredEvent[], sync = true): Promise<void> {
+  const committer = new EventCommitter(store)
+  await committer.commit(events, sync)
+  await committer.settled()
+}
+
 /** Writes events of other origins into a store the way a merge does: references checked, then one batch. */
 export async function commitForeign (store: Store, events: readonly StoredEvent[]): Promise<void> {
   await exclusive(store, async () => {
     await checkReferences(store, events)
-    await commitEvents(store, events, true)
+    await commitEvents(store, events)
   })
 }
 
