@@ -1,8 +1,9 @@
 /**
  * snapstore benchmarks: `npm run bench` (tsc, then `node dist/bench/run.js [SCENARIO…]`).
  *
- * Each scenario runs in a child process of its own (`node --expose-gc dist/bench/<name>.js`, which also
- * works alone and then prints just its table). Each checks its output before it times anything, runs every
+ * Each scenario runs in a child process of its own (`node --expose-gc --initial-old-space-size=64
+ * dist/bench/<name>.js`: Node's heap sized as the CLI sizes it; each file also works alone and then prints
+ * just its table). Each checks its output before it times anything, runs every
  * contender once per round (interleaved, so drift on a shared machine hits all alike; `sync` first, so no
  * row pays for the dirty pages of the one before), and reports medians.
  * Each snapstore figure is printed beside references measured in the same run on the same bytes, as ratios:
@@ -91,7 +92,8 @@ export type Outcome = ScenarioResult | { scenario: string, error: string }
 export async function runScenario (name: string): Promise<Outcome> {
   const file = fileURLToPath(new URL(`./${name}.js`, import.meta.url))
   const out = join(tmpdir(), `snapstore-bench-${name}-${process.pid}.json`)
-  const child = spawn(process.execPath, ['--expose-gc', file], {
+  // Node runs as the CLI's launcher line runs it (src/cli/bin.ts), so the library is measured as the CLI runs it.
+  const child = spawn(process.execPath, ['--expose-gc', '--initial-old-space-size=64', file], {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, SNAPSTORE_BENCH_OUT: out }
   })

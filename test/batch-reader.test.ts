@@ -54,6 +54,21 @@ Reader('an item that arrives a few bytes at a time is joined into one buffer onc
   assert.ok(joined(second!).equals(seededBytes(7, 4)))
 })
 
+Reader('given memory, items are copied into it one after another, each as one buffer, while they fit', () => {
+  const items = [seededBytes(70_000, 7), undefined, seededBytes(20_000, 8), seededBytes(50_000, 9)]
+  const memory = new Uint8Array(100_000)
+  const reader = new BatchReader('a test', memory)
+  const pieces = feed(reader, answer(items), 16_384)
+  const read = reader.finish(items.length)
+  assert.equal(read.map((item) => item === undefined ? undefined : joined(item)), items.map((item) => item === undefined ? undefined : Buffer.from(item)))
+  // The first two fit: one buffer each, at the start of the memory and right after; the last does not fit and
+  // stays in the pieces it arrived in.
+  assert.equal([read[0]!.length, read[2]!.length], [1, 1])
+  assert.equal([read[0]![0]!.buffer, read[2]![0]!.buffer], [memory.buffer, memory.buffer])
+  assert.equal([read[0]![0]!.byteOffset, read[2]![0]!.byteOffset], [0, 70_000])
+  assert.ok(read[3]!.length > 1 && read[3]!.every((part) => pieces.some((piece) => piece.buffer === part.buffer)))
+})
+
 Reader('an answer that ends inside an item, or inside a frame header, is E_CORRUPT', () => {
   const bytes = answer([seededBytes(1000, 5)])
   const cutInItem = new BatchReader('a test')

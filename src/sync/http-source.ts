@@ -61,12 +61,19 @@ export async function openHttpSource (url: string, options: HttpSourceOptions = 
       const records = await peer.items({ method: 'POST', path: `${API}/blobs`, what: `read the records of ${part.length} blobs`, body: joinDigests(part), limit: MAX_RECORD }, part.length)
       return records.map((pieces) => pieces === undefined ? undefined : joined(pieces))
     }),
-    // Chunks stay in the pieces they arrived in: copying them into the merge's group memory measured no faster.
-    chunks: async (wanted) => await inBatches(wanted, limits?.maxBatch, async (part) => {
-      // The records say how big each chunk is: an answer larger than that is refused before it is read whole.
-      const limit = part.reduce((sum, { size }) => sum + 4 + Math.min(size, MAX_FRAME), 0)
-      return await peer.items({ method: 'POST', path: `${API}/chunks`, what: `fetch ${part.length} chunks`, body: joinDigests(part.map(({ hex }) => hex)), limit }, part.length)
-    }),
+    // Chunks are copied into the merge's group memory as they arrive (about 60 ms a GiB here): the socket's
+    // buffers are then garbage at once instead of held until the group is written, and each chunk reaches
+    // its pack as one buffer instead of the half dozen pieces it arrived in.
+    chunks: async (wanted, memory) => {
+      let used = 0
+      return await inBatches(wanted, limits?.maxBatch, async (part) => {
+        // The records say how big each chunk is: an answer larger than that is refused before it is read whole.
+        const limit = part.reduce((sum, { size }) => sum + 4 + Math.min(size, MAX_FRAME), 0)
+        const room = memory?.subarray(Math.min(used, memory.length))
+        used += part.reduce((sum, { size }) => sum + size, 0)
+        return await peer.items({ method: 'POST', path: `${API}/chunks`, what: `fetch ${part.length} chunks`, body: joinDigests(part.map(({ hex }) => hex)), limit }, part.length, room)
+      })
+    },
     close: async () => { peer.close() }
   }
 }

@@ -105,9 +105,12 @@ export class Peer {
     return (await this.#send(request))?.body
   }
 
-  /** Sends a batch request and reads its answer as exactly `count` items (undefined where the server lacks one), without joining the answer whole. */
-  async items (request: PeerRequest, count: number): Promise<Array<Pieces | undefined>> {
-    const answer = await this.#send(request, () => new BatchReader(this.name))
+  /**
+   * Sends a batch request and reads its answer as exactly `count` items (undefined where the server lacks one),
+   * without joining the answer whole; items are copied into `memory` while they fit (see BatchReader).
+   */
+  async items (request: PeerRequest, count: number, memory?: Uint8Array): Promise<Array<Pieces | undefined>> {
+    const answer = await this.#send(request, () => new BatchReader(this.name, memory))
     return answer!.reader!.finish(count)
   }
 

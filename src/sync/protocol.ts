@@ -86,22 +86,26 @@ export function parseFrames (body: Buffer, where: string): Uint8Array[] {
 export const MAX_ITEM_PIECES = 256
 
 /**
- * Cuts a batch answer into its items as its bytes arrive, each item as views of the received pieces it
- * lies in (nothing is copied, unless an item comes in more than MAX_ITEM_PIECES pieces). `finish` checks
- * that exactly the asked-for count arrived; anything else is `E_CORRUPT`.
+ * Cuts a batch answer into its items as its bytes arrive. Given `memory`, items are copied into it one after
+ * another while they fit, each as one buffer, and the received pieces are garbage at once; other items are
+ * kept as views of the pieces they lie in (copied only when one comes in more than MAX_ITEM_PIECES pieces).
+ * `finish` checks that exactly the asked-for count arrived; anything else is `E_CORRUPT`.
  */
 export class BatchReader {
   readonly #where: string
   readonly #items: Array<Pieces | undefined> = []
   readonly #header = Buffer.alloc(4)
+  readonly #memory: Uint8Array | undefined
+  #memoryUsed = 0
   #headerFill = 0
   #item: Uint8Array[] | undefined
   #itemLength = 0
   #itemLeft = 0
-  #joined: Buffer | undefined
+  #joined: Uint8Array | undefined
 
-  constructor (where: string) {
+  constructor (where: string, memory?: Uint8Array) {
     this.#where = where
+    this.#memory = memory
   }
 
   /** Takes the next piece of the answer. */
@@ -124,7 +128,7 @@ export class BatchReader {
         this.#item = []
         this.#itemLength = length
         this.#itemLeft = length
-        this.#joined = undefined
+        this.#joined = this.#fromMemory(length)
       }
       const take = Math.min(this.#itemLeft, piece.length - at)
       if (take > 0) this.#keep(piece.subarray(at, at + take))
@@ -144,6 +148,13 @@ export class BatchReader {
     if (this.#item !== undefined) throw this.#corrupt('the answer ends inside an item')
     if (this.#items.length !== count) throw this.#corrupt(`it holds ${this.#items.length} items where ${count} were asked for`)
     return this.#items
+  }
+
+  /** The next `length` bytes of the memory given, or undefined when they do not fit. */
+  #fromMemory (length: number): Uint8Array | undefined {
+    if (this.#memory === undefined || this.#memoryUsed + length > this.#memory.length) return undefined
+    this.#memoryUsed += length
+    return this.#memory.subarray(this.#memoryUsed - length, this.#memoryUsed)
   }
 
   /** Adds a part of the current item: as a view, or copied into the item's own buffer once it has come in too many pieces. */
