@@ -149,6 +149,9 @@ export async function verifyStore (store: Store, options: VerifyOptions = {}): P
   return { ok: problems.length === 0, events, blobs, problems, ...(sampled === undefined ? {} : { sampled }) }
 }
 
+// Blob records are read this many at a time.
+const RECORDS_PER_READ = 1000
+
 /**
  * Re-hashes a random `percent` of the distinct chunks (at least one when there are any), and checks that
  * every chunk each blob lists is present and within its pack: restic's read-data-subset, for quick periodic
@@ -158,19 +161,24 @@ async function sampleChunks (store: Store, blobKeys: ReadonlySet<string>, percen
   if (!(percent > 0 && percent <= 100)) throw new BadInputError(`Invalid sample "${percent}": expected a percentage above 0 and at most 100`)
   // Every blob that uses a chunk is named when it is damaged: a shared chunk damages them all.
   const owners = new Map<string, string[]>()
-  for (const hex of blobKeys) {
-    const record = await store.sub.blob.get(hex)
-    const chunks = record === undefined ? undefined : tryDecode<BlobRecord>(record)?.chunks
-    if (!Array.isArray(chunks)) {
-      if (record !== undefined) problems.push(`blob ${cidFromHex(RAW, hex).toString()}: its record cannot be read`)
-      continue
-    }
-    for (const [digest] of chunks) {
-      const chunk = Buffer.from(digest).toString('hex')
-      const users = owners.get(chunk)
-      if (users === undefined) owners.set(chunk, [hex])
-      else if (users.at(-1) !== hex) users.push(hex)
-    }
+  const hexes = [...blobKeys]
+  for (let from = 0; from < hexes.length; from += RECORDS_PER_READ) {
+    const group = hexes.slice(from, from + RECORDS_PER_READ)
+    const records = await store.sub.blob.getMany(group)
+    group.forEach((hex, i) => {
+      const record = records[i]
+      const chunks = record === undefined ? undefined : tryDecode<BlobRecord>(record)?.chunks
+      if (!Array.isArray(chunks)) {
+        if (record !== undefined) problems.push(`blob ${cidFromHex(RAW, hex).toString()}: its record cannot be read`)
+        return
+      }
+      for (const [digest] of chunks) {
+        const chunk = Buffer.from(digest).toString('hex')
+        const users = owners.get(chunk)
+        if (users === undefined) owners.set(chunk, [hex])
+        else if (users.at(-1) !== hex) users.push(hex)
+      }
+    })
   }
   const report = (chunk: string, problem: string): void => {
     for (const owner of owners.get(chunk)!) problems.push(`blob ${cidFromHex(RAW, owner).toString()}: chunk ${chunk} ${problem}`)
