@@ -244,6 +244,29 @@ Rollover('appends in flight together past a full pack all land whole in the next
   }
 })
 
+Rollover('truncateTo takes back appends past a full pack: the pack begun since is removed, and appends go on from the end', async () => {
+  const { dir, dispose } = await tempDir()
+  try {
+    const packs = await packsShortOfLimit(dir, 100)
+    const end = await packs.end()
+    const chunks = Array.from({ length: 4 }, (_, i) => seededBytes(1000, 910 + i))
+    const appended = await Promise.all(chunks.map(async (chunk) => await packs.append(digestOf(chunk), [chunk])))
+    assert.equal(appended.map(({ location }) => location.pack), [1, 2, 2, 2])
+    await packs.truncateTo(end)
+    assert.equal(await readdir(join(dir, 'packs')), ['000001.pack'])
+    assert.is((await stat(join(dir, 'packs', '000001.pack'))).size, end.size)
+    // The first append fills pack 1 again from where it ended; the next finds it full and begins pack 2.
+    const again: Array<Awaited<ReturnType<Packs['append']>>> = []
+    for (const chunk of chunks.slice(0, 2)) again.push(await packs.append(digestOf(chunk), [chunk]))
+    await packs.sync()
+    assert.equal(again.map(({ location }) => [location.pack, location.offset]), [[1, end.size + 36], [2, 12 + 36]])
+    for (const [i, { location }] of again.entries()) assert.ok(Buffer.from(await packs.read(location)).equals(chunks[i]!), `chunk ${i} reads back`)
+    await packs.close()
+  } finally {
+    await dispose()
+  }
+})
+
 Rollover('a pack filled and retired while a sync waits on the disk stays open until its last write and flush are done', async () => {
   const { dir, dispose } = await tempDir()
   try {

@@ -14,6 +14,7 @@ import type { CopyingWholeHasher } from '../ingest/hash-thread.ts'
 import type { Op } from '../ops.ts'
 import type { Store } from '../store.ts'
 import type { OperationOptions } from '../types.ts'
+import type { PacksEnd } from '../packs/packs.ts'
 import type { Pieces } from '../pieces.ts'
 import type { Slab } from '../slab-pool.ts'
 import type { MergeSource } from './source.ts'
@@ -265,11 +266,13 @@ function checkRecord (source: MergeSource, id: CID, bytes: Uint8Array | undefine
   return record
 }
 
-/** Deletes what a failed merge copied, so the destination is as it was. */
-export async function uncopyBlobs (dest: Store, copied: CopiedBlobs): Promise<void> {
+/** Deletes what a failed merge copied, records and then the pack bytes appended after `packsEnd`, so the destination is as it was. */
+export async function uncopyBlobs (dest: Store, copied: CopiedBlobs, packsEnd: PacksEnd): Promise<void> {
   const ops: Op[] = [
     ...copied.blobs.map((key): Op => ({ type: 'del', sublevel: 'blob', key })),
     ...copied.chunks.map((key): Op => ({ type: 'del', sublevel: 'chunkAt', key }))
   ]
   await writeBatch(dest, ops, true)
+  // Nothing names those bytes now; bytes left by a failure here are never read, and later appends go after them.
+  await dest.packs.truncateTo(packsEnd).catch(() => undefined)
 }

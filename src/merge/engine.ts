@@ -73,10 +73,11 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Merg
     // Pass 2: blobs, each verified whole; taken back if any fails, except when the peer went away (E_NET)
     // or the user interrupted: what was verified stays, so running the merge again copies only the rest.
     const copied: CopiedBlobs = { blobs: [], chunks: [], bytes: 0 }
+    const packsEnd = await dest.packs.end()
     try {
       await copyBlobs(dest, source, needed.values(), sizes, copied, options)
     } catch (err) {
-      if (!keepsVerifiedCopies(err)) await uncopyBlobs(dest, copied)
+      if (!keepsVerifiedCopies(err)) await uncopyBlobs(dest, copied, packsEnd)
       throw err
     }
 

@@ -1,4 +1,4 @@
-import { mkdir, open, readdir, stat } from 'node:fs/promises'
+import { mkdir, open, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CorruptError } from '../errors.ts'
 import { piecesLength } from '../pieces.ts'
@@ -31,6 +31,12 @@ const PACK_NAME = /^\d{6,}\.pack$/
 interface OpenPack {
   number: number
   handle: FileHandle
+  size: number
+}
+
+/** Where the packs end: the newest pack's number (0 when there is none) and its size in bytes. */
+export interface PacksEnd {
+  pack: number
   size: number
 }
 
@@ -146,6 +152,51 @@ export class Packs {
     }
   }
 
+  /** Where the next append will go: what `truncateTo` takes the packs back to. */
+  async end (): Promise<PacksEnd> {
+    if (this.#writer !== undefined) {
+      const pack = await this.#writer
+      return { pack: pack.number, size: pack.size }
+    }
+    const last = await this.#lastNumber()
+    return { pack: last, size: last === 0 ? 0 : (await this.fileSize(last)) ?? 0 }
+  }
+
+  /**
+   * Takes back every byte appended after `end`: waits for the writes in flight, cuts the pack that was newest
+   * back to its size there, removes the packs begun since, and syncs. The caller holds the store and has
+   * deleted every record that named those bytes.
+   */
+  async truncateTo (end: PacksEnd): Promise<void> {
+    while (this.#writes.size > 0) await Promise.allSettled([...this.#writes])
+    const writer = await this.#writer?.catch(() => undefined)
+    this.#writer = undefined
+    for (const handle of [...this.#retired.splice(0), ...(writer === undefined ? [] : [writer.handle])]) await handle.close().catch(() => undefined)
+    this.#lastRetired = Math.min(this.#lastRetired, end.pack - 1)
+    this.#unsynced = false
+    this.#sinceSync = 0
+    const later = (await this.#numbers()).filter((number) => number > end.pack)
+    for (const number of later) {
+      const reader = this.#readers.get(number)
+      this.#readers.delete(number)
+      await reader?.then(async (handle) => { await handle.close() }).catch(() => undefined)
+      await rm(join(this.dir, packName(number)), { force: true })
+    }
+    if (end.pack > 0) {
+      const handle = await open(join(this.dir, packName(end.pack)), 'r+')
+      try {
+        await handle.truncate(end.size)
+        await handle.datasync()
+      } finally {
+        await handle.close()
+      }
+    }
+    if (later.length > 0) {
+      const dir = await open(this.dir, 'r')
+      try { await dir.sync() } finally { await dir.close() }
+    }
+  }
+
   /** The size in bytes of pack `number` as the file system reports it now, or undefined when it is missing. */
   async fileSize (number: number): Promise<number | undefined> {
     return await stat(join(this.dir, packName(number))).then((info) => info.size, (err: NodeJS.ErrnoException) => {
@@ -156,18 +207,13 @@ export class Packs {
 
   /** How many pack files there are and their total size in bytes, as the file system reports them now. */
   async onDisk (): Promise<{ files: number, bytes: number }> {
-    const names = await readdir(this.dir).catch((err: NodeJS.ErrnoException): string[] => {
-      if (err.code === 'ENOENT') return []
-      throw err
-    })
     let files = 0
     let bytes = 0
-    for (const name of names) {
-      if (!PACK_NAME.test(name)) continue
-      const info = await stat(join(this.dir, name)).catch(() => undefined)
-      if (info === undefined) continue
+    for (const number of await this.#numbers()) {
+      const size = await this.fileSize(number).catch(() => undefined)
+      if (size === undefined) continue
       files++
-      bytes += info.size
+      bytes += size
     }
     return { files, bytes }
   }
@@ -207,11 +253,24 @@ export class Packs {
   /** The newest pack, to append to at its end (past any bytes a killed writer left), or a first one. */
   async #lastPack (): Promise<OpenPack> {
     await mkdir(this.dir, { recursive: true })
-    const numbers = (await readdir(this.dir)).flatMap((name) => PACK_NAME.test(name) ? [Number(name.slice(0, -5))] : [])
-    const last = Math.max(0, ...numbers)
+    const last = await this.#lastNumber()
     if (last === 0) return await this.#startPack(1)
     const handle = await open(join(this.dir, packName(last)), 'r+')
     return { number: last, handle, size: (await handle.stat()).size }
+  }
+
+  /** The numbers of the pack files there are. */
+  async #numbers (): Promise<number[]> {
+    const names = await readdir(this.dir).catch((err: NodeJS.ErrnoException): string[] => {
+      if (err.code === 'ENOENT') return []
+      throw err
+    })
+    return names.flatMap((name) => PACK_NAME.test(name) ? [Number(name.slice(0, -5))] : [])
+  }
+
+  /** The number of the newest pack, or 0 when there is none. */
+  async #lastNumber (): Promise<number> {
+    return Math.max(0, ...await this.#numbers())
   }
 
   async #startPack (number: number): Promise<OpenPack> {

@@ -258,8 +258,8 @@ export interface StoreState {
   listing: Listing
   /** Event ids in the order `log` prints them. */
   log: string[]
-  /** Without the size of the pack files: a failed command may leave bytes there that nothing names and nothing reads. */
-  stats: Omit<StoreStats, 'dedupRatio' | 'packs' | 'packBytes'> & { dedupRatio: string }
+  /** With the number and size of the pack files: a refused merge takes back the bytes it appended. */
+  stats: Omit<StoreStats, 'dedupRatio'> & { dedupRatio: string }
   dump: string[]
   blobRows: number
   chunkRows: number
@@ -269,7 +269,7 @@ export interface StoreState {
 export async function storeState (ws: Workspace, nameOrPath: string): Promise<StoreState> {
   const path = resolve(ws.dir, nameOrPath)
   const store = await ws.open(path)
-  const { packs, packBytes, ...stats } = await storeStats(store)
+  const stats = await storeStats(store)
   const view = await listing(store)
   const log = (await collect(iterateLog(store))).map((stored) => stored.id.toString())
   await ws.close(path)
