@@ -267,6 +267,25 @@ Rollover('truncateTo takes back appends past a full pack: the pack begun since i
   }
 })
 
+Rollover('truncateTo an end taken before any pack existed removes the packs begun since, and the next append begins pack 1 again', async () => {
+  const { dir, dispose } = await tempDir()
+  try {
+    const packs = new Packs(dir)
+    const end = await packs.end()
+    assert.equal(end, { pack: 0, size: 0 })
+    await (await packs.append(digestOf(bytesOf('taken back')), [bytesOf('taken back')])).written
+    await packs.truncateTo(end)
+    assert.equal(await readdir(join(dir, 'packs')), [])
+    const { location } = await packs.append(digestOf(bytesOf('kept')), [bytesOf('kept')])
+    await packs.sync()
+    assert.equal([location.pack, location.offset], [1, 12 + 36])
+    assert.is(Buffer.from(await packs.read(location)).toString(), 'kept')
+    await packs.close()
+  } finally {
+    await dispose()
+  }
+})
+
 Rollover('a pack filled and retired while a sync waits on the disk stays open until its last write and flush are done', async () => {
   const { dir, dispose } = await tempDir()
   try {
