@@ -91,11 +91,13 @@ export async function verifyStore (store: Store, options: VerifyOptions = {}): P
     if (!present) problems.push(`event ${at}: names ${cid.toString()}, which the store lacks`)
   }
 
-  for (const { at, hex, size } of sizes) {
-    const record = blobKeys.has(hex) ? await store.sub.blob.get(hex) : undefined
+  const recorded = sizes.filter(({ hex }) => blobKeys.has(hex))
+  let nextSize = 0
+  for await (const record of blobRecords(store, recorded.map(({ hex }) => hex))) {
+    const { at, hex, size } = recorded[nextSize++]!
     // An unreadable record is reported with its blob below.
-    const recorded = record === undefined ? undefined : tryDecode<{ size?: unknown }>(record)?.size
-    if (typeof recorded === 'number' && recorded !== size) problems.push(`event ${at}: says blob ${cidFromHex(RAW, hex).toString()} has ${size} bytes; it has ${recorded}`)
+    const stated = record === undefined ? undefined : tryDecode<{ size?: unknown }>(record)?.size
+    if (typeof stated === 'number' && stated !== size) problems.push(`event ${at}: says blob ${cidFromHex(RAW, hex).toString()} has ${size} bytes; it has ${stated}`)
   }
 
   const heads: Array<{ origin: string, seq: number, head: CID }> = []
@@ -152,6 +154,11 @@ export async function verifyStore (store: Store, options: VerifyOptions = {}): P
 // Blob records are read this many at a time.
 const RECORDS_PER_READ = 1000
 
+/** The records of the given blobs in their order (undefined where absent), read RECORDS_PER_READ at a time. */
+async function * blobRecords (store: Store, hexes: readonly string[]): AsyncGenerator<Uint8Array | undefined> {
+  for (let from = 0; from < hexes.length; from += RECORDS_PER_READ) yield * await store.sub.blob.getMany(hexes.slice(from, from + RECORDS_PER_READ))
+}
+
 /**
  * Re-hashes a random `percent` of the distinct chunks (at least one when there are any), and checks that
  * every chunk each blob lists is present and within its pack: restic's read-data-subset, for quick periodic
@@ -162,23 +169,20 @@ async function sampleChunks (store: Store, blobKeys: ReadonlySet<string>, percen
   // Every blob that uses a chunk is named when it is damaged: a shared chunk damages them all.
   const owners = new Map<string, string[]>()
   const hexes = [...blobKeys]
-  for (let from = 0; from < hexes.length; from += RECORDS_PER_READ) {
-    const group = hexes.slice(from, from + RECORDS_PER_READ)
-    const records = await store.sub.blob.getMany(group)
-    group.forEach((hex, i) => {
-      const record = records[i]
-      const chunks = record === undefined ? undefined : tryDecode<BlobRecord>(record)?.chunks
-      if (!Array.isArray(chunks)) {
-        if (record !== undefined) problems.push(`blob ${cidFromHex(RAW, hex).toString()}: its record cannot be read`)
-        return
-      }
-      for (const [digest] of chunks) {
-        const chunk = Buffer.from(digest).toString('hex')
-        const users = owners.get(chunk)
-        if (users === undefined) owners.set(chunk, [hex])
-        else if (users.at(-1) !== hex) users.push(hex)
-      }
-    })
+  let next = 0
+  for await (const record of blobRecords(store, hexes)) {
+    const hex = hexes[next++]!
+    const chunks = record === undefined ? undefined : tryDecode<BlobRecord>(record)?.chunks
+    if (!Array.isArray(chunks)) {
+      if (record !== undefined) problems.push(`blob ${cidFromHex(RAW, hex).toString()}: its record cannot be read`)
+      continue
+    }
+    for (const [digest] of chunks) {
+      const chunk = Buffer.from(digest).toString('hex')
+      const users = owners.get(chunk)
+      if (users === undefined) owners.set(chunk, [hex])
+      else if (users.at(-1) !== hex) users.push(hex)
+    }
   }
   const report = (chunk: string, problem: string): void => {
     for (const owner of owners.get(chunk)!) problems.push(`blob ${cidFromHex(RAW, owner).toString()}: chunk ${chunk} ${problem}`)

@@ -3,7 +3,7 @@ import { addBlob, appendEvents, codec, iterateLog, iterateOrigin, listBlobs, lis
 import { eventKey } from '../src/keys.ts'
 import { EVENTS_PER_BATCH, EventCommitter } from '../src/log.ts'
 import { exclusive } from '../src/store.ts'
-import { RAW, cidFromHex } from '../src/ids.ts'
+import { RAW, cidFromHex, digestHex } from '../src/ids.ts'
 import { bytes, collect, commitForeign, countEvents, dumpDerived, expectCode, rawSublevel, sealChain, storeSuite } from './_helpers/store.ts'
 import type { CID } from 'multiformats/cid'
 import type { Store, StoredEvent } from '../src/index.ts'
@@ -397,6 +397,21 @@ Damage('an event stored under another seq is reported by verifyStore', async ({ 
   const report = await verifyStore(store)
   assert.is(report.ok, false)
   assert.ok(report.problems.some((p) => p.includes('stored under the wrong key')), report.problems.join('\n'))
+})
+
+Damage('a blob record whose size disagrees with the blob.add naming it is reported by verifyStore, sampled or not', async ({ t }) => {
+  const events = await threeEvents(t.store)
+  const origin = t.store.origin
+  const blob = (events[1]!.event.body as { blob: CID }).blob
+  const store = await t.editRaw(async (db) => {
+    const records = rawSublevel(db, 'blob')
+    const record = codec.decode<{ size: number, chunks: unknown }>((await records.get(digestHex(blob)))!)
+    await records.put(digestHex(blob), codec.encode({ ...record, size: 7 }))
+  })
+  for (const options of [{}, { sample: 100 }]) {
+    const report = await verifyStore(store, options)
+    assert.ok(report.problems.includes(`event ${origin}:2: says blob ${blob.toString()} has 6 bytes; it has 7`), report.problems.join('\n'))
+  }
 })
 
 Damage('a stored clock below the highest event clock is reported by verifyStore', async ({ t }) => {
