@@ -224,91 +224,73 @@ Merge.run()
 
 // ---------------------------------------------------------------- appends past a full pack
 
-const Rollover = specSuite('appends that find a pack full')
+const Rollover = specSuite<{ dir: string, dispose: () => Promise<void> }>('appends that find a pack full', { dir: '', dispose: async () => {} })
+Rollover.before.each(async (ctx) => { Object.assign(ctx, await tempDir()) })
+Rollover.after.each(async (ctx) => { await ctx.dispose() })
 
-Rollover('appends in flight together past a full pack all land whole in the next pack, which one of them starts', async () => {
-  const { dir, dispose } = await tempDir()
-  try {
-    // The first pack a few bytes short of its limit: the first append below fills it, the others find it full.
-    const packs = await packsShortOfLimit(dir, 100)
-    const chunks = Array.from({ length: 4 }, (_, i) => seededBytes(1000, 900 + i))
-    const appended = await Promise.all(chunks.map(async (chunk) => await packs.append(digestOf(chunk), [chunk])))
-    await Promise.all(appended.map(async ({ written }) => { await written }))
-    await packs.sync()
-    assert.equal(appended.map(({ location }) => location.pack), [1, 2, 2, 2])
-    for (const [i, { location }] of appended.entries()) assert.ok(Buffer.from(await packs.read(location)).equals(chunks[i]!), `chunk ${i} reads back`)
-    await packs.close()
-    assert.equal((await readdir(join(dir, 'packs'))).sort(), ['000001.pack', '000002.pack'])
-  } finally {
-    await dispose()
-  }
+Rollover('appends in flight together past a full pack all land whole in the next pack, which one of them starts', async ({ dir }) => {
+  // The first pack a few bytes short of its limit: the first append below fills it, the others find it full.
+  const packs = await packsShortOfLimit(dir, 100)
+  const chunks = Array.from({ length: 4 }, (_, i) => seededBytes(1000, 900 + i))
+  const appended = await Promise.all(chunks.map(async (chunk) => await packs.append(digestOf(chunk), [chunk])))
+  await Promise.all(appended.map(async ({ written }) => { await written }))
+  await packs.sync()
+  assert.equal(appended.map(({ location }) => location.pack), [1, 2, 2, 2])
+  for (const [i, { location }] of appended.entries()) assert.ok(Buffer.from(await packs.read(location)).equals(chunks[i]!), `chunk ${i} reads back`)
+  await packs.close()
+  assert.equal((await readdir(join(dir, 'packs'))).sort(), ['000001.pack', '000002.pack'])
 })
 
-Rollover('truncateTo takes back appends past a full pack: the pack begun since is removed, and appends go on from the end', async () => {
-  const { dir, dispose } = await tempDir()
-  try {
-    const packs = await packsShortOfLimit(dir, 100)
-    const end = await packs.end()
-    const chunks = Array.from({ length: 4 }, (_, i) => seededBytes(1000, 910 + i))
-    const appended = await Promise.all(chunks.map(async (chunk) => await packs.append(digestOf(chunk), [chunk])))
-    assert.equal(appended.map(({ location }) => location.pack), [1, 2, 2, 2])
-    await packs.truncateTo(end)
-    assert.equal(await readdir(join(dir, 'packs')), ['000001.pack'])
-    assert.is((await stat(join(dir, 'packs', '000001.pack'))).size, end.size)
-    // The first append fills pack 1 again from where it ended; the next finds it full and begins pack 2.
-    const again: Array<Awaited<ReturnType<Packs['append']>>> = []
-    for (const chunk of chunks.slice(0, 2)) again.push(await packs.append(digestOf(chunk), [chunk]))
-    await packs.sync()
-    assert.equal(again.map(({ location }) => [location.pack, location.offset]), [[1, end.size + 36], [2, 12 + 36]])
-    for (const [i, { location }] of again.entries()) assert.ok(Buffer.from(await packs.read(location)).equals(chunks[i]!), `chunk ${i} reads back`)
-    await packs.close()
-  } finally {
-    await dispose()
-  }
+Rollover('truncateTo takes back appends past a full pack: the pack begun since is removed, and appends go on from the end', async ({ dir }) => {
+  const packs = await packsShortOfLimit(dir, 100)
+  const end = await packs.end()
+  const chunks = Array.from({ length: 4 }, (_, i) => seededBytes(1000, 910 + i))
+  const appended = await Promise.all(chunks.map(async (chunk) => await packs.append(digestOf(chunk), [chunk])))
+  assert.equal(appended.map(({ location }) => location.pack), [1, 2, 2, 2])
+  await packs.truncateTo(end)
+  assert.equal(await readdir(join(dir, 'packs')), ['000001.pack'])
+  assert.is((await stat(join(dir, 'packs', '000001.pack'))).size, end.size)
+  // The first append fills pack 1 again from where it ended; the next finds it full and begins pack 2.
+  const again: Array<Awaited<ReturnType<Packs['append']>>> = []
+  for (const chunk of chunks.slice(0, 2)) again.push(await packs.append(digestOf(chunk), [chunk]))
+  await packs.sync()
+  assert.equal(again.map(({ location }) => [location.pack, location.offset]), [[1, end.size + 36], [2, 12 + 36]])
+  for (const [i, { location }] of again.entries()) assert.ok(Buffer.from(await packs.read(location)).equals(chunks[i]!), `chunk ${i} reads back`)
+  await packs.close()
 })
 
-Rollover('truncateTo an end taken before any pack existed removes the packs begun since, and the next append begins pack 1 again', async () => {
-  const { dir, dispose } = await tempDir()
-  try {
-    const packs = new Packs(dir)
-    const end = await packs.end()
-    assert.equal(end, { pack: 0, size: 0 })
-    await (await packs.append(digestOf(bytesOf('taken back')), [bytesOf('taken back')])).written
-    await packs.truncateTo(end)
-    assert.equal(await readdir(join(dir, 'packs')), [])
-    const { location } = await packs.append(digestOf(bytesOf('kept')), [bytesOf('kept')])
-    await packs.sync()
-    assert.equal([location.pack, location.offset], [1, 12 + 36])
-    assert.is(Buffer.from(await packs.read(location)).toString(), 'kept')
-    await packs.close()
-  } finally {
-    await dispose()
-  }
+Rollover('truncateTo an end taken before any pack existed removes the packs begun since, and the next append begins pack 1 again', async ({ dir }) => {
+  const packs = new Packs(dir)
+  const end = await packs.end()
+  assert.equal(end, { pack: 0, size: 0 })
+  await (await packs.append(digestOf(bytesOf('taken back')), [bytesOf('taken back')])).written
+  await packs.truncateTo(end)
+  assert.equal(await readdir(join(dir, 'packs')), [])
+  const { location } = await packs.append(digestOf(bytesOf('kept')), [bytesOf('kept')])
+  await packs.sync()
+  assert.equal([location.pack, location.offset], [1, 12 + 36])
+  assert.is(Buffer.from(await packs.read(location)).toString(), 'kept')
+  await packs.close()
 })
 
-Rollover('a pack filled and retired while a sync waits on the disk stays open until its last write and flush are done', async () => {
-  const { dir, dispose } = await tempDir()
-  try {
-    const packs = await packsShortOfLimit(dir, 4 * MiB)
-    await (await packs.append(digestOf(bytesOf('second')), [bytesOf('second')])).written
-    const syncing = packs.sync()
-    // Microtasks only: the sync is now waiting on the disk, which answers no sooner than the next turn of the event loop.
-    for (let i = 0; i < 50; i++) await Promise.resolve()
-    // While it waits: a large append fills pack 1 (and starts flushing it in the background), the next retires it.
-    const large = seededBytes(64 * MiB, 77)
-    const small = seededBytes(1000, 78)
-    const appending = [packs.append(digestOf(large), [large]), packs.append(digestOf(small), [small])]
-    await syncing
-    const appended = await Promise.all(appending)
-    await Promise.all(appended.map(async ({ written }) => { await written }))
-    await packs.sync()
-    assert.equal(appended.map(({ location }) => location.pack), [1, 2])
-    assert.ok(Buffer.from(await packs.read(appended[0]!.location)).equals(large), 'the large chunk reads back')
-    assert.ok(Buffer.from(await packs.read(appended[1]!.location)).equals(small), 'the small chunk reads back')
-    await packs.close()
-  } finally {
-    await dispose()
-  }
+Rollover('a pack filled and retired while a sync waits on the disk stays open until its last write and flush are done', async ({ dir }) => {
+  const packs = await packsShortOfLimit(dir, 4 * MiB)
+  await (await packs.append(digestOf(bytesOf('second')), [bytesOf('second')])).written
+  const syncing = packs.sync()
+  // Microtasks only: the sync is now waiting on the disk, which answers no sooner than the next turn of the event loop.
+  for (let i = 0; i < 50; i++) await Promise.resolve()
+  // While it waits: a large append fills pack 1 (and starts flushing it in the background), the next retires it.
+  const large = seededBytes(64 * MiB, 77)
+  const small = seededBytes(1000, 78)
+  const appending = [packs.append(digestOf(large), [large]), packs.append(digestOf(small), [small])]
+  await syncing
+  const appended = await Promise.all(appending)
+  await Promise.all(appended.map(async ({ written }) => { await written }))
+  await packs.sync()
+  assert.equal(appended.map(({ location }) => location.pack), [1, 2])
+  assert.ok(Buffer.from(await packs.read(appended[0]!.location)).equals(large), 'the large chunk reads back')
+  assert.ok(Buffer.from(await packs.read(appended[1]!.location)).equals(small), 'the small chunk reads back')
+  await packs.close()
 })
 
 /** Packs in `dir` whose first pack holds one chunk and is then grown (sparse) to `shortBy` bytes below its limit. */
