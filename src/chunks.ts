@@ -41,10 +41,17 @@ export async function readChunkAt (store: Store, hex: string, location: ChunkLoc
 
 /** Appends a chunk's bytes, given in pieces, to the store's packs (which must not change until `written` settles). */
 export async function storeChunk (store: Store, digest: Uint8Array, bytes: Pieces): Promise<StoredChunk> {
+  return (await storeChunks(store, [{ digest, bytes }]))[0]!
+}
+
+/** Appends chunks one after another to the store's packs, with one write for all (the bytes must not change until `written` settles). */
+export async function storeChunks (store: Store, chunks: ReadonlyArray<{ digest: Uint8Array, bytes: Pieces }>): Promise<StoredChunk[]> {
   if (store.format < 2) await upgradeFormat(store)
-  const { location, written } = await store.packs.append(digest, bytes)
-  const hex = Buffer.from(digest).toString('hex')
-  return { op: { type: 'put', sublevel: 'chunkAt', key: hex, value: encode([location.pack, location.offset, location.size]) }, written, location }
+  const { locations, written } = await store.packs.appendAll(chunks)
+  return locations.map((location, i) => {
+    const hex = Buffer.from(chunks[i]!.digest).toString('hex')
+    return { op: { type: 'put', sublevel: 'chunkAt', key: hex, value: encode([location.pack, location.offset, location.size]) }, written, location }
+  })
 }
 
 /** A chunk's location from its stored record; `E_CORRUPT` when the record is malformed. */

@@ -533,6 +533,23 @@ Copies('bytes counts each chunk copied once, even when two new blobs share it', 
   assert.is(result.bytes, stored, 'the bytes of the distinct chunks copied')
 })
 
+Copies('a blob whose chunks repeat merges whole: each repeat is copied once and read from what the merge verified', async ({ ws }) => {
+  const source = await ws.init('source')
+  // A block repeated: once the cuts fall in step with it, the same chunks come again and again.
+  const block = seededBytes(300 * 1024, 8)
+  const data = Buffer.concat(Array.from({ length: 12 }, () => block))
+  const { id } = await addBlob(source, 'snapshot', data)
+  const record = codec.decode<BlobRecord>((await source.sub.blob.get(digestHex(id)))!)
+  const distinct = new Set(record.chunks.map(([digest]) => Buffer.from(digest).toString('hex')))
+  assert.ok(distinct.size < record.chunks.length - 2, `chunks repeat (${distinct.size} distinct of ${record.chunks.length})`)
+  await ws.close(source.path)
+  const dest = await ws.init('dest')
+  const result = await mergeStores(dest, source.path)
+  assert.is(result.bytes, record.chunks.filter(([digest], i) => record.chunks.findIndex(([d]) => Buffer.from(d).equals(digest)) === i).reduce((sum, [, size]) => sum + size, 0))
+  assert.ok(Buffer.from(await readBlobBytes(dest, id)).equals(data), 'the blob reads back whole')
+  assert.equal((await verifyStore(dest)).problems, [])
+})
+
 Copies('a 0-byte blob merges, reads back empty, and the destination verifies', async ({ ws }) => {
   const reasons: unknown[] = []
   const listener = (reason: unknown): void => { reasons.push(reason) }

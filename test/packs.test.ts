@@ -6,6 +6,7 @@ import { CarWriter } from '@ipld/car/writer'
 import * as assert from 'uvu/assert'
 import { addBlob, chunkEnds, closeStore, exportCar, initStore, listBlobIds, mergeStores, openStore, readBlobBytes, verifyStore } from '../src/index.ts'
 import { Packs } from '../src/packs/packs.ts'
+import type { ChunkLocation } from '../src/packs/packs.ts'
 import { collect, expectCode, rawChunks, seededBytes, specSuite, storeSuite, tempDir, tempStore } from './_helpers/store.ts'
 import { dumpStore, expectError, expectOk, snap, withDb } from './_helpers/cli.ts'
 import type { CID } from 'multiformats/cid'
@@ -241,6 +242,17 @@ Rollover('appends in flight together past a full pack all land whole in the next
   assert.equal((await readdir(join(dir, 'packs'))).sort(), ['000001.pack', '000002.pack'])
 })
 
+Rollover('chunks appended together past a full pack fill it with the first and go on in the next pack', async ({ dir }) => {
+  const packs = await packsShortOfLimit(dir, 100)
+  const chunks = Array.from({ length: 4 }, (_, i) => seededBytes(1000, 910 + i))
+  const { locations, written } = await packs.appendAll(chunks.map((chunk) => ({ digest: digestOf(chunk), bytes: [chunk] })))
+  await written
+  await packs.sync()
+  assert.equal(locations.map(({ pack }) => pack), [1, 2, 2, 2])
+  for (const [i, location] of locations.entries()) assert.ok(Buffer.from(await packs.read(location)).equals(chunks[i]!), `chunk ${i} reads back`)
+  await packs.close()
+})
+
 Rollover('truncateTo takes back appends past a full pack: the pack begun since is removed, and appends go on from the end', async ({ dir }) => {
   const packs = await packsShortOfLimit(dir, 100)
   const end = await packs.end()
@@ -311,4 +323,44 @@ function digestOf (data: Uint8Array): Uint8Array {
   return createHash('sha256').update(data).digest()
 }
 
+// ---------------------------------------------------------------- many chunks read at once
+
+const ReadAll = specSuite<{ dir: string, dispose: () => Promise<void> }>('reading many chunks at once', { dir: '', dispose: async () => {} })
+ReadAll.before.each(async (ctx) => { Object.assign(ctx, await tempDir()) })
+ReadAll.after.each(async (ctx) => { await ctx.dispose() })
+
+/** Chunks of different sizes (one empty) appended together: their bytes and locations. */
+async function appendedTogether (packs: Packs, count: number): Promise<Array<{ bytes: Uint8Array, location: ChunkLocation }>> {
+  const chunks = Array.from({ length: count }, (_, i) => seededBytes(i === 3 ? 0 : 100 + 37 * i, 700 + i))
+  const { locations, written } = await packs.appendAll(chunks.map((chunk) => ({ digest: digestOf(chunk), bytes: [chunk] })))
+  await written
+  await packs.sync()
+  return chunks.map((bytes, i) => ({ bytes, location: locations[i]! }))
+}
+
+ReadAll('readAllInto puts each chunk in its own target, whatever the order asked, skipping the headers between neighbours', async ({ dir }) => {
+  const packs = new Packs(dir)
+  const chunks = await appendedTogether(packs, 10)
+  // Out of order, one asked twice, and targets longer than the chunks, each in a buffer of its own.
+  const asked = [7, 2, 3, 9, 0, 1, 8, 5, 4, 6, 2].map((i) => ({ ...chunks[i]!, target: Buffer.alloc(chunks[i]!.bytes.length + 5, 0xee) }))
+  await packs.readAllInto(asked)
+  for (const { bytes, target } of asked) {
+    assert.ok(target.subarray(0, bytes.length).equals(bytes), 'the chunk is in its target')
+    assert.ok(target.subarray(bytes.length).equals(Buffer.alloc(5, 0xee)), 'nothing is written past it')
+  }
+  await packs.close()
+})
+
+ReadAll('readAllInto of chunks past the end of a cut pack fails with E_CORRUPT, naming the pack', async ({ dir }) => {
+  const packs = new Packs(dir)
+  const chunks = await appendedTogether(packs, 6)
+  await packs.close()
+  await truncate(join(dir, 'packs', '000001.pack'), chunks[4]!.location.offset + 10)
+  const reopened = new Packs(dir)
+  const err = await expectCode(reopened.readAllInto(chunks.map((chunk) => ({ ...chunk, target: Buffer.alloc(chunk.bytes.length) }))), 'E_CORRUPT')
+  assert.match(err.message, /000001\.pack ends before byte/)
+  await reopened.close()
+})
+
 Rollover.run()
+ReadAll.run()

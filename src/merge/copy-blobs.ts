@@ -2,7 +2,7 @@ import { decode, encode } from '../codec.ts'
 import { CorruptError, isSnapstoreError } from '../errors.ts'
 import { digestHex, sha256Hex } from '../ids.ts'
 import { writeBatch } from '../batch.ts'
-import { hasChunks, readChunk, storeChunk } from '../chunks.ts'
+import { hasChunks, readChunk, storeChunks } from '../chunks.ts'
 import { wholeHasherFor } from '../ingest/hash-thread.ts'
 import { piecesLength } from '../pieces.ts'
 import { SlabPool } from '../slab-pool.ts'
@@ -40,6 +40,8 @@ const GROUPS_AHEAD = 3
 // buffers of its own), given back once they are written: a merge allocates no buffer per chunk.
 const GROUP_MEMORY = 2 * GROUP_BYTES
 const GROUP_MEMORY_KEPT = GROUPS_AHEAD + 2
+// Verified chunks are appended to the packs with one write per this many bytes (or per group), not one per chunk.
+const WRITE_BYTES = 1024 * 1024
 
 /** One step of the copy, in order: a blob begins (with its record), or one of its chunks, held by the destination or read from the source. */
 type Step =
@@ -95,6 +97,8 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
     flushed.catch(() => undefined)
     return flushed
   }
+  // Records of the blobs finished in the group under way, named once its chunks are appended.
+  const finished: Op[] = []
   let blob: { id: CID, hex: string, record: BlobRecord, whole: CopyingWholeHasher, size: number, chunksLeft: number, single: boolean } | undefined
   // Checks the whole blob once its last chunk is in, and names it in the next batch: a copy cut off after
   // that (a peer gone) keeps it.
@@ -107,7 +111,7 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
       throw new CorruptError(`Cannot merge blob ${blob.id.toString()} from ${source.name}: digest mismatch: expected ${blob.hex}, computed ${computed}`,
         { details: { blob: blob.id.toString(), expected: blob.hex, computed } })
     }
-    pending.push({ type: 'put', sublevel: 'blob', key: blob.hex, value: encode({ size: blob.record.size, chunks: blob.record.chunks }) })
+    finished.push({ type: 'put', sublevel: 'blob', key: blob.hex, value: encode({ size: blob.record.size, chunks: blob.record.chunks }) })
     copied.blobs.push(blob.hex)
     blob = undefined
   }
@@ -129,8 +133,28 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
       // Waiting for the source: name what is verified so far first, so that a copy killed while it waits keeps it.
       if (!group.arrived && pending.length > 0) void flush()
       const fetched = await group.fetched
-      // The group's memory is lent again once every chunk read into it is written (a failed merge never gives it back).
+      // Verified chunks are appended together, about WRITE_BYTES at a time, and named with the blobs finished so far.
+      const verified = new Map<string, Pieces>()
+      let verifiedBytes = 0
       const groupWrites: Array<Promise<void>> = []
+      const storeVerified = async (): Promise<void> => {
+        const stored = await storeChunks(dest, [...verified].map(([hex, bytes]) => ({ digest: Buffer.from(hex, 'hex'), bytes })))
+        const written = stored[0]?.written ?? Promise.resolve()
+        written.catch(() => undefined)
+        writes.push(written)
+        groupWrites.push(written)
+        for (const [k, hex] of [...verified.keys()].entries()) {
+          const chunk = stored[k]!
+          pending.push(chunk.op)
+          staged.set(hex, chunk)
+          named.push(hex)
+          copied.chunks.push(hex)
+          pendingBytes += chunk.location.size
+        }
+        pending.push(...finished.splice(0))
+        verified.clear()
+        verifiedBytes = 0
+      }
       let next = 0
       for (const step of group.steps) {
         options.signal?.throwIfAborted()
@@ -144,9 +168,12 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
         const current = blob!
         let bytes: Pieces | undefined
         if (step.local) {
-          const held = await readStagedOrStored(dest, staged.get(step.hex), step.hex)
-          if (held === undefined) throw new CorruptError(`Cannot merge blob ${current.id.toString()} from ${source.name}: chunk ${step.hex} vanished from the destination during the merge`)
-          bytes = [held]
+          bytes = verified.get(step.hex)
+          if (bytes === undefined) {
+            const held = await readStagedOrStored(dest, staged.get(step.hex), step.hex)
+            if (held === undefined) throw new CorruptError(`Cannot merge blob ${current.id.toString()} from ${source.name}: chunk ${step.hex} vanished from the destination during the merge`)
+            bytes = [held]
+          }
         } else {
           bytes = fetched[next++]
           if (bytes === undefined) throw new CorruptError(`Cannot merge from ${source.name}: it lacks chunk ${step.hex} of blob ${current.id.toString()}`)
@@ -161,27 +188,23 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
           throw new CorruptError(`Cannot merge blob ${current.id.toString()} from ${source.name}: chunk ${step.hex} has ${length} bytes, its record says ${step.size}`)
         }
         if (!step.local) {
-          const stored = await storeChunk(dest, Buffer.from(step.hex, 'hex'), bytes)
-          stored.written.catch(() => undefined)
-          writes.push(stored.written)
-          groupWrites.push(stored.written)
-          pending.push(stored.op)
-          staged.set(step.hex, stored)
-          named.push(step.hex)
-          copied.chunks.push(step.hex)
-          pendingBytes += length
+          verified.set(step.hex, bytes)
+          verifiedBytes += length
           copied.bytes += length
         }
         if (!current.single) await current.whole.update(bytes)
         current.size += length
         if (--current.chunksLeft === 0) await finish()
         options.onProgress?.({ type: 'snapstore:merge:bytes', done: copied.bytes })
-        if (pendingBytes >= BATCH_BYTES) {
-          await flushed
-          void flush()
-        }
+        if (verifiedBytes >= WRITE_BYTES) await storeVerified()
       }
-      if (group.memory !== undefined) void Promise.allSettled(groupWrites).then(group.memory.release)
+      await storeVerified()
+      // The group's memory is lent again once every chunk read into it is written (a failed merge never gives it back).
+      if (group.memory !== undefined) void Promise.all(groupWrites).then(group.memory.release, () => undefined)
+      if (pendingBytes >= BATCH_BYTES) {
+        await flushed
+        void flush()
+      }
     }
     await flush()
   } catch (err) {

@@ -68,6 +68,45 @@ export class Packs {
    * are written (not yet synced: `sync` does that before anything names them).
    */
   async append (digest: Uint8Array, bytes: Pieces): Promise<{ location: ChunkLocation, written: Promise<void> }> {
+    const { locations, written } = await this.appendAll([{ digest, bytes }])
+    return { location: locations[0]!, written }
+  }
+
+  /**
+   * Appends chunks one after another, with one write per pack they go to rather than one per chunk (each
+   * write is a request to a worker thread, and waking one costs about as much as hashing 32 KiB), and
+   * returns where each lies, with a promise settled once all are written (not yet synced).
+   */
+  async appendAll (chunks: ReadonlyArray<{ digest: Uint8Array, bytes: Pieces }>): Promise<{ locations: ChunkLocation[], written: Promise<void> }> {
+    const headers = Buffer.alloc(RECORD_HEADER * chunks.length)
+    const locations: ChunkLocation[] = []
+    const writes: Array<Promise<void>> = []
+    let pack = await this.#packWithRoom()
+    let pieces: Uint8Array[] = []
+    let from = pack.size
+    for (const [i, { digest, bytes }] of chunks.entries()) {
+      if (pack.size >= PACK_LIMIT) {
+        writes.push(this.#write(pack, pieces, from))
+        pack = await this.#packWithRoom()
+        pieces = []
+        from = pack.size
+      }
+      const length = piecesLength(bytes)
+      const header = headers.subarray(RECORD_HEADER * i, RECORD_HEADER * (i + 1))
+      header.writeUInt32BE(length, 0)
+      header.set(digest, 4)
+      pieces.push(header, ...bytes)
+      locations.push({ pack: pack.number, offset: pack.size + RECORD_HEADER, size: length })
+      // Reserved at once, so appends in flight together never overlap.
+      pack.size += RECORD_HEADER + length
+    }
+    if (pieces.length > 0) writes.push(this.#write(pack, pieces, from))
+    const written = writes.length === 1 ? writes[0]! : Promise.all(writes).then(() => undefined)
+    return { locations, written }
+  }
+
+  /** The pack appends go to: the current one, or its successor once it holds PACK_LIMIT bytes. */
+  async #packWithRoom (): Promise<OpenPack> {
     let pack = await this.#currentPack()
     // Appends in flight together may all find the same pack full: the first starts the next, the others wait for it.
     while (pack.size >= PACK_LIMIT) {
@@ -78,15 +117,15 @@ export class Packs {
       }
       pack = await this.#writer!
     }
-    const length = piecesLength(bytes)
-    const header = Buffer.alloc(RECORD_HEADER)
-    header.writeUInt32BE(length, 0)
-    header.set(digest, 4)
-    const at = pack.size
-    pack.size += RECORD_HEADER + length
+    return pack
+  }
+
+  /** Writes `pieces` to `pack` at `at` (bytes reserved by the caller), flushing to disk in the background every BACKGROUND_SYNC_BYTES. */
+  #write (pack: OpenPack, pieces: Uint8Array[], at: number): Promise<void> {
+    const length = piecesLength(pieces)
     this.#unsynced = true
-    const written = pack.handle.writev([header, ...bytes], at).then(({ bytesWritten }) => {
-      if (bytesWritten !== RECORD_HEADER + length) throw new Error(`short write to pack ${pack.number}`)
+    const written = pack.handle.writev(pieces, at).then(({ bytesWritten }) => {
+      if (bytesWritten !== length) throw new Error(`short write to pack ${pack.number}`)
     })
     this.#track(written)
     this.#sinceSync += length
@@ -94,7 +133,7 @@ export class Packs {
       this.#sinceSync = 0
       this.#track(written.then(async () => { await pack.handle.datasync() }))
     }
-    return { location: { pack: pack.number, offset: at + RECORD_HEADER, size: length }, written }
+    return written
   }
 
   /** Waits for every append so far to reach the disk; called before a batch that names appended bytes is written. */
@@ -150,6 +189,21 @@ export class Packs {
       if (bytesRead === 0) throw new CorruptError(`pack ${packName(location.pack)} ends before byte ${location.offset + location.size}`)
       done += bytesRead
     }
+  }
+
+  /**
+   * Reads each location into its target, as `readInto` does, with one read for chunks that lie one after
+   * another in a pack, in whatever order they are asked for: the records' headers between them are skipped.
+   */
+  async readAllInto (reads: ReadonlyArray<{ location: ChunkLocation, target: Uint8Array }>): Promise<void> {
+    await Promise.all(neighbours(reads).map(async (run) => {
+      if (run.length === 1) return await this.readInto(run[0]!.location, run[0]!.target)
+      const handle = await this.#reader(run[0]!.location.pack)
+      const buffers = run.flatMap(({ location, target }, i) => i === 0 ? [target.subarray(0, location.size)] : [SKIPPED_HEADER, target.subarray(0, location.size)])
+      const { bytesRead } = await handle.readv(buffers, run[0]!.location.offset)
+      // Short (the pack ends early): each on its own, so the first one missing says where.
+      if (bytesRead < piecesLength(buffers)) await Promise.all(run.map(async ({ location, target }) => { await this.readInto(location, target) }))
+    }))
   }
 
   /** Where the next append will go: what `truncateTo` takes the packs back to. */
@@ -292,6 +346,28 @@ export class Packs {
     }
     return await handle
   }
+}
+
+/** Where `readAllInto` reads the record headers between neighbouring chunks: never looked at, so shared by every read. */
+const SKIPPED_HEADER = Buffer.alloc(RECORD_HEADER)
+/** At most this many chunks are read at once: two pieces each, within the system's limit of 1,024 per read. */
+const MOST_NEIGHBOURS = 256
+
+/** The reads in pack order, cut into runs of chunks that lie one after another in one pack. */
+function neighbours<T extends { location: ChunkLocation }> (reads: readonly T[]): T[][] {
+  const runs: T[][] = []
+  let run: T[] = []
+  for (const read of [...reads].sort((a, b) => a.location.pack - b.location.pack || a.location.offset - b.location.offset)) {
+    const last = run[run.length - 1]?.location
+    const next = last !== undefined && read.location.pack === last.pack && read.location.offset === last.offset + last.size + RECORD_HEADER
+    if (!next || run.length >= MOST_NEIGHBOURS) {
+      if (run.length > 0) runs.push(run)
+      run = []
+    }
+    run.push(read)
+  }
+  if (run.length > 0) runs.push(run)
+  return runs
 }
 
 /** The file name of pack `number`. */
