@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { HeadsReply, SyncLimits } from './protocol.ts'
 import type { StoreLease } from './store-lease.ts'
 import type { Store } from '../store.ts'
+import type { ChunkLocation } from '../packs/packs.ts'
 
 // Events are read from the store a page at a time and the store is let go while the page is written,
 // so a slow reader never holds the store; one answer stops after about this many bytes.
@@ -118,13 +119,15 @@ async function readWindow (store: Store, what: 'blob' | 'chunk', digests: readon
   while (count < hexes.length && (count === 0 || bytes + (locations[count]?.size ?? 0) <= WINDOW_BYTES)) bytes += locations[count++]?.size ?? 0
   const slab = bytes <= slabs.size ? slabs.take() : undefined
   let offset = 0
-  const items = await Promise.all(hexes.slice(0, count).map(async (hex, i) => {
-    const location = locations[i]
-    if (slab === undefined || location === undefined) return await readChunkAt(store, hex, location)
+  const reads: Array<{ location: ChunkLocation, target: Uint8Array }> = []
+  const placed = locations.slice(0, count).map((location) => {
+    if (slab === undefined || location === undefined) return undefined
     const target = slab.bytes.subarray(offset, offset += location.size)
-    await store.packs.readInto(location, target)
+    reads.push({ location, target })
     return target
-  }))
+  })
+  await store.packs.readAllInto(reads)
+  const items = await Promise.all(hexes.slice(0, count).map(async (hex, i) => placed[i] ?? await readChunkAt(store, hex, locations[i])))
   return { items, release: slab?.release ?? (() => undefined) }
 }
 
