@@ -35,33 +35,31 @@ export class IncomingReferences {
   /** Checks a group of events, in order: every event or blob each names is in the destination or arrived before it. */
   async note (group: readonly StoredEvent[]): Promise<void> {
     if (group.length === 0) return
-    const inGroup = new Set(group.map((stored) => digestHex(stored.id)))
-    const named = group.map(({ event }) => {
-      const refs = eventReferences(event)
-      return {
-        blobs: [...refs.blobs, ...refs.either.filter((cid) => cid.code === RAW)].map((cid) => ({ cid, hex: digestHex(cid) })),
-        events: refs.events.map((cid) => ({ cid, hex: digestHex(cid), either: false }))
-          .concat(refs.either.filter((cid) => cid.code !== RAW).map((cid) => ({ cid, hex: digestHex(cid), either: true })))
-      }
-    })
+    const ids = group.map((stored) => digestHex(stored.id))
+    const inGroup = new Set(ids)
+    // What each event names, in order: blobs, then events (marked when the field may name either).
+    const named = group.map(({ event }) => namedBy(event))
     const blobKeys = new Set<string>()
     const eventKeys = new Set<string>()
-    for (const { blobs, events } of named) {
-      for (const { hex } of blobs) if (!this.needed.has(hex) && !this.#destBlobs.has(hex)) blobKeys.add(hex)
-      for (const { hex } of events) if (!this.events.has(hex) && !inGroup.has(hex) && !this.#destEvents.has(hex)) eventKeys.add(hex)
+    for (const refs of named) {
+      for (const { hex, blob } of refs) {
+        if (blob) {
+          if (!this.needed.has(hex) && !this.#destBlobs.has(hex)) blobKeys.add(hex)
+        } else if (!this.events.has(hex) && !inGroup.has(hex) && !this.#destEvents.has(hex)) eventKeys.add(hex)
+      }
     }
     await this.#lookUp(blobKeys, eventKeys)
-    const from = this.#source.name
-    group.forEach(({ id, event }, i) => {
-      const where = `${event.origin}:${event.seq} in ${from}`
-      const { blobs, events } = named[i]!
-      for (const { cid, hex } of blobs) if (!this.needed.has(hex) && !this.#destBlobs.has(hex)) this.needed.set(hex, cid)
-      for (const { cid, hex, either } of events) {
-        if (!this.events.has(hex) && !this.#destEvents.has(hex)) throw new CorruptError(`Cannot merge event ${where}: it names ${either ? '' : 'event '}${cid.toString()}, which neither store holds`)
+    for (const [i, { event }] of group.entries()) {
+      for (const { cid, hex, blob, either } of named[i]!) {
+        if (blob) {
+          if (!this.needed.has(hex) && !this.#destBlobs.has(hex)) this.needed.set(hex, cid)
+        } else if (!this.events.has(hex) && !this.#destEvents.has(hex)) {
+          throw new CorruptError(`Cannot merge event ${event.origin}:${event.seq} in ${this.#source.name}: it names ${either ? '' : 'event '}${cid.toString()}, which neither store holds`)
+        }
       }
       if (event.type === 'blob.add') this.#noteSize(event.body.blob, event.body.size)
-      this.events.add(digestHex(id))
-    })
+      this.events.add(ids[i]!)
+    }
   }
 
   /** Every `blob.add` must state its blob's true size: checked against the destination's record now, the source's when copied. */
@@ -88,4 +86,22 @@ export class IncomingReferences {
       keys.forEach((hex, i) => { if (found[i] !== undefined) this.#destEvents.add(hex) })
     }
   }
+}
+
+/** One id an event names: a blob (by its codec where the field may name either) or an event. */
+interface Named {
+  cid: CID
+  hex: string
+  blob: boolean
+  either: boolean
+}
+
+/** The blobs and events an event names. */
+function namedBy (event: StoredEvent['event']): Named[] {
+  const refs = eventReferences(event)
+  const named: Named[] = []
+  for (const cid of refs.blobs) named.push({ cid, hex: digestHex(cid), blob: true, either: false })
+  for (const cid of refs.either) named.push({ cid, hex: digestHex(cid), blob: cid.code === RAW, either: true })
+  for (const cid of refs.events) named.push({ cid, hex: digestHex(cid), blob: false, either: false })
+  return named
 }

@@ -54,7 +54,7 @@ function storeSource (store: Store, name: string, realPath: string): MergeSource
     store,
     realPath,
     heads: async () => await listHeads(store),
-    events: (origin, from, to) => store.sub.event.values({ gte: eventKey(origin, from), lte: eventKey(origin, to) }),
+    events: (origin, from, to) => valuesReadAhead(store.sub.event.values({ gte: eventKey(origin, from), lte: eventKey(origin, to) })),
     eventAt: async (origin, seq) => await store.sub.event.get(eventKey(origin, seq)),
     blobRecord: async (digestHex) => await store.sub.blob.get(digestHex),
     chunk: async (digestHex) => await readChunk(store, digestHex),
@@ -92,3 +92,23 @@ function storeSource (store: Store, name: string, realPath: string): MergeSource
   }
 }
 
+
+// Events are read from a store source a page at a time, the next page read while this one is checked.
+const EVENT_PAGE = 1000
+
+/** The values an iterator gives, read a page ahead of the consumer: a merge's checks never wait for the disk between pages. */
+async function * valuesReadAhead (iterator: { nextv: (size: number) => Promise<Uint8Array[]>, close: () => Promise<void> }): AsyncGenerator<Uint8Array> {
+  let next: Promise<Uint8Array[]> | undefined = iterator.nextv(EVENT_PAGE)
+  try {
+    for (;;) {
+      const page = await next
+      if (page.length === 0) return
+      next = iterator.nextv(EVENT_PAGE)
+      next.catch(() => undefined)
+      yield * page
+    }
+  } finally {
+    await next?.catch(() => undefined)
+    await iterator.close()
+  }
+}
