@@ -338,6 +338,16 @@ async function appendedTogether (packs: Packs, count: number): Promise<Array<{ b
   return chunks.map((bytes, i) => ({ bytes, location: locations[i]! }))
 }
 
+ReadAll('appendAll of no chunks writes nothing and begins no pack', async ({ dir }) => {
+  const packs = new Packs(dir)
+  const { locations, written } = await packs.appendAll([])
+  await written
+  await packs.sync()
+  assert.equal(locations, [])
+  assert.equal(await packs.onDisk(), { files: 0, bytes: 0 })
+  await packs.close()
+})
+
 ReadAll('readAllInto puts each chunk in its own target, whatever the order asked, skipping the headers between neighbours', async ({ dir }) => {
   const packs = new Packs(dir)
   const chunks = await appendedTogether(packs, 10)

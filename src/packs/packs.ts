@@ -78,6 +78,7 @@ export class Packs {
    * returns where each lies, with a promise settled once all are written (not yet synced).
    */
   async appendAll (chunks: ReadonlyArray<{ digest: Uint8Array, bytes: Pieces }>): Promise<{ locations: ChunkLocation[], written: Promise<void> }> {
+    if (chunks.length === 0) return { locations: [], written: Promise.resolve() }
     const headers = Buffer.alloc(RECORD_HEADER * chunks.length)
     const locations: ChunkLocation[] = []
     const writes: Array<Promise<void>> = []
