@@ -345,6 +345,9 @@ Large.run()
 // ---------------------------------------------------------------- dedup
 
 const Dedup = storeSuite('blob dedup')
+/** A pack file begins with a magic string and version (12 bytes), and each chunk in it with its length and digest (36 bytes): README, Store format. */
+const PACK_HEADER_BYTES = 12
+const RECORD_HEADER_BYTES = 36
 
 Dedup('a chunk shared by two blobs is stored once and both read back', async ({ t }) => {
   const shared = seededBytes(max, 21)
@@ -364,6 +367,24 @@ Dedup('a chunk shared by two blobs is stored once and both read back', async ({ 
 
   assert.is(sha256(await readBlobBytes(t.store, putA.id)), sha256(a))
   assert.is(sha256(await readBlobBytes(t.store, putB.id)), sha256(b))
+})
+
+Dedup('blobs put at the same time write each chunk they share to the packs once, and each reads back whole', async ({ t }) => {
+  const shared = seededBytes(3 * max, 27)
+  const a = Buffer.concat([shared, Buffer.from('tail of a')])
+  const b = Buffer.concat([shared, Buffer.from('tail of b, longer')])
+  // a twice, as two ingests of the same bytes at once, and b sharing all but its last chunk with a.
+  const puts = await Promise.all([a, b, Buffer.from(a), b.subarray(0, 2 * max), a].map(async (bytes) => await putBlob(t.store, bytes)))
+  const distinct = [a, b, b.subarray(0, 2 * max)]
+  const chunks = new Set(distinct.flatMap((bytes) => {
+    let from = 0
+    return chunkEnds(bytes).map((end) => sha256(bytes.subarray(from, from = end)))
+  }))
+  const stats = await storeStats(t.store)
+  assert.is(stats.storedBytes, distinctChunkBytes(distinct))
+  assert.is(stats.packBytes, PACK_HEADER_BYTES + chunks.size * RECORD_HEADER_BYTES + distinctChunkBytes(distinct), 'no chunk is written to the packs twice')
+  for (const [i, bytes] of [a, b, a, b.subarray(0, 2 * max), a].entries()) assert.is(sha256(await readBlobBytes(t.store, puts[i]!.id)), sha256(bytes))
+  assert.equal((await verifyStore(t.store)).problems, [])
 })
 
 Dedup('a blob whose bytes are exactly a chunk of another blob shares that chunk', async ({ t }) => {

@@ -4,7 +4,8 @@ import { describeSystemError } from '../system-errors.ts'
 import { BadInputError, NotFoundError } from '../errors.ts'
 import { RAW, cidFromDigest, digestHex } from '../ids.ts'
 import { writeBatch } from '../batch.ts'
-import { hasChunks, storeChunk } from '../chunks.ts'
+import { storeChunk } from '../chunks.ts'
+import { claimChunks, releaseChunks, storeClaimed } from './chunk-claims.ts'
 import { GEAR_BYTES, createCutter } from '../chunking/cdc.ts'
 import type { FileHandle } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
@@ -79,6 +80,8 @@ async function ingest (store: Store, fill: Fill, sizeHint: number | undefined, o
   const hasher = sizeHint !== undefined && sizeHint >= WORKER_FROM ? threadedHasher(cutter.memory.buffer) : inlineHasher(memory)
   const chunks: Array<[Uint8Array, number]> = []
   const seen = new Set<string>()
+  // Chunks this ingest claimed (see claimChunks), released once the batch naming them is written or it failed.
+  const claimed: string[] = []
   let located: Op[] = []
   let committed = Promise.resolve()
   const busy: Array<Array<Promise<void>>> = Array.from({ length: slots }, () => [])
@@ -96,13 +99,23 @@ async function ingest (store: Store, fill: Fill, sizeHint: number | undefined, o
       seen.add(hex)
       return true
     })
-    const held = await hasChunks(store, fresh.map(({ digest }) => Buffer.from(digest).toString('hex')))
+    const hexes = fresh.map(({ digest }) => Buffer.from(digest).toString('hex'))
+    const { mine, others } = await claimChunks(store, hexes)
+    for (const i of mine) claimed.push(hexes[i]!)
     const writes: Array<Promise<void>> = []
-    for (const [i, { digest, bytes }] of fresh.entries()) {
-      if (held[i] === true) continue
-      const stored = await storeChunk(store, digest, [bytes])
+    for (const i of mine) {
+      const stored = await storeClaimed(store, hexes[i]!, fresh[i]!.digest, fresh[i]!.bytes)
       stored.written.catch(() => undefined)
       writes.push(stored.written.then(() => { located.push(stored.op) }))
+    }
+    // A chunk another ingest is storing is named in this blob's batch too: that ingest's batch may come later.
+    // Should it never store it, this ingest does.
+    for (const { index, stored } of others) {
+      writes.push(stored.catch(async () => {
+        const chunk = await storeChunk(store, fresh[index]!.digest, [fresh[index]!.bytes])
+        await chunk.written
+        return chunk
+      }).then((chunk) => { located.push(chunk.op) }))
     }
     await Promise.all(writes)
   }
@@ -192,6 +205,7 @@ async function ingest (store: Store, fill: Fill, sizeHint: number | undefined, o
     await next?.catch(() => undefined)
     await Promise.allSettled(busy.flat())
     await hasher.close()
+    await releaseChunks(store, claimed)
     if (slots === SLOTS) idle ??= { key, cutter }
   }
 
