@@ -6,6 +6,7 @@ import { putBlob, putFile } from './ingest/put-blob.ts'
 import { tagEventIfNeeded } from './tag.ts'
 import type { CID } from 'multiformats/cid'
 import type { BlobSource } from './ingest/fill.ts'
+import type { PutBlobResult } from './ingest/put-blob.ts'
 import type { BlobRecordProjection } from './projections/blobs.ts'
 import type { Store } from './store.ts'
 import type { BlobKind, EventDraft, OperationOptions, StoredEvent } from './types.ts'
@@ -38,6 +39,12 @@ export interface AddResult {
 export async function addBlob (store: Store, kind: BlobKind, source: BlobSource | { path: string }, options: AddOptions = {}): Promise<AddResult> {
   if (options.tag !== undefined && options.tag === '') throw new BadInputError('Cannot add a tag with an empty name')
   const put = isPath(source) ? await putFile(store, source.path, options) : await putBlob(store, source, options)
+  return await recordAdd(store, kind, put, options)
+}
+
+/** Records what `addBlob` records for bytes already stored (by `putBlob` or `putFile`): `blob.add` when something is new, and the tag. */
+export async function recordAdd (store: Store, kind: BlobKind, put: PutBlobResult, options: AddOptions = {}): Promise<AddResult> {
+  if (options.tag !== undefined && options.tag === '') throw new BadInputError('Cannot add a tag with an empty name')
   const drafts: EventDraft[] = []
   const stored = await store.sub.blobs.get(digestHex(put.id))
   const projection = stored === undefined ? undefined : decode<BlobRecordProjection>(stored)

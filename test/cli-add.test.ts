@@ -3,7 +3,8 @@ import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { CHUNKING, iterateLog, listBlobs, listTags } from '../src/index.ts'
+import { CHUNKING, chunkEnds, iterateLog, listBlobs, listTags } from '../src/index.ts'
+import { distinctChunkBytes } from './_helpers/store.ts'
 import {
   blobIdOf, cliContext, digestOf, dumpStore, expectError, expectOk, jsonLines, lines, noise, put, seed, sha256Hex, snap, withLibrary
 } from './_helpers/cli.ts'
@@ -52,6 +53,33 @@ Add('add reads standard input for "-", in its place among the files', async ({ d
   const run = await snap(['add', 'blob', store, a, '-', b], { input: 'from stdin\n' })
   expectOk(run, [blobIdOf('file a\n'), blobIdOf('from stdin\n'), blobIdOf('file b\n')].join('\n') + '\n')
   assert.equal((await events(store)).map((e) => e.event.type), ['blob.add', 'blob.add', 'blob.add'])
+})
+
+Add('add of many small files, one given twice and two sharing chunks, prints every id in order and records each blob once', async ({ dir, store }) => {
+  // Files are stored a few ahead of the one being recorded: the repeat and the shared chunks are stored at the same time as their first.
+  const shared = noise(CHUNKING.max * 2, 'shared')
+  const contents = [
+    ...Array.from({ length: 6 }, (_, i) => Buffer.from(`small state ${i}\n`)),
+    Buffer.concat([shared, Buffer.from('tail a')]),
+    Buffer.concat([shared, Buffer.from('tail b')])
+  ]
+  const files = await Promise.all(contents.map(async (content, i) => await put(dir, `f-${i}.bin`, content)))
+  const given = [files[0]!, files[6]!, files[1]!, files[0]!, files[7]!, ...files.slice(2, 6)]
+  const run = await snap(['add', 'snapshot', store, ...given])
+  expectOk(run)
+  assert.equal(lines(run.stdout).map(digestOf), given.map((file) => sha256Hex(contents[files.indexOf(file)]!)))
+  assert.equal((await events(store)).map((e) => digestOf(e.event.type === 'blob.add' ? e.event.body.blob.toString() : '')), [...new Set(lines(run.stdout))].map(digestOf))
+  const show = await snap(['show', store, '--json'])
+  expectOk(show)
+  const totals = JSON.parse(show.stdout) as { storedBytes: number, packBytes: number }
+  const chunks = new Set(contents.flatMap((content) => {
+    let from = 0
+    return chunkEnds(content).map((end) => sha256Hex(content.subarray(from, from = end)))
+  }))
+  assert.is(totals.storedBytes, distinctChunkBytes(contents))
+  // Each pack begins with 12 bytes, and each chunk in it with 36 (README, Store format): no chunk is written twice.
+  assert.is(totals.packBytes, 12 + 36 * chunks.size + totals.storedBytes)
+  expectOk(await snap(['verify', store]), `ok: 8 events, 8 blobs\n`)
 })
 
 Add('adding bytes already stored prints the same id and records no new event', async ({ dir, store }) => {

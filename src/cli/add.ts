@@ -1,16 +1,24 @@
 import { basename } from 'node:path'
-import { addBlob } from '../add.ts'
+import { recordAdd } from '../add.ts'
 import { UsageError } from '../errors.ts'
 import { platformFingerprint } from '../fingerprint.ts'
-import { checkFileToAdd } from '../ingest/put-blob.ts'
+import { checkFileToAdd, putBlob, putFile } from '../ingest/put-blob.ts'
 import { withStore } from '../store.ts'
 import { parseKind } from './kinds.ts'
 import { parsePairs, storeInit } from './context.ts'
 import { jsonReplacer, progressReporter, writeLine } from './output.ts'
 import { syncStore } from '../log.ts'
 import type { StoreCommandOptions } from './context.ts'
+import type { PutBlobResult } from '../ingest/put-blob.ts'
 
 const SYNC_INTERVAL_MS = 200
+// Up to this many files after the one being recorded are stored ahead of it, when each is smaller than
+// READ_AHEAD_BELOW: 1,000 files of 64 KiB are added about twice as fast as one at a time. Larger files
+// are stored one at a time, with progress, in the ingest's bounded memory.
+const READ_AHEAD = 3
+const READ_AHEAD_BELOW = 8 * 1024 * 1024
+// Files are checked (opened, measured, closed) this many at a time before any is stored.
+const CHECKS_AT_ONCE = 16
 
 /** Options of `snapstore add`. */
 export interface AddCommandOptions extends StoreCommandOptions {
@@ -27,7 +35,16 @@ export async function add (kindText: string, path: string, files: readonly strin
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('Cannot read standard input twice: give "-" at most once')
   const meta = { ...(options.fingerprint === true ? platformFingerprint() : {}), ...parsePairs(options.meta, '--meta') }
   // A missing or unreadable file among many fails the command before any is stored.
-  for (const file of files) if (file !== '-') await checkFileToAdd(file)
+  const sizes: Array<number | undefined> = []
+  for (let i = 0; i < files.length; i += CHECKS_AT_ONCE) {
+    const checks = files.slice(i, i + CHECKS_AT_ONCE).map(async (file) => file === '-' ? undefined : (await checkFileToAdd(file)).size)
+    // The first failure in argument order is the one reported.
+    for (const check of await Promise.allSettled(checks)) {
+      if (check.status === 'rejected') throw check.reason
+      sizes.push(check.value)
+    }
+  }
+  const small = (i: number): boolean => sizes[i] !== undefined && sizes[i]! < READ_AHEAD_BELOW
   await withStore(path, storeInit(options), async (store) => {
     // Ids are printed only once the events recording them are synced; one sync covers many small files.
     let unsynced: string[] = []
@@ -40,31 +57,46 @@ export async function add (kindText: string, path: string, files: readonly strin
       lastSync = Date.now()
       for (const line of lines) await writeLine(line)
     }
-    for (const file of files) {
-      const progress = progressReporter(`adding ${file}`)
-      const source = file === '-' ? process.stdin : { path: file }
-      try {
-        const result = await addBlob(store, kind, source, {
-          ...(options.name !== undefined ? { name: options.name } : {}),
-          ...(options.name === undefined && file !== '-' ? { nameIfNew: basename(file) } : {}),
-          ...(Object.keys(meta).length > 0 ? { meta } : {}),
-          ...(options.tag !== undefined ? { tag: options.tag } : {}),
-          ...(progress.onProgress !== undefined ? { onProgress: progress.onProgress } : {}),
-          sync: false
-        })
-        progress.done()
-        unsynced.push(options.json === true
-          ? JSON.stringify({ id: result.id, kind, size: result.size, file, recorded: result.events.length > 0 }, jsonReplacer)
-          : result.id.toString())
-        if (Date.now() - lastSync >= SYNC_INTERVAL_MS) await syncAndPrint()
-      } catch (err) {
-        // What was stored before the failure stays stored, and its ids are printed.
-        await syncAndPrint()
-        throw err
-      } finally {
-        progress.done()
+    // Small files are stored a few ahead of the one being recorded, so their reads, writes and syncs
+    // overlap; events are still recorded, and ids printed, in argument order.
+    const ahead = new Map<number, Promise<PutBlobResult>>()
+    try {
+      for (const [i, file] of files.entries()) {
+        for (let j = i + 1; j <= i + READ_AHEAD && j < files.length && small(j); j++) {
+          if (ahead.has(j)) continue
+          const put = putFile(store, files[j]!)
+          put.catch(() => undefined)
+          ahead.set(j, put)
+        }
+        const progress = progressReporter(`adding ${file}`)
+        const onProgress = progress.onProgress === undefined ? {} : { onProgress: progress.onProgress }
+        try {
+          const put = await (ahead.get(i) ?? (file === '-' ? putBlob(store, process.stdin, onProgress) : putFile(store, file, onProgress)))
+          ahead.delete(i)
+          const result = await recordAdd(store, kind, put, {
+            ...(options.name !== undefined ? { name: options.name } : {}),
+            ...(options.name === undefined && file !== '-' ? { nameIfNew: basename(file) } : {}),
+            ...(Object.keys(meta).length > 0 ? { meta } : {}),
+            ...(options.tag !== undefined ? { tag: options.tag } : {}),
+            sync: false
+          })
+          progress.done()
+          unsynced.push(options.json === true
+            ? JSON.stringify({ id: result.id, kind, size: result.size, file, recorded: result.events.length > 0 }, jsonReplacer)
+            : result.id.toString())
+          if (Date.now() - lastSync >= SYNC_INTERVAL_MS) await syncAndPrint()
+        } catch (err) {
+          // What was recorded before the failure stays, and its ids are printed.
+          await syncAndPrint()
+          throw err
+        } finally {
+          progress.done()
+        }
       }
+      await syncAndPrint()
+    } finally {
+      // The store is not closed under files still being stored ahead.
+      await Promise.allSettled(ahead.values())
     }
-    await syncAndPrint()
   })
 }

@@ -49,10 +49,11 @@ export async function putBlob (store: Store, source: BlobSource, options: Operat
   return await ingest(store, fillFromSource(source), source instanceof Uint8Array ? source.length : undefined, options)
 }
 
-/** Fails as `putFile` would (`E_NOT_FOUND`, `E_BAD_INPUT`) unless `path` is a file this process can read; reads none of it. */
-export async function checkFileToAdd (path: string): Promise<void> {
-  const { handle } = await openFileToAdd(path)
+/** Fails as `putFile` would (`E_NOT_FOUND`, `E_BAD_INPUT`) unless `path` is a file this process can read; reads none of it, and gives its size (undefined when it is not a regular file). */
+export async function checkFileToAdd (path: string): Promise<{ size: number | undefined }> {
+  const { handle, info } = await openFileToAdd(path)
   await handle.close()
+  return { size: info.isFile() ? info.size : undefined }
 }
 
 /** Stores the file at `path` as a blob; a missing, unreadable or directory path fails before anything is written. */
