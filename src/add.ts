@@ -44,19 +44,51 @@ export async function addBlob (store: Store, kind: BlobKind, source: BlobSource 
 
 /** Records what `addBlob` records for bytes already stored (by `putBlob` or `putFile`): `blob.add` when something is new, and the tag. */
 export async function recordAdd (store: Store, kind: BlobKind, put: PutBlobResult, options: AddOptions = {}): Promise<AddResult> {
-  if (options.tag !== undefined && options.tag === '') throw new BadInputError('Cannot add a tag with an empty name')
+  return (await recordAdds(store, kind, [{ put, options }], options.sync ?? true))[0]!
+}
+
+/**
+ * Records what `recordAdd` records for several stored blobs, in order, with one append: each is judged new
+ * or not as if the ones before it were recorded already (the same blob twice is recorded once).
+ */
+export async function recordAdds (store: Store, kind: BlobKind, items: ReadonlyArray<{ put: PutBlobResult, options: AddOptions }>, sync: boolean): Promise<AddResult[]> {
+  for (const { options } of items) if (options.tag !== undefined && options.tag === '') throw new BadInputError('Cannot add a tag with an empty name')
+  const hexes = items.map(({ put }) => digestHex(put.id))
+  const stored = await store.sub.blobs.getMany(hexes)
+  const views = new Map<string, BlobView | undefined>()
+  hexes.forEach((hex, i) => { if (!views.has(hex)) views.set(hex, viewOf(stored[i])) })
   const drafts: EventDraft[] = []
-  const stored = await store.sub.blobs.get(digestHex(put.id))
-  const projection = stored === undefined ? undefined : decode<BlobRecordProjection>(stored)
-  if (recordsSomethingNew(projection, kind, options)) {
-    drafts.push({ type: 'blob.add', body: { blob: put.id, kind, size: put.size, ...pick(options, projection) } })
+  const counts: number[] = []
+  for (const [i, { put, options }] of items.entries()) {
+    const before = drafts.length
+    const view = views.get(hexes[i]!)
+    if (recordsSomethingNew(view, kind, options)) {
+      const picked = pick(options, view)
+      drafts.push({ type: 'blob.add', body: { blob: put.id, kind, size: put.size, ...picked } })
+      views.set(hexes[i]!, { kinds: new Set([...view?.kinds ?? [], kind]), name: picked.name ?? view?.name, meta: picked.meta ?? view?.meta })
+    }
+    if (options.tag !== undefined) {
+      const tag = await tagEventIfNeeded(store, options.tag, put.id)
+      if (tag !== undefined) drafts.push(tag)
+    }
+    counts.push(drafts.length - before)
   }
-  if (options.tag !== undefined) {
-    const tag = await tagEventIfNeeded(store, options.tag, put.id)
-    if (tag !== undefined) drafts.push(tag)
-  }
-  const events = drafts.length === 0 ? [] : await appendEvents(store, drafts, { sync: options.sync ?? true })
-  return { id: put.id, size: put.size, events }
+  const events = drafts.length === 0 ? [] : await appendEvents(store, drafts, { sync })
+  let at = 0
+  return items.map(({ put }, i) => ({ id: put.id, size: put.size, events: events.slice(at, at += counts[i]!) }))
+}
+
+/** What deciding whether a `blob.add` records something new needs of a blob's projection. */
+interface BlobView {
+  kinds: ReadonlySet<BlobKind>
+  name: string | undefined
+  meta: Record<string, string> | undefined
+}
+
+function viewOf (stored: Uint8Array | undefined): BlobView | undefined {
+  if (stored === undefined) return undefined
+  const projection = decode<BlobRecordProjection>(stored)
+  return { kinds: new Set(Object.keys(projection.kinds) as BlobKind[]), name: projection.name?.value, meta: projection.meta?.value }
 }
 
 function isPath (source: BlobSource | { path: string }): source is { path: string } {
@@ -64,18 +96,18 @@ function isPath (source: BlobSource | { path: string }): source is { path: strin
 }
 
 /** The name and metadata a `blob.add` records: `nameIfNew` only for a blob that has no name yet, so it never replaces one given before. */
-function pick (options: AddOptions, projection: BlobRecordProjection | undefined): { name?: string, meta?: Record<string, string> } {
+function pick (options: AddOptions, view: BlobView | undefined): { name?: string, meta?: Record<string, string> } {
   const out: { name?: string, meta?: Record<string, string> } = {}
-  const name = options.name ?? (projection?.name === undefined ? options.nameIfNew : undefined)
+  const name = options.name ?? (view?.name === undefined ? options.nameIfNew : undefined)
   if (name !== undefined) out.name = name
   if (options.meta !== undefined && Object.keys(options.meta).length > 0) out.meta = options.meta
   return out
 }
 
-function recordsSomethingNew (projection: BlobRecordProjection | undefined, kind: BlobKind, options: AddOptions): boolean {
-  if (projection === undefined) return true
-  if (projection.kinds[kind] === undefined) return true
-  if (options.name !== undefined && projection.name?.value !== options.name) return true
-  const meta = pick(options, projection).meta
-  return meta !== undefined && (projection.meta === undefined || !Buffer.from(encode(projection.meta.value)).equals(encode(meta)))
+function recordsSomethingNew (view: BlobView | undefined, kind: BlobKind, options: AddOptions): boolean {
+  if (view === undefined) return true
+  if (!view.kinds.has(kind)) return true
+  if (options.name !== undefined && view.name !== options.name) return true
+  const meta = pick(options, view).meta
+  return meta !== undefined && (view.meta === undefined || !Buffer.from(encode(view.meta)).equals(encode(meta)))
 }

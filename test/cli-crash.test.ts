@@ -14,7 +14,7 @@ import type { CliContext } from './_helpers/cli.ts'
 const FILES = 100
 const KIB = 1024
 /** Small files `add` stores ahead of the one it records (README, A short tour). */
-const STORED_AHEAD = 3
+const STORED_AHEAD = 7
 
 interface Ctx extends CliContext {
   /** Shared by every test of the suite: 100 files of 200 KiB to 3 MiB, and their sha-256. */
@@ -92,7 +92,7 @@ async function checkSurvivors (ctx: Ctx, ids: readonly string[]): Promise<void> 
   const [events, blobs] = [Number(ok[1]), Number(ok[2])]
   // Ids are printed once a sync covers them, so files stored after the last sync may be there unprinted.
   assert.ok(events >= ids.length && events <= ctx.digests.length, `${events} events for ${ids.length} printed ids`)
-  // add stores small files up to three ahead of the one it records: the one under way and those may be stored unrecorded.
+  // add stores small files up to seven ahead of the one it records: the one under way and those may be stored unrecorded.
   assert.ok(blobs >= events && blobs <= events + 1 + STORED_AHEAD, `${blobs} blobs for ${events} events`)
 
   const ls = await snap(['ls', 'snapshots', ctx.store])

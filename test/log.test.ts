@@ -1,11 +1,13 @@
 import * as assert from 'uvu/assert'
+import { recordAdd, recordAdds } from '../src/add.ts'
 import { addBlob, appendEvents, codec, iterateLog, iterateOrigin, listBlobs, listHeads, listTags, putBlob, readEventAt, readEventById, reindex, sealEvent, storeStats, verifyStore } from '../src/index.ts'
 import { eventKey } from '../src/keys.ts'
 import { EVENTS_PER_BATCH, EventCommitter } from '../src/log.ts'
 import { exclusive } from '../src/store.ts'
 import { RAW, cidFromHex, digestHex } from '../src/ids.ts'
-import { bytes, collect, commitForeign, countEvents, dumpDerived, expectCode, rawSublevel, sealChain, storeSuite } from './_helpers/store.ts'
+import { bytes, collect, commitForeign, countEvents, dumpDerived, expectCode, rawSublevel, sealChain, storeSuite, tempStore } from './_helpers/store.ts'
 import type { CID } from 'multiformats/cid'
+import type { AddOptions, AddResult } from '../src/add.ts'
 import type { Store, StoredEvent } from '../src/index.ts'
 
 const ids = (events: readonly StoredEvent[]): string[] => events.map((e) => e.id.toString())
@@ -106,6 +108,32 @@ Append('adding the same bytes twice records one blob.add', async ({ t }) => {
   assert.is(first.events.length, 1)
   assert.is(second.events.length, 0)
   assert.is(await countEvents(t.store, 'blob.add'), 1)
+})
+
+Append('recording several stored blobs at once records what recording them one by one records', async ({ t }) => {
+  const other = await tempStore()
+  try {
+    // The same blob again, as another kind, with a new name, with a name only if new, with metadata, then again.
+    const steps: Array<{ content: string, options: AddOptions }> = [
+      { content: 'a', options: { nameIfNew: 'a.bin' } },
+      { content: 'a', options: { nameIfNew: 'other.bin' } },
+      { content: 'b', options: {} },
+      { content: 'a', options: { name: 'renamed' } },
+      { content: 'a', options: { meta: { step: '1' } } },
+      { content: 'a', options: { meta: { step: '1' } } },
+      // A name only if new is recorded only with a blob.add recorded anyway.
+      { content: 'b', options: { nameIfNew: 'b.bin' } },
+      { content: 'b', options: {} }
+    ]
+    const together = await recordAdds(t.store, 'snapshot', await Promise.all(steps.map(async ({ content, options }) => ({ put: await putBlob(t.store, bytes(content)), options }))), true)
+    const alone: AddResult[] = []
+    for (const { content, options } of steps) alone.push(await recordAdd(other.store, 'snapshot', await putBlob(other.store, bytes(content)), options))
+    const bodies = (results: AddResult[]): unknown[] => results.map((result) => result.events.map(({ event }) => event.body))
+    assert.equal(bodies(together), bodies(alone))
+    assert.equal(together.map((result) => result.events.length), [1, 0, 1, 1, 1, 0, 0, 0])
+  } finally {
+    await other.dispose()
+  }
 })
 
 Append('adding the same bytes as another kind records a second blob.add', async ({ t }) => {
