@@ -1,10 +1,11 @@
-import { mkdir } from 'node:fs/promises'
+import { spawnSync } from 'node:child_process'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { CHUNKING, chunkEnds, iterateLog, listBlobs, listTags } from '../src/index.ts'
-import { distinctChunkBytes } from './_helpers/store.ts'
+import { CLI, distinctChunkBytes } from './_helpers/store.ts'
 import {
   blobIdOf, cliContext, digestOf, dumpStore, expectError, expectOk, jsonLines, lines, noise, put, seed, sha256Hex, snap, withLibrary
 } from './_helpers/cli.ts'
@@ -80,6 +81,19 @@ Add('add of many small files, one given twice and two sharing chunks, prints eve
   // Each pack begins with 12 bytes, and each chunk in it with 36 (README, Store format): no chunk is written twice.
   assert.is(totals.packBytes, 12 + 36 * chunks.size + totals.storedBytes)
   expectOk(await snap(['verify', store]), `ok: 8 events, 8 blobs\n`)
+})
+
+Add('add of many files on a terminal counts them on stderr, clears that line, and prints only ids on stdout', async ({ dir, store }) => {
+  if (spawnSync('script', ['--version']).status !== 0) return
+  const files = await Promise.all(Array.from({ length: 40 }, async (_, i) => await put(dir, `t-${i}.bin`, `terminal state ${i}\n`)))
+  const ids = join(dir, 'ids.txt')
+  // script(1) runs the command on a pseudo-terminal and copies what it shows; stdout goes to a file.
+  const command = [process.execPath, CLI, 'add', 'snapshot', store, ...files].map((arg) => `'${arg}'`).join(' ') + ` > '${ids}'`
+  const shown = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8' })
+  assert.is(shown.status, 0, shown.stdout)
+  assert.match(shown.stdout, /\r\x1b\[Kadded: \d+ of 40/)
+  assert.ok(shown.stdout.trimEnd().endsWith('\r\x1b[K'), 'the count is cleared at the end')
+  assert.equal(lines(await readFile(ids, 'utf8')), files.map((_, i) => blobIdOf(`terminal state ${i}\n`)))
 })
 
 Add('adding bytes already stored prints the same id and records no new event', async ({ dir, store }) => {

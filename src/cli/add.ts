@@ -48,6 +48,8 @@ export async function add (kindText: string, path: string, files: readonly strin
   }
   const small = (i: number): boolean => sizes[i] !== undefined && sizes[i]! < READ_AHEAD_BELOW
   await withStore(path, storeInit(options), async (store) => {
+    // Many files: how many are added so far, on a terminal (its line cleared before ids are printed).
+    const counter = files.length > 1 ? progressReporter('added') : undefined
     // Ids are printed only once the events recording them are synced; one sync covers many small files.
     let unsynced: string[] = []
     let lastSync = Date.now()
@@ -57,6 +59,7 @@ export async function add (kindText: string, path: string, files: readonly strin
       const lines = unsynced
       unsynced = []
       lastSync = Date.now()
+      counter?.done()
       for (const line of lines) await writeLine(line)
     }
     // Small files are stored a few ahead of the one being recorded, so their reads, writes and syncs
@@ -94,6 +97,7 @@ export async function add (kindText: string, path: string, files: readonly strin
             stored.delete(i + k)
           }
           i += batch.length
+          counter?.onProgress?.({ type: 'snapstore:add:files', done: i, total: files.length })
           if (Date.now() - lastSync >= SYNC_INTERVAL_MS) await syncAndPrint()
         } catch (err) {
           // What was recorded before the failure stays, and its ids are printed.
@@ -105,6 +109,7 @@ export async function add (kindText: string, path: string, files: readonly strin
       }
       await syncAndPrint()
     } finally {
+      counter?.done()
       // The store is not closed under files still being stored ahead.
       await Promise.allSettled(ahead.values())
     }
