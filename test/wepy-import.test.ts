@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import * as assert from 'uvu/assert'
 import {
-  WEPY_MD5_META, addBlob, digestHex, importWepy, listBlobIds, listRuns, listTags, mergeStores, readBlobBytes, reindex, resolveId, setTag, verifyStore
+  CHUNKING, WEPY_MD5_META, addBlob, digestHex, importWepy, listBlobIds, listRuns, listTags, mergeStores, readBlobBytes, reindex, resolveId, setTag, storeStats, verifyStore
 } from '../src/index.ts'
-import { collect, expectCode, fixturePath } from './_helpers/store.ts'
+import { RAW, cidFromDigest } from '../src/ids.ts'
+import { collect, distinctChunkBytes, expectCode, fixturePath, seededBytes } from './_helpers/store.ts'
 import { dumpDerived, workspaceSuite } from './_helpers/merge.ts'
 import { WEPY, WEPY_SCHEMA, expectedListings, writeSqlite } from './_helpers/wepy.ts'
 import type { Store } from '../src/index.ts'
@@ -67,6 +68,24 @@ Import('turns the meta defaults into wepy.* tags, storing pickled values as blob
   assert.is(tags.get('wepy.default_snapshot'), (await resolveId(store, '26221b21c15a27af3105582290f0969a', 'snapshot')).toString())
   assert.is(tags.get('wepy.default_configuration'), (await resolveId(store, '28197e579c179bab49406160f34e4b0b', 'config')).toString())
   assert.equal((await collect(listBlobIds(store, 'blob'))).sort(), [tags.get('wepy.default_init_walkers'), tags.get('wepy.default_sim_apparatus')].sort())
+})
+
+Import('a database of many snapshots sharing chunks is imported in the order it lists them, each chunk written once, and importing again records nothing', async ({ ws }) => {
+  const store = await ws.init('s')
+  // Twenty snapshots stored ahead of one another: states of one system, each changing its tail.
+  const shared = seededBytes(3 * CHUNKING.max, 41)
+  const states = Array.from({ length: 20 }, (_, i) => Buffer.concat([shared, new TextEncoder().encode(`state ${i}`)]))
+  const db = await writeSqlite(ws.scratch('.sqlite'), [...WEPY_SCHEMA, ...states.map((state): [string, Array<string | Uint8Array>] => ['INSERT INTO snapshots VALUES (?, ?)', [md5(state), state]])])
+  assert.equal(await importWepy(store, db), { snapshots: 20, configs: 0, runs: 0, tags: 0 })
+  const listed = await collect(listBlobIds(store, 'snapshot'))
+  // The database lists snapshots by their MD5.
+  const byMd5 = [...states].sort((a, b) => md5(a).localeCompare(md5(b)))
+  assert.equal(listed, byMd5.map((state) => cidFromDigest(RAW, createHash('sha256').update(state).digest()).toString()))
+  const stats = await storeStats(store)
+  assert.is(stats.storedBytes, distinctChunkBytes(states))
+  assert.ok(stats.packBytes < stats.storedBytes + 4096, `no chunk is written twice (${stats.packBytes} bytes in packs for ${stats.storedBytes} stored)`)
+  assert.equal(await importWepy(store, db), { snapshots: 0, configs: 0, runs: 0, tags: 0 })
+  assert.equal((await verifyStore(store)).problems, [])
 })
 
 Import('importing again records nothing', async ({ ws }) => {

@@ -10,11 +10,15 @@ import { runKey } from '../runs/run-key.ts'
 import { tagEventIfNeeded } from '../tag.ts'
 import { readOrchestrator } from './orchestrator-db.ts'
 import type { CID } from 'multiformats/cid'
+import type { PutBlobResult } from '../ingest/put-blob.ts'
 import type { DraftSource } from '../log.ts'
 import type { BlobRecordProjection } from '../projections/blobs.ts'
 import type { Store } from '../store.ts'
 import type { BlobKind, OperationOptions } from '../types.ts'
 import type { WepyBlobRow, WepyMetaRow, WepyRunRow } from './orchestrator-db.ts'
+
+// Snapshots and configurations are stored this many ahead of the one being recorded.
+const PUTS_AHEAD = 7
 
 /** What one import recorded: only what was new to the store is counted. */
 export interface WepyImportResult {
@@ -63,13 +67,31 @@ export async function importWepy (store: Store, path: string, options: WepyImpor
   const drafts: DraftSource[] = []
   const total = orchestrator.snapshots.length + orchestrator.configs.length
   let stored = 0
+  // Rows are stored up to PUTS_AHEAD ahead of the one being looked at, so their writes and syncs overlap
+  // (chunks they share are still written once); then the store is asked once which are imported already,
+  // and events are drafted in row order.
   const storeRows = async (rows: WepyBlobRow[], kind: BlobKind): Promise<number> => {
+    const puts: Array<Promise<PutBlobResult>> = []
+    const results: PutBlobResult[] = []
+    try {
+      for (let i = 0; i < rows.length; i++) {
+        for (let j = puts.length; j < Math.min(rows.length, i + 1 + PUTS_AHEAD); j++) {
+          puts.push(putBlob(store, rows[j]!.bytes))
+          puts[j]!.catch(() => undefined)
+        }
+        options.signal?.throwIfAborted()
+        results.push(await puts[i]!)
+        options.onProgress?.({ type: 'snapstore:import:blob', done: ++stored, total })
+      }
+    } finally {
+      // The store is not given back under rows still being stored.
+      await Promise.allSettled(puts)
+    }
+    const imported = await importedAlready(store, kind, rows.map((row, i) => ({ md5: row.md5, id: results[i]!.id })))
     let recorded = 0
-    for (const row of rows) {
-      options.signal?.throwIfAborted()
-      const { id, size } = await putBlob(store, row.bytes)
-      options.onProgress?.({ type: 'snapstore:import:blob', done: ++stored, total })
-      if (await isImported(store, kind, row.md5, id)) continue
+    for (const [i, row] of rows.entries()) {
+      if (imported[i] === true) continue
+      const { id, size } = results[i]!
       drafts.push({ type: 'blob.add', body: { blob: id, kind, size, meta: { [WEPY_MD5_META]: row.md5 } } })
       recorded++
     }
@@ -115,12 +137,16 @@ async function aliasedBlob (store: Store, md5: string): Promise<CID | undefined>
   return found.length === 1 ? found[0] : undefined
 }
 
-/** True when the store already holds the blob as this kind with this MD5 alias. */
-async function isImported (store: Store, kind: BlobKind, md5: string, id: CID): Promise<boolean> {
-  const digest = digestHex(id)
-  if (await store.sub.aliases.get(aliasKey(md5, digest)) === undefined) return false
-  const projection = await store.sub.blobs.get(digest)
-  return projection !== undefined && decode<BlobRecordProjection>(projection).kinds[kind] !== undefined
+/** For each blob, true when the store already holds it as this kind with this MD5 alias: one lookup per keyspace for all. */
+async function importedAlready (store: Store, kind: BlobKind, blobs: ReadonlyArray<{ md5: string, id: CID }>): Promise<boolean[]> {
+  if (blobs.length === 0) return []
+  const digests = blobs.map(({ id }) => digestHex(id))
+  const aliases = await store.sub.aliases.getMany(blobs.map(({ md5 }, i) => aliasKey(md5, digests[i]!)))
+  const projections = await store.sub.blobs.getMany(digests)
+  return blobs.map((_, i) => {
+    const projection = projections[i]
+    return aliases[i] !== undefined && projection !== undefined && decode<BlobRecordProjection>(projection).kinds[kind] !== undefined
+  })
 }
 
 /** Stores a meta value of its own (a pickled object) as a plain blob named after its key. */
