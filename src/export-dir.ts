@@ -1,13 +1,16 @@
 import { mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
-import { readBlob } from './blobs.ts'
+import { blobSize, readBlob } from './blobs.ts'
 import { BadInputError } from './errors.ts'
 import { listBlobIds } from './query.ts'
 import { SHA256SUMS_FILE, exportFileName, sha256sumLine } from './sha256sums.ts'
 import { writeFileAtomically } from './write-file.ts'
 import type { Store } from './store.ts'
 import type { BlobKind, OperationOptions } from './types.ts'
+
+const WRITES_AT_ONCE = 8
+const BYTES_AT_ONCE = 32 * 1024 * 1024
 
 /** One blob written into a directory. */
 export interface ExportedBlob {
@@ -26,13 +29,36 @@ export async function exportBlobs (store: Store, kind: BlobKind, dir: string, op
   if (info !== undefined && !info.isDirectory()) throw new BadInputError(`Cannot export into "${dir}": it is a file, not a directory`)
   await mkdir(dir, { recursive: true })
   const written: ExportedBlob[] = []
-  for await (const text of listBlobIds(store, kind, options)) {
-    const id = CID.parse(text)
-    const file = join(dir, exportFileName(id))
-    await writeFileAtomically(file, readBlob(store, id, options))
-    written.push({ id, file })
-    options.onProgress?.({ type: 'snapstore:export:blob', done: written.length })
+  // Files are written a few at a time (each is synced before it is renamed into place, and those waits
+  // overlap), with at most BYTES_AT_ONCE of blobs in flight: a larger blob is written alone.
+  const inFlight = new Set<Promise<void>>()
+  let bytesInFlight = 0
+  let done = 0
+  // The first failure, thrown once the writes in flight have ended.
+  let failure: { error: unknown } | undefined
+  try {
+    for await (const text of listBlobIds(store, kind, options)) {
+      const id = CID.parse(text)
+      const file = join(dir, exportFileName(id))
+      const size = await blobSize(store, id)
+      while (inFlight.size > 0 && (inFlight.size >= WRITES_AT_ONCE || bytesInFlight + size > BYTES_AT_ONCE)) await Promise.race(inFlight)
+      if (failure !== undefined) break
+      bytesInFlight += size
+      const writing: Promise<void> = writeFileAtomically(file, readBlob(store, id, options)).then(
+        () => { options.onProgress?.({ type: 'snapstore:export:blob', done: ++done }) },
+        (error: unknown) => { failure ??= { error } }
+      ).finally(() => {
+        bytesInFlight -= size
+        inFlight.delete(writing)
+      })
+      inFlight.add(writing)
+      written.push({ id, file })
+    }
+  } finally {
+    // Nothing is left reading the store or writing files when this returns or fails.
+    await Promise.all(inFlight)
   }
+  if (failure !== undefined) throw failure.error
   const sums = written.map(({ id }) => sha256sumLine(id) + '\n').join('')
   await writeFileAtomically(join(dir, SHA256SUMS_FILE), [new TextEncoder().encode(sums)])
   return written
