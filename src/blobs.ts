@@ -24,7 +24,16 @@ const LOCATE_WINDOW = 64
 
 /** The stored record of a blob, or undefined when the store lacks it. */
 export async function readBlobRecord (store: Store, id: CID): Promise<BlobRecord | undefined> {
-  const value = await store.sub.blob.get(digestHex(id))
+  return decodeBlobRecord(id, await store.sub.blob.get(digestHex(id)))
+}
+
+/** The stored records of many blobs, with one lookup (undefined where a blob is missing); `E_CORRUPT` for a malformed one. */
+export async function readBlobRecords (store: Store, ids: readonly CID[]): Promise<Array<BlobRecord | undefined>> {
+  const values = await store.sub.blob.getMany(ids.map(digestHex))
+  return ids.map((id, i) => decodeBlobRecord(id, values[i]))
+}
+
+function decodeBlobRecord (id: CID, value: Uint8Array | undefined): BlobRecord | undefined {
   if (value === undefined) return undefined
   const record = decode<BlobRecord>(value)
   if (typeof record?.size !== 'number' || !Array.isArray(record.chunks)) throw new CorruptError(`Cannot read blob "${id.toString()}": its record is malformed`)

@@ -5,13 +5,14 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { CarWriter } from '@ipld/car/writer'
 import { encode } from './codec.ts'
-import { BadInputError, CorruptError, NotFoundError } from './errors.ts'
+import { BadInputError, CorruptError, NotFoundError, isSnapstoreError } from './errors.ts'
 import { eventReferences } from './event-format.ts'
 import { DAG_CBOR, RAW, cidFromDigest, cidFromHex, digestHex, eventId, sha256Hex } from './ids.ts'
 import { iterateOrigin, listHeads, readEventAt } from './log.ts'
 import { parseEventKey } from './keys.ts'
-import { readBlobRecord } from './blobs.ts'
-import { readChunk } from './chunks.ts'
+import { readBlobRecords } from './blobs.ts'
+import { readChunks } from './chunks.ts'
+import { settleQuietly } from './merge/read-ahead.ts'
 import { resolveId } from './resolve.ts'
 import type { CID } from 'multiformats/cid'
 import type { BlobRecord } from './blobs.ts'
@@ -82,8 +83,11 @@ export async function carContents (store: Store, heads: readonly OriginHead[], a
 /** Writes the CAR file a plan describes: root, then each blob's chunks and manifest, then events in seq order per origin. The file appears only when complete. */
 export async function writeCar (store: Store, path: string, plan: CarPlan, options: OperationOptions = {}): Promise<ExportResult> {
   const manifests: Array<{ cid: CID, bytes: Uint8Array, record: BlobRecord }> = []
-  for (const cid of plan.blobs.values()) {
-    const record = await readBlobRecord(store, cid)
+  const ids = [...plan.blobs.values()]
+  const records: Array<BlobRecord | undefined> = []
+  for (let i = 0; i < ids.length; i += RECORDS_AT_ONCE) records.push(...await readBlobRecords(store, ids.slice(i, i + RECORDS_AT_ONCE)))
+  for (const [i, cid] of ids.entries()) {
+    const record = records[i]
     if (record === undefined) throw new CorruptError(`Cannot export: blob ${cid.toString()} is named by an event but missing`)
     const manifest: BlobManifest = { blob: cid, size: record.size, chunks: record.chunks.map(([digest]) => cidFromDigest(RAW, digest)), sizes: record.chunks.map(([, size]) => size) }
     const bytes = encode(manifest)
@@ -102,15 +106,20 @@ export async function writeCar (store: Store, path: string, plan: CarPlan, optio
   let events = 0
   try {
     await writer.put({ cid: rootCid, bytes: rootBytes })
+    // Each blob's chunks (those not sent before), then its manifest; the chunks are read a group ahead.
     const sent = new Set<string>(plan.skipChunks)
-    for (const manifest of manifests) {
-      for (const [digest] of manifest.record.chunks) {
+    const perManifest = manifests.map((manifest) => manifest.record.chunks.flatMap(([digest, size]) => {
+      const hex = Buffer.from(digest).toString('hex')
+      if (sent.has(hex)) return []
+      sent.add(hex)
+      return [{ hex, size, digest }]
+    }))
+    const chunks = chunksAhead(store, perManifest.flat())
+    for (const [m, manifest] of manifests.entries()) {
+      for (const { hex, digest } of perManifest[m]!) {
         options.signal?.throwIfAborted()
-        const hex = Buffer.from(digest).toString('hex')
-        if (sent.has(hex)) continue
-        sent.add(hex)
-        const bytes = await readChunk(store, hex)
-        if (bytes === undefined) throw new CorruptError(`Cannot export: chunk ${hex} is missing`)
+        const { value: bytes } = await chunks.next()
+        if (!(bytes instanceof Uint8Array)) throw new CorruptError(`Cannot export: chunk ${hex} is missing`)
         // A damaged chunk is refused here, not by whoever receives the file.
         const computed = sha256Hex(bytes)
         if (computed !== hex) throw new CorruptError(`Cannot export: chunk ${hex} does not match its digest (computed ${computed})`, { details: { expected: hex, computed } })
@@ -176,4 +185,35 @@ async function headsFor (store: Store, ids: readonly string[]): Promise<OriginHe
     if (stored !== undefined) heads.push({ origin, seq, head: stored.id })
   }
   return heads
+}
+
+// An export reads blob records this many at a time.
+const RECORDS_AT_ONCE = 1000
+// An export reads chunks in groups of about this many bytes (or CHUNKS_PER_GROUP), the next group while this one is written.
+const GROUP_BYTES = 4 * 1024 * 1024
+const CHUNKS_PER_GROUP = 256
+
+/** The bytes of each chunk in order (undefined for one the store lacks), read in groups, one group ahead. */
+async function * chunksAhead (store: Store, wanted: ReadonlyArray<{ hex: string, size: number }>): AsyncGenerator<Uint8Array | undefined> {
+  const groups: Array<typeof wanted> = []
+  for (let i = 0; i < wanted.length;) {
+    let bytes = 0
+    let end = i
+    while (end < wanted.length && end - i < CHUNKS_PER_GROUP && (end === i || bytes + wanted[end]!.size <= GROUP_BYTES)) bytes += wanted[end++]!.size
+    groups.push(wanted.slice(i, end))
+    i = end
+  }
+  const unreadable = (hex: string, err: unknown): never => {
+    throw isSnapstoreError(err) ? new CorruptError(`Cannot export: chunk ${hex}: ${err.message}`, { cause: err }) : err as Error
+  }
+  const read = (group: typeof wanted): Promise<Array<Uint8Array | undefined>> => {
+    const memory = Buffer.allocUnsafe(group.reduce((sum, { size }) => sum + size, 0))
+    return settleQuietly(readChunks(store, group, memory, unreadable))
+  }
+  let next = groups.length > 0 ? read(groups[0]!) : undefined
+  for (let g = 0; g < groups.length; g++) {
+    const current = await next!
+    next = g + 1 < groups.length ? read(groups[g + 1]!) : undefined
+    yield * current
+  }
 }

@@ -39,6 +39,32 @@ export async function readChunkAt (store: Store, hex: string, location: ChunkLoc
   return store.inlineChunks ? await store.sub.chunk.get(hex) : undefined
 }
 
+/**
+ * Reads chunks by digest with one lookup for where they lie and one read per run of them lying one after
+ * another in a pack. A chunk of the size asked for goes into `memory`, one after another while it has room
+ * (or into a buffer of its own); a chunk of another size is read whole on its own, for the caller to refuse;
+ * a chunk the store lacks is undefined. When a read fails, each chunk is read again alone, so `unreadable`
+ * can name the one that fails.
+ */
+export async function readChunks (store: Store, wanted: ReadonlyArray<{ hex: string, size: number }>, memory: Uint8Array | undefined, unreadable: (hex: string, err: unknown) => never): Promise<Array<Uint8Array | undefined>> {
+  const hexes = wanted.map(({ hex }) => hex)
+  const locations = await chunkLocations(store, hexes)
+  const reads: Array<{ location: ChunkLocation, target: Uint8Array, hex: string }> = []
+  let used = 0
+  const placed = locations.map((location, i): Uint8Array | undefined => {
+    if (location === undefined || location.size !== wanted[i]!.size) return undefined
+    const fits = memory !== undefined && used + location.size <= memory.length
+    const target = fits ? memory.subarray(used, used + location.size) : Buffer.allocUnsafe(location.size)
+    if (fits) used += location.size
+    reads.push({ location, target, hex: hexes[i]! })
+    return target
+  })
+  await store.packs.readAllInto(reads).catch(async () => {
+    for (const { location, target, hex } of reads) await store.packs.readInto(location, target).catch((err: unknown) => unreadable(hex, err))
+  })
+  return await Promise.all(hexes.map(async (hex, i) => placed[i] ?? await readChunkAt(store, hex, locations[i]).catch((err: unknown) => unreadable(hex, err))))
+}
+
 /** Appends a chunk's bytes, given in pieces, to the store's packs (which must not change until `written` settles). */
 export async function storeChunk (store: Store, digest: Uint8Array, bytes: Pieces): Promise<StoredChunk> {
   return (await storeChunks(store, [{ digest, bytes }]))[0]!

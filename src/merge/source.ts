@@ -3,12 +3,11 @@ import { resolve } from 'node:path'
 import { listHeads } from '../log.ts'
 import { eventKey } from '../keys.ts'
 import { openStore, closeStore } from '../store.ts'
-import { chunkLocations, readChunk, readChunkAt } from '../chunks.ts'
+import { readChunk, readChunks } from '../chunks.ts'
 import { CorruptError, isSnapstoreError } from '../errors.ts'
 import type { Store, StoreInit } from '../store.ts'
 import type { OriginHead } from '../types.ts'
 import type { Pieces } from '../pieces.ts'
-import type { ChunkLocation } from '../packs/packs.ts'
 
 /**
  * Where a merge reads from: a store directory, a CAR file, or a peer. Everything a source returns is
@@ -60,33 +59,11 @@ function storeSource (store: Store, name: string, realPath: string): MergeSource
     chunk: async (digestHex) => await readChunk(store, digestHex),
     blobRecords: async (digestHexes) => await store.sub.blob.getMany(digestHexes as string[]),
     chunks: async (wanted, memory) => {
-      // One lookup for where the chunks lie, then one read for each run of them that lie one after another.
-      const hexes = wanted.map(({ hex }) => hex)
-      const locations = await chunkLocations(store, hexes)
-      const reads: Array<{ location: ChunkLocation, target: Uint8Array, hex: string }> = []
-      let used = 0
-      const found = locations.map((location, i): Uint8Array | undefined => {
-        // A chunk of the size its record gives goes to its place in memory (or a buffer of its own); any other is read on its own, and refused by the merge.
-        if (location === undefined || location.size !== wanted[i]!.size) return undefined
-        const fits = memory !== undefined && used + location.size <= memory.length
-        const target = fits ? memory.subarray(used, used + location.size) : Buffer.allocUnsafe(location.size)
-        if (fits) used += location.size
-        reads.push({ location, target, hex: hexes[i]! })
-        return target
-      })
-      const unreadable = (hex: string) => (err: unknown): never => {
+      // A chunk that cannot be read fails the merge, naming it; one of another size is refused by the merge.
+      const unreadable = (hex: string, err: unknown): never => {
         throw isSnapstoreError(err) ? new CorruptError(`Cannot merge from ${name}: chunk ${hex}: ${err.message}`, { cause: err }) : err as Error
       }
-      await store.packs.readAllInto(reads).catch(async () => {
-        // Which chunk cannot be read: each on its own, so the error names it.
-        for (const { location, target, hex } of reads) await store.packs.readInto(location, target).catch(unreadable(hex))
-      })
-      return await Promise.all(hexes.map(async (hex, i) => {
-        const target = found[i]
-        if (target !== undefined) return [target]
-        const bytes = await readChunkAt(store, hex, locations[i]).catch(unreadable(hex))
-        return bytes === undefined ? undefined : [bytes]
-      }))
+      return (await readChunks(store, wanted, memory, unreadable)).map((bytes) => bytes === undefined ? undefined : [bytes])
     },
     close: async () => { await closeStore(store) }
   }
