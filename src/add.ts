@@ -1,7 +1,8 @@
 import { decode, encode } from './codec.ts'
 import { BadInputError } from './errors.ts'
 import { digestHex } from './ids.ts'
-import { appendEvents } from './log.ts'
+import { appendHeld } from './log.ts'
+import { exclusive } from './store.ts'
 import { putBlob, putFile } from './ingest/put-blob.ts'
 import { tagEventIfNeeded } from './tag.ts'
 import type { CID } from 'multiformats/cid'
@@ -53,29 +54,32 @@ export async function recordAdd (store: Store, kind: BlobKind, put: PutBlobResul
  */
 export async function recordAdds (store: Store, kind: BlobKind, items: ReadonlyArray<{ put: PutBlobResult, options: AddOptions }>, sync: boolean): Promise<AddResult[]> {
   for (const { options } of items) if (options.tag !== undefined && options.tag === '') throw new BadInputError('Cannot add a tag with an empty name')
-  const hexes = items.map(({ put }) => digestHex(put.id))
-  const stored = await store.sub.blobs.getMany(hexes)
-  const views = new Map<string, BlobView | undefined>()
-  hexes.forEach((hex, i) => { if (!views.has(hex)) views.set(hex, viewOf(stored[i])) })
-  const drafts: EventDraft[] = []
-  const counts: number[] = []
-  for (const [i, { put, options }] of items.entries()) {
-    const before = drafts.length
-    const view = views.get(hexes[i]!)
-    if (recordsSomethingNew(view, kind, options)) {
-      const picked = pick(options, view)
-      drafts.push({ type: 'blob.add', body: { blob: put.id, kind, size: put.size, ...picked } })
-      views.set(hexes[i]!, { kinds: new Set([...view?.kinds ?? [], kind]), name: picked.name ?? view?.name, meta: picked.meta ?? view?.meta })
+  // Read, decided and appended in one turn of the store's writers: adds at the same time never both record the same news.
+  return await exclusive(store, async () => {
+    const hexes = items.map(({ put }) => digestHex(put.id))
+    const stored = await store.sub.blobs.getMany(hexes)
+    const views = new Map<string, BlobView | undefined>()
+    hexes.forEach((hex, i) => { if (!views.has(hex)) views.set(hex, viewOf(stored[i])) })
+    const drafts: EventDraft[] = []
+    const counts: number[] = []
+    for (const [i, { put, options }] of items.entries()) {
+      const before = drafts.length
+      const view = views.get(hexes[i]!)
+      if (recordsSomethingNew(view, kind, options)) {
+        const picked = pick(options, view)
+        drafts.push({ type: 'blob.add', body: { blob: put.id, kind, size: put.size, ...picked } })
+        views.set(hexes[i]!, { kinds: new Set([...view?.kinds ?? [], kind]), name: picked.name ?? view?.name, meta: picked.meta ?? view?.meta })
+      }
+      if (options.tag !== undefined) {
+        const tag = await tagEventIfNeeded(store, options.tag, put.id)
+        if (tag !== undefined) drafts.push(tag)
+      }
+      counts.push(drafts.length - before)
     }
-    if (options.tag !== undefined) {
-      const tag = await tagEventIfNeeded(store, options.tag, put.id)
-      if (tag !== undefined) drafts.push(tag)
-    }
-    counts.push(drafts.length - before)
-  }
-  const events = drafts.length === 0 ? [] : await appendEvents(store, drafts, { sync })
-  let at = 0
-  return items.map(({ put }, i) => ({ id: put.id, size: put.size, events: events.slice(at, at += counts[i]!) }))
+    const events = drafts.length === 0 ? [] : await appendHeld(store, drafts, { sync })
+    let at = 0
+    return items.map(({ put }, i) => ({ id: put.id, size: put.size, events: events.slice(at, at += counts[i]!) }))
+  })
 }
 
 /** What deciding whether a `blob.add` records something new needs of a blob's projection. */

@@ -34,26 +34,29 @@ export const EVENTS_PER_BATCH = 250
  * const [ev] = await appendEvents(store, [{ type: 'tag.set', body: { name: 'best', target: blobId } }])
  */
 export async function appendEvents (store: Store, drafts: readonly DraftSource[], options: AppendOptions = {}): Promise<StoredEvent[]> {
-  return await exclusive(store, async () => {
-    const head = await readHead(store, store.origin)
-    let seq = head?.seq ?? 0
-    let prev: CID | null = head?.head ?? null
-    let clock = store.clock
-    const time = Date.now()
-    const sealed: StoredEvent[] = []
-    for (const source of drafts) {
-      const draft = typeof source === 'function' ? source(sealed) : source
-      const event = { v: 1, origin: store.origin, seq: ++seq, prev, clock: ++clock, time, host: store.host, ...draft } as SnapEvent
-      const stored = sealEvent(event)
-      prev = stored.id
-      sealed.push(stored)
-    }
-    // The first batch is prepared while the references are still being read; it is written only if they all exist.
-    const committer = new EventCommitter(store, checkReferences(store, sealed))
-    for (let i = 0; i < sealed.length; i += EVENTS_PER_BATCH) await committer.commit(sealed.slice(i, i + EVENTS_PER_BATCH), options.sync ?? true)
-    await committer.settled()
-    return sealed
-  })
+  return await exclusive(store, async () => await appendHeld(store, drafts, options))
+}
+
+/** `appendEvents` for a caller that holds the store's write queue already (see `exclusive`), so it can decide what to append from what it read in the same turn. */
+export async function appendHeld (store: Store, drafts: readonly DraftSource[], options: AppendOptions = {}): Promise<StoredEvent[]> {
+  const head = await readHead(store, store.origin)
+  let seq = head?.seq ?? 0
+  let prev: CID | null = head?.head ?? null
+  let clock = store.clock
+  const time = Date.now()
+  const sealed: StoredEvent[] = []
+  for (const source of drafts) {
+    const draft = typeof source === 'function' ? source(sealed) : source
+    const event = { v: 1, origin: store.origin, seq: ++seq, prev, clock: ++clock, time, host: store.host, ...draft } as SnapEvent
+    const stored = sealEvent(event)
+    prev = stored.id
+    sealed.push(stored)
+  }
+  // The first batch is prepared while the references are still being read; it is written only if they all exist.
+  const committer = new EventCommitter(store, checkReferences(store, sealed))
+  for (let i = 0; i < sealed.length; i += EVENTS_PER_BATCH) await committer.commit(sealed.slice(i, i + EVENTS_PER_BATCH), options.sync ?? true)
+  await committer.settled()
+  return sealed
 }
 
 /** Forces everything written to the store so far onto the disk (one synced write of the clock). */

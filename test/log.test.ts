@@ -136,6 +136,17 @@ Append('recording several stored blobs at once records what recording them one b
   }
 })
 
+Append('addBlob calls at the same time record each blob once, however many give the same bytes', async ({ t }) => {
+  const contents = ['state a', 'state b', 'state a', 'state a', 'state c', 'state b']
+  const added = await Promise.all(contents.map(async (content) => await addBlob(t.store, 'snapshot', bytes(content))))
+  assert.is(await countEvents(t.store, 'blob.add'), 3)
+  for (const content of new Set(contents)) {
+    const recorded = added.filter((result, i) => contents[i] === content && result.events.length > 0)
+    assert.is(recorded.length, 1, `one call records "${content}"`)
+  }
+  assert.equal((await verifyStore(t.store)).problems, [])
+})
+
 Append('adding the same bytes as another kind records a second blob.add', async ({ t }) => {
   await addBlob(t.store, 'snapshot', bytes('state'))
   const again = await addBlob(t.store, 'config', bytes('state'))
