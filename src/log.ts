@@ -78,10 +78,16 @@ export class EventCommitter {
   // The projection state of the batch being written, which the database may not show yet.
   #state: StateOverlay | undefined
 
-  /** `after`: what must succeed before the first batch is written (a check still reading); if it fails, nothing is. */
-  constructor (store: Store, after: Promise<void> = Promise.resolve()) {
+  readonly #projectionsOnly: boolean
+
+  /**
+   * `after`: what must succeed before the first batch is written (a check still reading); if it fails, nothing is.
+   * `projectionsOnly`: write only what the events project (for events already in the log, as `reindex` does).
+   */
+  constructor (store: Store, after: Promise<void> = Promise.resolve(), projectionsOnly = false) {
     this.#store = store
     this.#clock = store.clock
+    this.#projectionsOnly = projectionsOnly
     this.#writing = after
     // Reported by the first commit or by settled; never an unhandled rejection meanwhile.
     after.catch(() => {})
@@ -102,10 +108,11 @@ export class EventCommitter {
       const heads = new Map<string, { seq: number, head: CID }>()
       for (const stored of events) {
         const { event } = stored
-        batch.add({ type: 'put', sublevel: 'event', key: eventKey(event.origin, event.seq), value: stored.bytes })
+        if (!this.#projectionsOnly) batch.add({ type: 'put', sublevel: 'event', key: eventKey(event.origin, event.seq), value: stored.bytes })
         const projected = projectEvent(stored, state)
         state.apply(projected)
         for (const op of projected) batch.add(op)
+        if (this.#projectionsOnly) continue
         heads.set(event.origin, { seq: event.seq, head: stored.id })
         clock = Math.max(clock, event.clock)
       }

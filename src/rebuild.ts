@@ -2,11 +2,10 @@ import { openEvent } from './event-format.ts'
 import { parseEventKey } from './keys.ts'
 import { StateOverlay } from './ops.ts'
 import { projectEvent } from './projections/index.ts'
-import { DERIVED_SUBLEVELS } from './store.ts'
-import { writeBatch } from './batch.ts'
-import type { Op } from './ops.ts'
+import { DERIVED_SUBLEVELS, exclusive } from './store.ts'
+import { EVENTS_PER_BATCH, EventCommitter, syncStore } from './log.ts'
 import type { Store } from './store.ts'
-import type { OperationOptions } from './types.ts'
+import type { OperationOptions, StoredEvent } from './types.ts'
 
 /**
  * Computes every index and projection from the log alone, in memory, without writing.
@@ -27,20 +26,44 @@ export async function rebuildState (store: Store, options: OperationOptions = {}
   return { state, events }
 }
 
-const WRITE_PAGE = 10000
-
-/** Rebuilds every index and projection from the log; running it again after an interruption completes it. */
+/**
+ * Rebuilds every index and projection from the log, with memory bounded whatever its length: every event is
+ * read and checked first (a damaged log fails with nothing cleared), then the derived keyspaces are cleared
+ * and the events projected again in batches, each prepared while the one before it is written. Running it
+ * again after an interruption completes it.
+ */
 export async function reindex (store: Store, options: OperationOptions = {}): Promise<{ events: number }> {
-  const { state, events } = await rebuildState(store, options)
-  for (const name of DERIVED_SUBLEVELS) await store.sub[name].clear()
-  let page: Op[] = []
-  for (const [sublevel, key, value] of state.entries()) {
-    page.push({ type: 'put', sublevel, key, value })
-    if (page.length >= WRITE_PAGE) {
-      await writeBatch(store, page, false)
-      page = []
+  const result = await exclusive(store, async () => {
+    let total = 0
+    for await (const [key, bytes] of store.sub.event.iterator()) {
+      options.signal?.throwIfAborted()
+      const { origin, seq } = parseEventKey(key)
+      openEvent(bytes, `${origin}:${seq}`)
+      total++
     }
-  }
-  await writeBatch(store, page, true)
-  return { events }
+    for (const name of DERIVED_SUBLEVELS) await store.sub[name].clear()
+    const committer = new EventCommitter(store, Promise.resolve(), true)
+    let batch: StoredEvent[] = []
+    let events = 0
+    try {
+      for await (const [key, bytes] of store.sub.event.iterator()) {
+        options.signal?.throwIfAborted()
+        const { origin, seq } = parseEventKey(key)
+        batch.push(openEvent(bytes, `${origin}:${seq}`))
+        if (batch.length < EVENTS_PER_BATCH) continue
+        await committer.commit(batch, false)
+        events += batch.length
+        batch = []
+        if (events % 10000 === 0) options.onProgress?.({ type: 'snapstore:reindex:event', done: events, total })
+      }
+      await committer.commit(batch, false)
+      events += batch.length
+    } finally {
+      await committer.settled().catch(() => undefined)
+    }
+    await committer.settled()
+    return { events }
+  })
+  await syncStore(store)
+  return result
 }

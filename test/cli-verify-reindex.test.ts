@@ -109,6 +109,25 @@ Verify('a tampered blob projection makes verify fail, and reindex repairs it', a
   assert.equal(await dumpStore(store), original)
 })
 
+Verify('reindex of a log with a damaged event fails with E_CORRUPT before clearing anything', async ({ store }) => {
+  await withDb(store, async (db) => {
+    const events = sublevel(db, 'event')
+    const keys: string[] = []
+    for await (const key of events.keys()) keys.push(key)
+    // The last event in key order: a rebuild that cleared first and checked as it went would fail only there.
+    const last = keys.at(-1)!
+    const bytes = Buffer.from((await events.get(last))!)
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff
+    await events.put(last, bytes)
+  })
+  const before = await dumpStore(store)
+  const failed = await snap(['reindex', store])
+  assert.is(failed.status, 1)
+  assert.match(failed.stderr, /^snapstore: E_CORRUPT: /)
+  assert.equal(await dumpStore(store), before, 'the projections are as they were')
+  expectOk(await snap(['ls', 'snapshots', store]))
+})
+
 Verify('a deleted listing entry hides a blob from ls until reindex restores it', async ({ store, ids }) => {
   await withDb(store, async (db) => {
     const listing = sublevel(db, 'p-kind')
