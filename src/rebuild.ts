@@ -8,17 +8,14 @@ import type { Store } from './store.ts'
 import type { OperationOptions, StoredEvent } from './types.ts'
 
 /**
- * Computes every index and projection from the log alone, in memory, without writing.
- * Events are applied in (origin, seq) order rather than total order: projections do not depend
- * on delivery order, and this way every rebuild exercises that promise.
+ * Computes every index and projection from the log alone, in memory, without writing (what `verify`
+ * compares the stored ones with). Events are applied in (origin, seq) order rather than total order:
+ * projections do not depend on delivery order, and this way every rebuild exercises that promise.
  */
 export async function rebuildState (store: Store, options: OperationOptions = {}): Promise<{ state: StateOverlay, events: number }> {
   const state = new StateOverlay()
   let events = 0
-  for await (const [key, bytes] of store.sub.event.iterator()) {
-    options.signal?.throwIfAborted()
-    const { origin, seq } = parseEventKey(key)
-    const stored = openEvent(bytes, `${origin}:${seq}`)
+  for await (const stored of loggedEvents(store, options)) {
     state.apply(projectEvent(stored, state))
     events++
     if (events % 10000 === 0) options.onProgress?.({ type: 'snapstore:reindex:event', done: events })
@@ -29,41 +26,43 @@ export async function rebuildState (store: Store, options: OperationOptions = {}
 /**
  * Rebuilds every index and projection from the log, with memory bounded whatever its length: every event is
  * read and checked first (a damaged log fails with nothing cleared), then the derived keyspaces are cleared
- * and the events projected again in batches, each prepared while the one before it is written. Running it
- * again after an interruption completes it.
+ * and the events projected again, in (origin, seq) order as `rebuildState` does, in batches each prepared
+ * while the one before it is written. Running it again after an interruption completes it.
  */
 export async function reindex (store: Store, options: OperationOptions = {}): Promise<{ events: number }> {
-  const result = await exclusive(store, async () => {
+  const events = await exclusive(store, async () => {
     let total = 0
-    for await (const [key, bytes] of store.sub.event.iterator()) {
-      options.signal?.throwIfAborted()
-      const { origin, seq } = parseEventKey(key)
-      openEvent(bytes, `${origin}:${seq}`)
-      total++
-    }
+    for await (const _ of loggedEvents(store, options)) total++
     for (const name of DERIVED_SUBLEVELS) await store.sub[name].clear()
     const committer = new EventCommitter(store, Promise.resolve(), true)
     let batch: StoredEvent[] = []
-    let events = 0
+    let done = 0
     try {
-      for await (const [key, bytes] of store.sub.event.iterator()) {
-        options.signal?.throwIfAborted()
-        const { origin, seq } = parseEventKey(key)
-        batch.push(openEvent(bytes, `${origin}:${seq}`))
+      for await (const stored of loggedEvents(store, options)) {
+        batch.push(stored)
         if (batch.length < EVENTS_PER_BATCH) continue
         await committer.commit(batch, false)
-        events += batch.length
+        done += batch.length
         batch = []
-        if (events % 10000 === 0) options.onProgress?.({ type: 'snapstore:reindex:event', done: events, total })
+        if (done % 10000 === 0) options.onProgress?.({ type: 'snapstore:reindex:event', done, total })
       }
       await committer.commit(batch, false)
-      events += batch.length
+      done += batch.length
     } finally {
       await committer.settled().catch(() => undefined)
     }
     await committer.settled()
-    return { events }
+    return done
   })
   await syncStore(store)
-  return result
+  return { events }
+}
+
+/** Every event of the log in (origin, seq) order, decoded and checked; `E_CORRUPT` for a damaged one. */
+async function * loggedEvents (store: Store, options: OperationOptions): AsyncGenerator<StoredEvent> {
+  for await (const [key, bytes] of store.sub.event.iterator()) {
+    options.signal?.throwIfAborted()
+    const { origin, seq } = parseEventKey(key)
+    yield openEvent(bytes, `${origin}:${seq}`)
+  }
 }
