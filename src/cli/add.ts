@@ -9,6 +9,7 @@ import { parsePairs, storeInit } from './context.ts'
 import { jsonReplacer, progressReporter, writeLine } from './output.ts'
 import { syncStore } from '../log.ts'
 import type { StoreCommandOptions } from './context.ts'
+import type { Store } from '../store.ts'
 import type { PutBlobResult } from '../ingest/put-blob.ts'
 import type { AddOptions } from '../add.ts'
 
@@ -65,8 +66,7 @@ export async function add (kindText: string, path: string, files: readonly strin
     // Small files are stored a few ahead of the one being recorded, so their reads, writes and syncs
     // overlap; those already stored are recorded with it in one append. Events are recorded, and ids
     // printed, in argument order.
-    const ahead = new Map<number, Promise<PutBlobResult>>()
-    const stored = new Map<number, PutBlobResult>()
+    const ahead = new StoredAhead(store, files, small)
     const recordOptions = (file: string): AddOptions => ({
       ...(options.name !== undefined ? { name: options.name } : {}),
       ...(options.name === undefined && file !== '-' ? { nameIfNew: basename(file) } : {}),
@@ -75,26 +75,19 @@ export async function add (kindText: string, path: string, files: readonly strin
     })
     try {
       for (let i = 0; i < files.length;) {
-        for (let j = i + 1; j <= i + READ_AHEAD && j < files.length && small(j); j++) {
-          if (ahead.has(j)) continue
-          const put = putFile(store, files[j]!)
-          put.then((result) => { stored.set(j, result) }, () => undefined)
-          ahead.set(j, put)
-        }
+        ahead.startAfter(i)
         const file = files[i]!
         const progress = progressReporter(`adding ${file}`)
         const onProgress = progress.onProgress === undefined ? {} : { onProgress: progress.onProgress }
         try {
-          const batch = [{ file, put: await (ahead.get(i) ?? (file === '-' ? putBlob(store, process.stdin, onProgress) : putFile(store, file, onProgress))) }]
+          const first = await (ahead.take(i) ?? (file === '-' ? putBlob(store, process.stdin, onProgress) : putFile(store, file, onProgress)))
           progress.done()
-          for (let j = i + 1; j < files.length && stored.has(j); j++) batch.push({ file: files[j]!, put: stored.get(j)! })
+          const batch = [{ file, put: first }, ...ahead.storedAfter(i).map((put, k) => ({ file: files[i + 1 + k]!, put }))]
           const results = await recordAdds(store, kind, batch.map(({ file, put }) => ({ put, options: recordOptions(file) })), false)
           for (const [k, result] of results.entries()) {
             unsynced.push(options.json === true
               ? JSON.stringify({ id: result.id, kind, size: result.size, file: batch[k]!.file, recorded: result.events.length > 0 }, jsonReplacer)
               : result.id.toString())
-            ahead.delete(i + k)
-            stored.delete(i + k)
           }
           i += batch.length
           counter?.onProgress?.({ type: 'snapstore:add:files', done: i, total: files.length })
@@ -111,7 +104,55 @@ export async function add (kindText: string, path: string, files: readonly strin
     } finally {
       counter?.done()
       // The store is not closed under files still being stored ahead.
-      await Promise.allSettled(ahead.values())
+      await ahead.settled()
     }
   })
+}
+
+/** Files stored ahead of the one being recorded: up to READ_AHEAD of the small ones that follow it. */
+class StoredAhead {
+  readonly #store: Store
+  readonly #files: readonly string[]
+  readonly #small: (i: number) => boolean
+  readonly #puts = new Map<number, Promise<PutBlobResult>>()
+  readonly #stored = new Map<number, PutBlobResult>()
+
+  constructor (store: Store, files: readonly string[], small: (i: number) => boolean) {
+    this.#store = store
+    this.#files = files
+    this.#small = small
+  }
+
+  /** Starts storing the small files after file `i`, up to READ_AHEAD, stopping at the first large one. */
+  startAfter (i: number): void {
+    for (let j = i + 1; j <= i + READ_AHEAD && j < this.#files.length && this.#small(j); j++) {
+      if (this.#puts.has(j)) continue
+      const put = putFile(this.#store, this.#files[j]!)
+      put.then((result) => { this.#stored.set(j, result) }, () => undefined)
+      this.#puts.set(j, put)
+    }
+  }
+
+  /** The storing of file `i` if it was started ahead (then no longer tracked), or undefined. */
+  take (i: number): Promise<PutBlobResult> | undefined {
+    const put = this.#puts.get(i)
+    this.#puts.delete(i)
+    this.#stored.delete(i)
+    return put
+  }
+
+  /** The files right after `i` that are stored already, in order, taken. */
+  storedAfter (i: number): PutBlobResult[] {
+    const out: PutBlobResult[] = []
+    for (let j = i + 1; this.#stored.has(j); j++) {
+      out.push(this.#stored.get(j)!)
+      this.take(j)
+    }
+    return out
+  }
+
+  /** Resolves once every file started ahead is stored or failed. */
+  async settled (): Promise<void> {
+    await Promise.allSettled(this.#puts.values())
+  }
 }
