@@ -81,8 +81,15 @@ async function ingest (store: Store, fill: Fill, sizeHint: number | undefined, o
   const hasher = sizeHint !== undefined && sizeHint >= WORKER_FROM ? threadedHasher(cutter.memory.buffer) : inlineHasher(memory)
   const chunks: Array<[Uint8Array, number]> = []
   const seen = new Set<string>()
-  // Chunks this ingest claimed (see claimChunks), released once the batch naming them is written or it failed.
-  const claimed: string[] = []
+  // Chunks this ingest claimed (see claimChunks), released once a batch naming them is written (so a huge
+  // ingest holds a bounded number), the rest when it ends.
+  const claimed = new Set<string>()
+  // Writes a batch of chunk locations, then releases the claims it names.
+  const commitLocated = async (ops: Op[]): Promise<void> => {
+    await writeBatch(store, ops, false)
+    const named = ops.flatMap((op) => op.sublevel === 'chunkAt' && claimed.delete(op.key) ? [op.key] : [])
+    await releaseChunks(store, named)
+  }
   let located: Op[] = []
   let committed = Promise.resolve()
   const busy: Array<Array<Promise<void>>> = Array.from({ length: slots }, () => [])
@@ -102,7 +109,7 @@ async function ingest (store: Store, fill: Fill, sizeHint: number | undefined, o
     })
     const hexes = fresh.map(({ digest }) => Buffer.from(digest).toString('hex'))
     const { mine, others } = await claimChunks(store, hexes)
-    for (const i of mine) claimed.push(hexes[i]!)
+    for (const i of mine) claimed.add(hexes[i]!)
     const writes: Array<Promise<void>> = []
     for (const i of mine) {
       const stored = await storeClaimed(store, hexes[i]!, fresh[i]!.digest, fresh[i]!.bytes)
@@ -194,7 +201,7 @@ async function ingest (store: Store, fill: Fill, sizeHint: number | undefined, o
       if (located.length >= LOCATIONS_PER_BATCH) {
         const batch = located
         located = []
-        committed = committed.then(async () => { await writeBatch(store, batch, false) })
+        committed = committed.then(async () => { await commitLocated(batch) })
         committed.catch(() => undefined)
       }
       options.onProgress?.({ type: 'snapstore:add:bytes', done: size })
@@ -206,7 +213,7 @@ async function ingest (store: Store, fill: Fill, sizeHint: number | undefined, o
     await next?.catch(() => undefined)
     await Promise.allSettled(busy.flat())
     await hasher.close()
-    await releaseChunks(store, claimed)
+    await releaseChunks(store, [...claimed])
     if (slots === SLOTS) idle ??= { key, cutter }
   }
 
@@ -215,7 +222,7 @@ async function ingest (store: Store, fill: Fill, sizeHint: number | undefined, o
     const key = digestHex(id)
     const created = !(await store.sub.blob.has(key))
     if (created) located.push({ type: 'put', sublevel: 'blob', key, value: encode({ size, chunks } satisfies BlobRecord) })
-    await writeBatch(store, located, false)
+    await commitLocated(located)
     return { id, size, created }
   }
 }
