@@ -12,7 +12,7 @@ import { DERIVED_SUBLEVELS } from './store.ts'
 import { CID } from 'multiformats/cid'
 import type { BlobRecord } from './blobs.ts'
 import type { ChunkLocation } from './packs/packs.ts'
-import type { Store } from './store.ts'
+import type { Store, SublevelName } from './store.ts'
 import type { OperationOptions } from './types.ts'
 
 /** The outcome of verifying a store. */
@@ -33,6 +33,8 @@ export interface VerifyOptions extends OperationOptions {
 }
 
 const MAX_PROJECTION_PROBLEMS = 20
+// The rebuild's rows are looked up in the store this many at a time.
+const MISSING_PAGE = 1000
 
 /**
  * Re-hashes every event and blob, checks every origin's chain and seq continuity, every reference,
@@ -261,23 +263,36 @@ async function projectionProblems (store: Store, options: OperationOptions): Pro
   } catch (err) {
     return [`projections: cannot rebuild from the log: ${isSnapstoreError(err) ? err.message : String(err)}`]
   }
-  const expected = new Map<string, Uint8Array>()
-  for (const [sublevel, key, value] of rebuilt.entries()) expected.set(`${sublevel} ${key}`, value)
+  // Past the first few, differences are only counted.
+  let more = 0
+  const report = (problem: string): void => {
+    if (problems.length < MAX_PROJECTION_PROBLEMS) problems.push(problem)
+    else more++
+  }
+  // The stored rows against the rebuild, then the rebuild's rows the store lacks, looked up a page at a time:
+  // no second copy of the rebuild's keys is held.
   for (const name of DERIVED_SUBLEVELS) {
     for await (const [key, value] of store.sub[name].iterator()) {
-      const slot = `${name} ${key}`
-      const want = expected.get(slot)
-      if (want === undefined) problems.push(`projection ${slot}: present, but a rebuild does not have it`)
-      else if (!Buffer.from(want).equals(value)) problems.push(`projection ${slot}: differs from a rebuild`)
-      expected.delete(slot)
+      const want = rebuilt.get(name, key)
+      if (want === undefined) report(`projection ${name} ${key}: present, but a rebuild does not have it`)
+      else if (!Buffer.from(want).equals(value)) report(`projection ${name} ${key}: differs from a rebuild`)
     }
   }
-  for (const slot of expected.keys()) problems.push(`projection ${slot}: missing`)
-  if (problems.length > MAX_PROJECTION_PROBLEMS) {
-    const more = problems.length - MAX_PROJECTION_PROBLEMS
-    problems.length = MAX_PROJECTION_PROBLEMS
-    problems.push(`projections: ${more} more differences (run "snapstore reindex" to rebuild them)`)
+  let page: Array<[SublevelName, string]> = []
+  const findMissing = async (): Promise<void> => {
+    for (const name of new Set(page.map(([sublevel]) => sublevel))) {
+      const keys = page.flatMap(([sublevel, key]) => sublevel === name ? [key] : [])
+      const stored = await store.sub[name].getMany(keys)
+      keys.forEach((key, i) => { if (stored[i] === undefined) report(`projection ${name} ${key}: missing`) })
+    }
+    page = []
   }
+  for (const [sublevel, key] of rebuilt.entries()) {
+    page.push([sublevel, key])
+    if (page.length >= MISSING_PAGE) await findMissing()
+  }
+  await findMissing()
+  if (more > 0) problems.push(`projections: ${more} more differences (run "snapstore reindex" to rebuild them)`)
   return problems
 }
 

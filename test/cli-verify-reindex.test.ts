@@ -128,6 +128,23 @@ Verify('reindex of a log with a damaged event fails with E_CORRUPT before cleari
   expectOk(await snap(['ls', 'snapshots', store]))
 })
 
+Verify('verify lists the first 20 projection problems and counts the rest, and reindex repairs them all', async ({ store }) => {
+  await seed(store, Array.from({ length: 30 }, (_, i) => ({ kind: 'snapshot' as const, content: `listed state ${i}\n` })))
+  await withDb(store, async (db) => {
+    const listing = sublevel(db, 'p-kind')
+    for await (const key of listing.keys()) await listing.del(key)
+  })
+  const failed = await snap(['verify', store])
+  assert.is(failed.status, 1)
+  const problems = lines(failed.stdout)
+  assert.is(problems.length, 21, failed.stdout)
+  assert.ok(problems.slice(0, 20).every((problem) => /^projection kinds .*: missing$/.test(problem)), problems[0])
+  // One listing entry per blob and kind: 31 snapshots, a config and a blob, so 13 beyond the first 20.
+  assert.is(problems[20], 'projections: 13 more differences (run "snapstore reindex" to rebuild them)')
+  expectOk(await snap(['reindex', store]))
+  expectOk(await snap(['verify', store]), 'ok: 34 events, 33 blobs\n')
+})
+
 Verify('a deleted listing entry hides a blob from ls until reindex restores it', async ({ store, ids }) => {
   await withDb(store, async (db) => {
     const listing = sublevel(db, 'p-kind')
