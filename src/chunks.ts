@@ -43,8 +43,8 @@ export async function readChunkAt (store: Store, hex: string, location: ChunkLoc
  * Reads chunks by digest with one lookup for where they lie and one read per run of them lying one after
  * another in a pack. A chunk of the size asked for goes into `memory`, one after another while it has room
  * (or into a buffer of its own); a chunk of another size is read whole on its own, for the caller to refuse;
- * a chunk the store lacks is undefined. When a read fails, each chunk is read again alone, so `unreadable`
- * can name the one that fails.
+ * a chunk the store lacks is undefined. A chunk that cannot be read is passed to `unreadable`, which throws
+ * an error naming it.
  */
 export async function readChunks (store: Store, wanted: ReadonlyArray<{ hex: string, size: number }>, memory: Uint8Array | undefined, unreadable: (hex: string, err: unknown) => never): Promise<Array<Uint8Array | undefined>> {
   const hexes = wanted.map(({ hex }) => hex)
@@ -59,9 +59,7 @@ export async function readChunks (store: Store, wanted: ReadonlyArray<{ hex: str
     reads.push({ location, target, hex: hexes[i]! })
     return target
   })
-  await store.packs.readAllInto(reads).catch(async () => {
-    for (const { location, target, hex } of reads) await store.packs.readInto(location, target).catch((err: unknown) => unreadable(hex, err))
-  })
+  await store.packs.readAllInto(reads, (read, err) => unreadable(read.hex, err))
   return await Promise.all(hexes.map(async (hex, i) => placed[i] ?? await readChunkAt(store, hex, locations[i]).catch((err: unknown) => unreadable(hex, err))))
 }
 

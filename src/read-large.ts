@@ -122,14 +122,11 @@ function inBatches (sizes: readonly number[], slotBytes: number): Batch[] {
 async function readBatch (store: Store, id: CID, record: BlobRecord, batch: Batch, ranges: ReadonlyArray<[number, number]>, view: Uint8Array): Promise<void> {
   const hexes = record.chunks.slice(batch.first, batch.first + batch.count).map(([digest]) => Buffer.from(digest).toString('hex'))
   const locations = await chunkLocations(store, hexes)
-  const unreadable = (k: number) => (err: Error): never => { throw chunkUnreadable(id, batch.first + k, hexes[k]!, err) }
+  const unreadable = (k: number) => (err: unknown): never => { throw chunkUnreadable(id, batch.first + k, hexes[k]!, err as Error) }
   // Chunks of the size their record gives, read together (neighbours in a pack with one read), each into its place.
   const together = locations.map((location, k) => location !== undefined && location.size === ranges[k]![1])
   const reads = locations.flatMap((location, k) => together[k]! ? [{ location: location!, target: view.subarray(ranges[k]![0], ranges[k]![0] + location!.size), k }] : [])
-  await store.packs.readAllInto(reads).catch(async () => {
-    // Which chunk cannot be read: each on its own, so the error names it.
-    for (const { location, target, k } of reads) await store.packs.readInto(location, target).catch(unreadable(k))
-  })
+  await store.packs.readAllInto(reads, (read, err) => unreadable(read.k)(err))
   await Promise.all(hexes.map(async (hex, k) => {
     if (together[k]!) return
     const [at, size] = ranges[k]!

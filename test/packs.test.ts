@@ -5,6 +5,7 @@ import { CarReader } from '@ipld/car/reader'
 import { CarWriter } from '@ipld/car/writer'
 import * as assert from 'uvu/assert'
 import { addBlob, chunkEnds, closeStore, exportCar, initStore, listBlobIds, mergeStores, openStore, readBlobBytes, verifyStore } from '../src/index.ts'
+import { CorruptError } from '../src/errors.ts'
 import { Packs } from '../src/packs/packs.ts'
 import type { ChunkLocation } from '../src/packs/packs.ts'
 import { collect, expectCode, rawChunks, seededBytes, specSuite, storeSuite, tempDir, tempStore } from './_helpers/store.ts'
@@ -233,7 +234,7 @@ Rollover('appends in flight together past a full pack all land whole in the next
   // The first pack a few bytes short of its limit: the first append below fills it, the others find it full.
   const packs = await packsShortOfLimit(dir, 100)
   const chunks = Array.from({ length: 4 }, (_, i) => seededBytes(1000, 900 + i))
-  const appended = await Promise.all(chunks.map(async (chunk) => await packs.append(digestOf(chunk), [chunk])))
+  const appended = await Promise.all(chunks.map(async (chunk) => await appendOne(packs, chunk)))
   await Promise.all(appended.map(async ({ written }) => { await written }))
   await packs.sync()
   assert.equal(appended.map(({ location }) => location.pack), [1, 2, 2, 2])
@@ -257,14 +258,14 @@ Rollover('truncateTo takes back appends past a full pack: the pack begun since i
   const packs = await packsShortOfLimit(dir, 100)
   const end = await packs.end()
   const chunks = Array.from({ length: 4 }, (_, i) => seededBytes(1000, 910 + i))
-  const appended = await Promise.all(chunks.map(async (chunk) => await packs.append(digestOf(chunk), [chunk])))
+  const appended = await Promise.all(chunks.map(async (chunk) => await appendOne(packs, chunk)))
   assert.equal(appended.map(({ location }) => location.pack), [1, 2, 2, 2])
   await packs.truncateTo(end)
   assert.equal(await readdir(join(dir, 'packs')), ['000001.pack'])
   assert.is((await stat(join(dir, 'packs', '000001.pack'))).size, end.size)
   // The first append fills pack 1 again from where it ended; the next finds it full and begins pack 2.
-  const again: Array<Awaited<ReturnType<Packs['append']>>> = []
-  for (const chunk of chunks.slice(0, 2)) again.push(await packs.append(digestOf(chunk), [chunk]))
+  const again: Array<Awaited<ReturnType<typeof appendOne>>> = []
+  for (const chunk of chunks.slice(0, 2)) again.push(await appendOne(packs, chunk))
   await packs.sync()
   assert.equal(again.map(({ location }) => [location.pack, location.offset]), [[1, end.size + 36], [2, 12 + 36]])
   for (const [i, { location }] of again.entries()) assert.ok(Buffer.from(await packs.read(location)).equals(chunks[i]!), `chunk ${i} reads back`)
@@ -275,10 +276,10 @@ Rollover('truncateTo an end taken before any pack existed removes the packs begu
   const packs = new Packs(dir)
   const end = await packs.end()
   assert.equal(end, { pack: 0, size: 0 })
-  await (await packs.append(digestOf(bytesOf('taken back')), [bytesOf('taken back')])).written
+  await (await appendOne(packs, bytesOf('taken back'))).written
   await packs.truncateTo(end)
   assert.equal(await readdir(join(dir, 'packs')), [])
-  const { location } = await packs.append(digestOf(bytesOf('kept')), [bytesOf('kept')])
+  const { location } = await appendOne(packs, bytesOf('kept'))
   await packs.sync()
   assert.equal([location.pack, location.offset], [1, 12 + 36])
   assert.is(Buffer.from(await packs.read(location)).toString(), 'kept')
@@ -287,14 +288,14 @@ Rollover('truncateTo an end taken before any pack existed removes the packs begu
 
 Rollover('a pack filled and retired while a sync waits on the disk stays open until its last write and flush are done', async ({ dir }) => {
   const packs = await packsShortOfLimit(dir, 4 * MiB)
-  await (await packs.append(digestOf(bytesOf('second')), [bytesOf('second')])).written
+  await (await appendOne(packs, bytesOf('second'))).written
   const syncing = packs.sync()
   // Microtasks only: the sync is now waiting on the disk, which answers no sooner than the next turn of the event loop.
   for (let i = 0; i < 50; i++) await Promise.resolve()
   // While it waits: a large append fills pack 1 (and starts flushing it in the background), the next retires it.
   const large = seededBytes(64 * MiB, 77)
   const small = seededBytes(1000, 78)
-  const appending = [packs.append(digestOf(large), [large]), packs.append(digestOf(small), [small])]
+  const appending = [appendOne(packs, large), appendOne(packs, small)]
   await syncing
   const appended = await Promise.all(appending)
   await Promise.all(appended.map(async ({ written }) => { await written }))
@@ -308,7 +309,7 @@ Rollover('a pack filled and retired while a sync waits on the disk stays open un
 /** Packs in `dir` whose first pack holds one chunk and is then grown (sparse) to `shortBy` bytes below its limit. */
 async function packsShortOfLimit (dir: string, shortBy: number): Promise<Packs> {
   const first = new Packs(dir)
-  await first.append(digestOf(bytesOf('first')), [bytesOf('first')])
+  await appendOne(first, bytesOf('first'))
   await first.sync()
   await first.close()
   await truncate(join(dir, 'packs', '000001.pack'), PACK_LIMIT - shortBy)
@@ -317,6 +318,12 @@ async function packsShortOfLimit (dir: string, shortBy: number): Promise<Packs> 
 
 function bytesOf (text: string): Uint8Array {
   return new TextEncoder().encode(text)
+}
+
+/** Appends one chunk, as a call of `appendAll` with one chunk: where it lies, and when it is written. */
+async function appendOne (packs: Packs, bytes: Uint8Array): Promise<{ location: ChunkLocation, written: Promise<void> }> {
+  const { locations, written } = await packs.appendAll([{ digest: digestOf(bytes), bytes: [bytes] }])
+  return { location: locations[0]!, written }
 }
 
 function digestOf (data: Uint8Array): Uint8Array {
@@ -369,6 +376,11 @@ ReadAll('readAllInto of chunks past the end of a cut pack fails with E_CORRUPT, 
   const reopened = new Packs(dir)
   const err = await expectCode(reopened.readAllInto(chunks.map((chunk) => ({ ...chunk, target: Buffer.alloc(chunk.bytes.length) }))), 'E_CORRUPT')
   assert.match(err.message, /000001\.pack ends before byte/)
+  // Given a way to name it, the first chunk the pack cuts short is the one named: the fifth.
+  const named = await expectCode(reopened.readAllInto(chunks.map((chunk, i) => ({ ...chunk, i, target: Buffer.alloc(chunk.bytes.length) })), (read, cause) => {
+    throw new CorruptError(`chunk ${read.i} cannot be read`, { cause })
+  }), 'E_CORRUPT')
+  assert.is(named.message, 'chunk 4 cannot be read')
   await reopened.close()
 })
 

@@ -64,15 +64,6 @@ export class Packs {
   }
 
   /**
-   * Appends one chunk, given in pieces, and returns where it lies, with a promise settled once its bytes
-   * are written (not yet synced: `sync` does that before anything names them).
-   */
-  async append (digest: Uint8Array, bytes: Pieces): Promise<{ location: ChunkLocation, written: Promise<void> }> {
-    const { locations, written } = await this.appendAll([{ digest, bytes }])
-    return { location: locations[0]!, written }
-  }
-
-  /**
    * Appends chunks one after another, with one write per pack they go to rather than one per chunk (each
    * write is a request to a worker thread, and waking one costs about as much as hashing 32 KiB), and
    * returns where each lies, with a promise settled once all are written (not yet synced).
@@ -195,16 +186,25 @@ export class Packs {
   /**
    * Reads each location into its target, as `readInto` does, with one read for chunks that lie one after
    * another in a pack, in whatever order they are asked for: the records' headers between them are skipped.
+   * When a run cannot be read whole, its chunks are read again one by one, and the first that fails is
+   * passed to `unreadable` (which throws an error naming it) or its error thrown as it is.
    */
-  async readAllInto (reads: ReadonlyArray<{ location: ChunkLocation, target: Uint8Array }>): Promise<void> {
+  async readAllInto<T extends { location: ChunkLocation, target: Uint8Array }> (reads: readonly T[], unreadable?: (read: T, err: unknown) => never): Promise<void> {
     await Promise.all(neighbours(reads).map(async (run) => {
-      if (run.length === 1) return await this.readInto(run[0]!.location, run[0]!.target)
-      const handle = await this.#reader(run[0]!.location.pack)
-      const buffers = run.flatMap(({ location, target }, i) => i === 0 ? [target.subarray(0, location.size)] : [SKIPPED_HEADER, target.subarray(0, location.size)])
-      const { bytesRead } = await handle.readv(buffers, run[0]!.location.offset)
-      // Short (the pack ends early): each on its own, so the first one missing says where.
-      if (bytesRead < piecesLength(buffers)) await Promise.all(run.map(async ({ location, target }) => { await this.readInto(location, target) }))
+      if (run.length > 1) {
+        const whole = await this.#readRun(run).catch(() => false)
+        if (whole) return
+      }
+      for (const read of run) await this.readInto(read.location, read.target).catch((err: unknown) => { throw unreadable === undefined ? err : unreadable(read, err) })
     }))
+  }
+
+  /** Reads a run of neighbouring chunks with one read; false when the pack ends before the run does. */
+  async #readRun (run: ReadonlyArray<{ location: ChunkLocation, target: Uint8Array }>): Promise<boolean> {
+    const handle = await this.#reader(run[0]!.location.pack)
+    const buffers = run.flatMap(({ location, target }, i) => i === 0 ? [target.subarray(0, location.size)] : [SKIPPED_HEADER, target.subarray(0, location.size)])
+    const { bytesRead } = await handle.readv(buffers, run[0]!.location.offset)
+    return bytesRead === piecesLength(buffers)
   }
 
   /** Where the next append will go: what `truncateTo` takes the packs back to. */
