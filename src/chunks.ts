@@ -70,6 +70,8 @@ export async function storeChunk (store: Store, digest: Uint8Array, bytes: Piece
 
 /** Appends chunks one after another to the store's packs, with one write for all (the bytes must not change until `written` settles). */
 export async function storeChunks (store: Store, chunks: ReadonlyArray<{ digest: Uint8Array, bytes: Pieces }>): Promise<StoredChunk[]> {
+  // Nothing to store changes nothing, the store's format included.
+  if (chunks.length === 0) return []
   if (store.format < 2) await upgradeFormat(store)
   const { locations, written } = await store.packs.appendAll(chunks)
   return locations.map((location, i) => {

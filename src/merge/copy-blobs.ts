@@ -140,10 +140,6 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
       let verifiedBytes = 0
       const groupWrites: Array<Promise<void>> = []
       const storeVerified = async (): Promise<void> => {
-        if (verified.size === 0) {
-          pending.push(...finished.splice(0))
-          return
-        }
         const stored = await storeChunks(dest, [...verified].map(([hex, bytes]) => ({ digest: Buffer.from(hex, 'hex'), bytes })))
         const written = stored[0]?.written ?? Promise.resolve()
         written.catch(() => undefined)
