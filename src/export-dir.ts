@@ -1,9 +1,9 @@
 import { mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
-import { blobSize, readBlob } from './blobs.ts'
-import { BadInputError } from './errors.ts'
-import { listBlobIds } from './query.ts'
+import { readBlob, readBlobRecords } from './blobs.ts'
+import { BadInputError, NotFoundError } from './errors.ts'
+import { listBlobIdPages } from './query.ts'
 import { SHA256SUMS_FILE, exportFileName, sha256sumLine } from './sha256sums.ts'
 import { writeFileAtomically } from './write-file.ts'
 import type { Store } from './store.ts'
@@ -37,10 +37,8 @@ export async function exportBlobs (store: Store, kind: BlobKind, dir: string, op
   // The first failure, thrown once the writes in flight have ended.
   let failure: { error: unknown } | undefined
   try {
-    for await (const text of listBlobIds(store, kind, options)) {
-      const id = CID.parse(text)
+    for await (const { id, size } of listedWithSizes(store, kind, options)) {
       const file = join(dir, exportFileName(id))
-      const size = await blobSize(store, id)
       while (inFlight.size > 0 && (inFlight.size >= WRITES_AT_ONCE || bytesInFlight + size > BYTES_AT_ONCE)) await Promise.race(inFlight)
       if (failure !== undefined) break
       bytesInFlight += size
@@ -62,4 +60,17 @@ export async function exportBlobs (store: Store, kind: BlobKind, dir: string, op
   const sums = written.map(({ id }) => sha256sumLine(id) + '\n').join('')
   await writeFileAtomically(join(dir, SHA256SUMS_FILE), [new TextEncoder().encode(sums)])
   return written
+}
+
+/** The blobs of a kind in listing order, with their sizes: a page of ids at a time, its records read with one lookup. */
+async function * listedWithSizes (store: Store, kind: BlobKind, options: OperationOptions): AsyncGenerator<{ id: CID, size: number }> {
+  for await (const page of listBlobIdPages(store, kind, options)) {
+    const ids = page.map((text) => CID.parse(text))
+    const records = await readBlobRecords(store, ids)
+    for (const [i, id] of ids.entries()) {
+      const record = records[i]
+      if (record === undefined) throw new NotFoundError(`Cannot find blob "${id.toString()}"`)
+      yield { id, size: record.size }
+    }
+  }
 }
