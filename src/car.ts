@@ -12,7 +12,7 @@ import { iterateOrigin, listHeads, readEventAt } from './log.ts'
 import { parseEventKey } from './keys.ts'
 import { readBlobRecords } from './blobs.ts'
 import { readChunks } from './chunks.ts'
-import { settleQuietly } from './merge/read-ahead.ts'
+import { readAhead, settleQuietly } from './merge/read-ahead.ts'
 import { resolveId } from './resolve.ts'
 import type { CID } from 'multiformats/cid'
 import type { BlobRecord } from './blobs.ts'
@@ -210,10 +210,5 @@ async function * chunksAhead (store: Store, wanted: ReadonlyArray<{ hex: string,
     const memory = Buffer.allocUnsafe(group.reduce((sum, { size }) => sum + size, 0))
     return settleQuietly(readChunks(store, group, memory, unreadable))
   }
-  let next = groups.length > 0 ? read(groups[0]!) : undefined
-  for (let g = 0; g < groups.length; g++) {
-    const current = await next!
-    next = g + 1 < groups.length ? read(groups[g + 1]!) : undefined
-    yield * current
-  }
+  for await (const reading of readAhead(groups, 2, read)) yield * await reading
 }
