@@ -1,33 +1,15 @@
 import { openEvent } from './event-format.ts'
 import { parseEventKey } from './keys.ts'
-import { StateOverlay } from './ops.ts'
-import { projectEvent } from './projections/index.ts'
 import { DERIVED_SUBLEVELS, exclusive } from './store.ts'
 import { EVENTS_PER_BATCH, EventCommitter, syncStore } from './log.ts'
 import type { Store } from './store.ts'
 import type { OperationOptions, StoredEvent } from './types.ts'
 
 /**
- * Computes every index and projection from the log alone, in memory, without writing (what `verify`
- * compares the stored ones with). Events are applied in (origin, seq) order rather than total order:
- * projections do not depend on delivery order, and this way every rebuild exercises that promise.
- */
-export async function rebuildState (store: Store, options: OperationOptions = {}): Promise<{ state: StateOverlay, events: number }> {
-  const state = new StateOverlay()
-  let events = 0
-  for await (const stored of loggedEvents(store, options)) {
-    state.apply(projectEvent(stored, state))
-    events++
-    if (events % 10000 === 0) options.onProgress?.({ type: 'snapstore:reindex:event', done: events })
-  }
-  return { state, events }
-}
-
-/**
  * Rebuilds every index and projection from the log, with memory bounded whatever its length: every event is
  * read and checked first (a damaged log fails with nothing cleared), then the derived keyspaces are cleared
- * and the events projected again, in (origin, seq) order as `rebuildState` does, in batches each prepared
- * while the one before it is written. Running it again after an interruption completes it.
+ * and the events projected again in (origin, seq) order (projections do not depend on delivery order), in
+ * batches each prepared while the one before it is written. Running it again after an interruption completes it.
  */
 export async function reindex (store: Store, options: OperationOptions = {}): Promise<{ events: number }> {
   const events = await exclusive(store, async () => {

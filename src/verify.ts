@@ -7,12 +7,11 @@ import { parseEventKey } from './keys.ts'
 import { verifyBlob } from './blobs.ts'
 import { decodeChunkLocation, readChunkAt } from './chunks.ts'
 import { packName } from './packs/packs.ts'
-import { rebuildState } from './rebuild.ts'
-import { DERIVED_SUBLEVELS } from './store.ts'
+import { ProjectionCheck } from './projection-check.ts'
 import { CID } from 'multiformats/cid'
 import type { BlobRecord } from './blobs.ts'
 import type { ChunkLocation } from './packs/packs.ts'
-import type { Store, SublevelName } from './store.ts'
+import type { Store } from './store.ts'
 import type { OperationOptions } from './types.ts'
 
 /** The outcome of verifying a store. */
@@ -32,29 +31,64 @@ export interface VerifyOptions extends OperationOptions {
   sample?: number
 }
 
-const MAX_PROJECTION_PROBLEMS = 20
-// The rebuild's rows are looked up in the store this many at a time.
-const MISSING_PAGE = 1000
+// References, sizes and blob keys are looked up this many at a time.
+const PAGE = 1000
+
+/** A reference an event makes, to be looked up with others of its page. */
+interface Reference {
+  at: string
+  cid: CID
+  hex: string
+  as: 'blob' | 'event' | 'either'
+  /** Its place among every reference, so problems are listed in log order whichever lookup found them. */
+  index: number
+}
 
 /**
  * Re-hashes every event and blob, checks every origin's chain and seq continuity, every reference,
- * the version vector and clock, and that the projections equal a rebuild from the log.
+ * the version vector and clock, and that the projections equal a rebuild from the log. Memory stays
+ * bounded whatever the size of the store: the log is read once, references are looked up a page at a
+ * time, and the rebuild is written to a scratch store under `os.tmpdir()`, removed afterwards.
  * @example
  * const report = await verifyStore(store)
  * if (!report.ok) console.error(report.problems.join('\n'))
  */
 export async function verifyStore (store: Store, options: VerifyOptions = {}): Promise<VerifyReport> {
-  const problems: string[] = []
-  const blobKeys = new Set<string>()
-  for await (const key of store.sub.blob.keys()) blobKeys.add(key)
-  const eventIds = new Set<string>()
-  const references: Array<{ at: string, cid: CID, as: 'blob' | 'event' | 'either' }> = []
-  // The last event seen of each origin; its id is undefined when that event could not be read.
-  const chains = new Map<string, { seq: number, id: CID | undefined, clock: number }>()
-  const sizes: Array<{ at: string, hex: string, size: number }> = []
+  if (options.sample !== undefined && !(options.sample > 0 && options.sample <= 100)) throw new BadInputError(`Invalid sample "${options.sample}": expected a percentage above 0 and at most 100`)
+  const rebuild = await ProjectionCheck.start()
+  try {
+    const problems: string[] = []
+    const log = await checkLog(store, rebuild, problems, options)
+    await checkHeads(store, log, problems)
+    let blobs: number
+    let sampled: { chunks: number, of: number } | undefined
+    if (options.sample === undefined) blobs = await checkBlobs(store, problems, options)
+    else ({ blobs, sampled } = await sampleChunks(store, options.sample, problems, options))
+    problems.push(...await rebuild.problems(store))
+    return { ok: problems.length === 0, events: log.events, blobs, problems, ...(sampled === undefined ? {} : { sampled }) }
+  } finally {
+    await rebuild.close()
+  }
+}
+
+/** What reading the log found out about its origins. */
+interface LogSummary {
+  events: number
+  /** The last event seen of each origin; its id is undefined when that event could not be read. */
+  chains: Map<string, { seq: number, id: CID | undefined, clock: number }>
+  maxClock: number
+}
+
+/**
+ * Reads every event once, in (origin, seq) order: re-hashes it, checks its key, chain, seq and clock, looks up
+ * what it names and the size it gives a blob, and hands it to the rebuild.
+ */
+async function checkLog (store: Store, rebuild: ProjectionCheck, problems: string[], options: OperationOptions): Promise<LogSummary> {
+  const chains: LogSummary['chains'] = new Map()
+  const references = new ReferenceCheck(store)
+  const sizes = new SizeCheck(store)
   let maxClock = 0
   let events = 0
-
   for await (const [key, bytes] of store.sub.event.iterator()) {
     options.signal?.throwIfAborted()
     const { origin, seq } = parseEventKey(key)
@@ -64,13 +98,14 @@ export async function verifyStore (store: Store, options: VerifyOptions = {}): P
     try {
       stored = openEvent(bytes, at)
     } catch (err) {
-      problems.push(`event ${at}: ${isSnapstoreError(err) ? err.message : String(err)}`)
+      const message = isSnapstoreError(err) ? err.message : String(err)
+      problems.push(`event ${at}: ${message}`)
+      rebuild.fail(message)
       // It is there, unreadable: the events after it are not reported as following a gap.
       chains.set(origin, { seq, id: undefined, clock: chains.get(origin)?.clock ?? 0 })
       continue
     }
     const { event, id } = stored
-    eventIds.add(digestHex(id))
     if (event.origin !== origin || event.seq !== seq) problems.push(`event ${at}: stored under the wrong key (it says ${event.origin}:${event.seq})`)
     const previous = chains.get(origin)
     const expectedSeq = (previous?.seq ?? 0) + 1
@@ -79,29 +114,107 @@ export async function verifyStore (store: Store, options: VerifyOptions = {}): P
     if (previous !== undefined && event.clock <= previous.clock) problems.push(`event ${at}: clock ${event.clock} does not exceed the clock of the event before it`)
     chains.set(origin, { seq, id, clock: event.clock })
     maxClock = Math.max(maxClock, event.clock)
-    if (event.type === 'blob.add') sizes.push({ at, hex: digestHex(event.body.blob), size: event.body.size })
+    if (event.type === 'blob.add') await sizes.add(at, digestHex(event.body.blob), event.body.size)
     const refs = eventReferences(event)
-    for (const cid of refs.blobs) references.push({ at, cid, as: 'blob' })
-    for (const cid of refs.events) references.push({ at, cid, as: 'event' })
-    for (const cid of refs.either) references.push({ at, cid, as: 'either' })
+    for (const cid of refs.blobs) await references.add(at, cid, 'blob')
+    for (const cid of refs.events) await references.add(at, cid, 'event')
+    for (const cid of refs.either) await references.add(at, cid, 'either')
+    await rebuild.add(stored)
     if (events % 10000 === 0) options.onProgress?.({ type: 'snapstore:verify:event', done: events })
   }
+  await rebuild.finish()
+  problems.push(...await references.problems(rebuild), ...await sizes.problems())
+  return { events, chains, maxClock }
+}
 
-  for (const { at, cid, as } of references) {
-    const hex = digestHex(cid)
-    const present = (as !== 'event' && cid.code === RAW && blobKeys.has(hex)) || (as !== 'blob' && cid.code === DAG_CBOR && eventIds.has(hex))
-    if (!present) problems.push(`event ${at}: names ${cid.toString()}, which the store lacks`)
+/**
+ * Looks up what events name, a page at a time: a blob by its record, an event by the store's id index. An
+ * event the index lacks is looked up again in the rebuilt index once the whole log is read (the stored index
+ * may be what is damaged); an index row the log does not imply is reported by the projection check.
+ */
+class ReferenceCheck {
+  readonly #store: Store
+  #page: Reference[] = []
+  #count = 0
+  readonly #missing: Reference[] = []
+  readonly #unindexed: Reference[] = []
+
+  constructor (store: Store) {
+    this.#store = store
   }
 
-  const recorded = sizes.filter(({ hex }) => blobKeys.has(hex))
-  let nextSize = 0
-  for await (const record of blobRecords(store, recorded.map(({ hex }) => hex))) {
-    const { at, hex, size } = recorded[nextSize++]!
-    // An unreadable record is reported with its blob below.
-    const stated = record === undefined ? undefined : tryDecode<{ size?: unknown }>(record)?.size
-    if (typeof stated === 'number' && stated !== size) problems.push(`event ${at}: says blob ${cidFromHex(RAW, hex).toString()} has ${size} bytes; it has ${stated}`)
+  async add (at: string, cid: CID, as: Reference['as']): Promise<void> {
+    this.#page.push({ at, cid, hex: digestHex(cid), as, index: this.#count++ })
+    if (this.#page.length >= PAGE) await this.#lookUp()
   }
 
+  /** Every reference to something the store lacks, in log order. */
+  async problems (rebuild: ProjectionCheck): Promise<string[]> {
+    await this.#lookUp()
+    for (let from = 0; from < this.#unindexed.length; from += PAGE) {
+      const part = this.#unindexed.slice(from, from + PAGE)
+      const held = await rebuild.holdsEvents(part.map(({ hex }) => hex))
+      part.forEach((reference, i) => { if (held[i] !== true) this.#missing.push(reference) })
+    }
+    return this.#missing.sort((a, b) => a.index - b.index).map(({ at, cid }) => `event ${at}: names ${cid.toString()}, which the store lacks`)
+  }
+
+  async #lookUp (): Promise<void> {
+    const page = this.#page
+    this.#page = []
+    const blobs = page.filter(({ cid, as }) => as !== 'event' && cid.code === RAW)
+    const events = page.filter(({ cid, as }) => as !== 'blob' && cid.code === DAG_CBOR)
+    const [blobHeld, eventHeld] = await Promise.all([
+      blobs.length === 0 ? [] : this.#store.sub.blob.hasMany(blobs.map(({ hex }) => hex)),
+      events.length === 0 ? [] : this.#store.sub.eventId.hasMany(events.map(({ hex }) => hex))
+    ])
+    const found = new Set<Reference>()
+    blobs.forEach((reference, i) => { if (blobHeld[i] === true) found.add(reference) })
+    events.forEach((reference, i) => {
+      if (eventHeld[i] === true) found.add(reference)
+      else this.#unindexed.push(reference)
+    })
+    const unindexed = new Set(this.#unindexed)
+    for (const reference of page) if (!found.has(reference) && !unindexed.has(reference)) this.#missing.push(reference)
+  }
+}
+
+/** Compares the size each `blob.add` gives its blob with the blob's record, a page of events at a time. */
+class SizeCheck {
+  readonly #store: Store
+  #page: Array<{ at: string, hex: string, size: number }> = []
+  readonly #problems: string[] = []
+
+  constructor (store: Store) {
+    this.#store = store
+  }
+
+  async add (at: string, hex: string, size: number): Promise<void> {
+    this.#page.push({ at, hex, size })
+    if (this.#page.length >= PAGE) await this.#lookUp()
+  }
+
+  async problems (): Promise<string[]> {
+    await this.#lookUp()
+    return this.#problems
+  }
+
+  async #lookUp (): Promise<void> {
+    const page = this.#page
+    this.#page = []
+    if (page.length === 0) return
+    const records = await this.#store.sub.blob.getMany(page.map(({ hex }) => hex))
+    page.forEach(({ at, hex, size }, i) => {
+      // A missing blob is reported as a reference, an unreadable record with its blob.
+      const record = records[i]
+      const stated = record === undefined ? undefined : tryDecode<{ size?: unknown }>(record)?.size
+      if (typeof stated === 'number' && stated !== size) this.#problems.push(`event ${at}: says blob ${cidFromHex(RAW, hex).toString()} has ${size} bytes; it has ${stated}`)
+    })
+  }
+}
+
+/** Checks the version vector against the chains the log holds, and the clock against the highest event clock. */
+async function checkHeads (store: Store, { chains, maxClock }: LogSummary, problems: string[]): Promise<void> {
   const heads: Array<{ origin: string, seq: number, head: CID }> = []
   const unreadableHeads = new Set<string>()
   for await (const [origin, value] of store.sub.heads.iterator()) {
@@ -120,45 +233,51 @@ export async function verifyStore (store: Store, options: VerifyOptions = {}): P
   }
   for (const origin of chains.keys()) if (!heads.some((h) => h.origin === origin) && !unreadableHeads.has(origin)) problems.push(`origin ${origin}: missing from the version vector`)
   if (store.clock < maxClock) problems.push(`clock ${store.clock} is below the highest event clock ${maxClock}`)
-
-  let blobs = 0
-  let sampled: { chunks: number, of: number } | undefined
-  if (options.sample === undefined) {
-    // Two blobs at a time keep both cores hashing; problems are reported in the blobs' order all the same.
-    const keys = [...blobKeys]
-    const found = new Array<string | undefined>(keys.length)
-    let next = 0
-    const worker = async (): Promise<void> => {
-      while (next < keys.length) {
-        options.signal?.throwIfAborted()
-        const index = next++
-        const id = cidFromHex(RAW, keys[index]!)
-        try {
-          await verifyBlob(store, id)
-        } catch (err) {
-          found[index] = `blob ${id.toString()}: ${isSnapstoreError(err) ? err.message : String(err)}`
-        }
-        blobs++
-        options.onProgress?.({ type: 'snapstore:verify:blob', done: blobs, total: blobKeys.size })
-      }
-    }
-    await Promise.all([worker(), worker()])
-    for (const problem of found) if (problem !== undefined) problems.push(problem)
-  } else {
-    blobs = blobKeys.size
-    sampled = await sampleChunks(store, blobKeys, options.sample, problems, options)
-  }
-
-  problems.push(...await projectionProblems(store, options))
-  return { ok: problems.length === 0, events, blobs, problems, ...(sampled === undefined ? {} : { sampled }) }
 }
 
-// Blob records are read this many at a time.
-const RECORDS_PER_READ = 1000
+/** Re-hashes every blob, two at a time so both cores hash; problems are listed in the blobs' order all the same. Returns how many there are. */
+async function checkBlobs (store: Store, problems: string[], options: OperationOptions): Promise<number> {
+  let total = 0
+  for await (const _ of blobKeys(store)) total++
+  const found: Array<{ index: number, problem: string }> = []
+  const keys = blobKeys(store)
+  let next = 0
+  let done = 0
+  const worker = async (): Promise<void> => {
+    // Both workers take keys from one generator: its requests are queued, each key goes to one of them.
+    for (let item = await keys.next(); item.done !== true; item = await keys.next()) {
+      options.signal?.throwIfAborted()
+      const index = next++
+      const id = cidFromHex(RAW, item.value)
+      try {
+        await verifyBlob(store, id)
+      } catch (err) {
+        found.push({ index, problem: `blob ${id.toString()}: ${isSnapstoreError(err) ? err.message : String(err)}` })
+      }
+      options.onProgress?.({ type: 'snapstore:verify:blob', done: ++done, total })
+    }
+  }
+  try {
+    await Promise.all([worker(), worker()])
+  } finally {
+    await keys.return(undefined)
+  }
+  problems.push(...found.sort((a, b) => a.index - b.index).map(({ problem }) => problem))
+  return next
+}
 
-/** The records of the given blobs in their order (undefined where absent), read RECORDS_PER_READ at a time. */
-async function * blobRecords (store: Store, hexes: readonly string[]): AsyncGenerator<Uint8Array | undefined> {
-  for (let from = 0; from < hexes.length; from += RECORDS_PER_READ) yield * await store.sub.blob.getMany(hexes.slice(from, from + RECORDS_PER_READ))
+/** The key of every blob record, read a page at a time. */
+async function * blobKeys (store: Store): AsyncGenerator<string> {
+  const iterator = store.sub.blob.keys()
+  try {
+    for (;;) {
+      const keys = await iterator.nextv(PAGE)
+      if (keys.length === 0) return
+      yield * keys
+    }
+  } finally {
+    await iterator.close()
+  }
 }
 
 /**
@@ -166,26 +285,35 @@ async function * blobRecords (store: Store, hexes: readonly string[]): AsyncGene
  * every chunk each blob lists is present and within its pack: restic's read-data-subset, for quick periodic
  * checks of big stores.
  */
-async function sampleChunks (store: Store, blobKeys: ReadonlySet<string>, percent: number, problems: string[], options: OperationOptions): Promise<{ chunks: number, of: number }> {
-  if (!(percent > 0 && percent <= 100)) throw new BadInputError(`Invalid sample "${percent}": expected a percentage above 0 and at most 100`)
+async function sampleChunks (store: Store, percent: number, problems: string[], options: OperationOptions): Promise<{ blobs: number, sampled: { chunks: number, of: number } }> {
   // Every blob that uses a chunk is named when it is damaged: a shared chunk damages them all.
   const owners = new Map<string, string[]>()
-  const hexes = [...blobKeys]
-  let next = 0
-  for await (const record of blobRecords(store, hexes)) {
-    const hex = hexes[next++]!
-    const chunks = record === undefined ? undefined : tryDecode<BlobRecord>(record)?.chunks
-    if (!Array.isArray(chunks)) {
-      if (record !== undefined) problems.push(`blob ${cidFromHex(RAW, hex).toString()}: its record cannot be read`)
-      continue
-    }
-    for (const [digest] of chunks) {
-      const chunk = Buffer.from(digest).toString('hex')
-      const users = owners.get(chunk)
-      if (users === undefined) owners.set(chunk, [hex])
-      else if (users.at(-1) !== hex) users.push(hex)
-    }
+  let blobs = 0
+  let page: string[] = []
+  const readPage = async (): Promise<void> => {
+    const records = page.length === 0 ? [] : await store.sub.blob.getMany(page)
+    page.forEach((hex, i) => {
+      const record = records[i]
+      const chunks = record === undefined ? undefined : tryDecode<BlobRecord>(record)?.chunks
+      if (!Array.isArray(chunks)) {
+        if (record !== undefined) problems.push(`blob ${cidFromHex(RAW, hex).toString()}: its record cannot be read`)
+        return
+      }
+      for (const [digest] of chunks) {
+        const chunk = Buffer.from(digest).toString('hex')
+        const users = owners.get(chunk)
+        if (users === undefined) owners.set(chunk, [hex])
+        else if (users.at(-1) !== hex) users.push(hex)
+      }
+    })
+    page = []
   }
+  for await (const hex of blobKeys(store)) {
+    blobs++
+    page.push(hex)
+    if (page.length >= PAGE) await readPage()
+  }
+  await readPage()
   const report = (chunk: string, problem: string): void => {
     for (const owner of owners.get(chunk)!) problems.push(`blob ${cidFromHex(RAW, owner).toString()}: chunk ${chunk} ${problem}`)
   }
@@ -206,7 +334,7 @@ async function sampleChunks (store: Store, blobKeys: ReadonlySet<string>, percen
     }
     options.onProgress?.({ type: 'snapstore:verify:chunk', done: ++done, total: chosen.length })
   }
-  return { chunks: chosen.length, of: all.length }
+  return { blobs, sampled: { chunks: chosen.length, of: all.length } }
 }
 
 /**
@@ -255,44 +383,4 @@ function tryDecode<T> (bytes: Uint8Array): T | undefined {
   }
 }
 
-async function projectionProblems (store: Store, options: OperationOptions): Promise<string[]> {
-  const problems: string[] = []
-  let rebuilt
-  try {
-    rebuilt = (await rebuildState(store, options)).state
-  } catch (err) {
-    return [`projections: cannot rebuild from the log: ${isSnapstoreError(err) ? err.message : String(err)}`]
-  }
-  // Past the first few, differences are only counted.
-  let more = 0
-  const report = (problem: string): void => {
-    if (problems.length < MAX_PROJECTION_PROBLEMS) problems.push(problem)
-    else more++
-  }
-  // The stored rows against the rebuild, then the rebuild's rows the store lacks, looked up a page at a time:
-  // no second copy of the rebuild's keys is held.
-  for (const name of DERIVED_SUBLEVELS) {
-    for await (const [key, value] of store.sub[name].iterator()) {
-      const want = rebuilt.get(name, key)
-      if (want === undefined) report(`projection ${name} ${key}: present, but a rebuild does not have it`)
-      else if (!Buffer.from(want).equals(value)) report(`projection ${name} ${key}: differs from a rebuild`)
-    }
-  }
-  let page: Array<[SublevelName, string]> = []
-  const findMissing = async (): Promise<void> => {
-    for (const name of new Set(page.map(([sublevel]) => sublevel))) {
-      const keys = page.flatMap(([sublevel, key]) => sublevel === name ? [key] : [])
-      const stored = await store.sub[name].getMany(keys)
-      keys.forEach((key, i) => { if (stored[i] === undefined) report(`projection ${name} ${key}: missing`) })
-    }
-    page = []
-  }
-  for (const [sublevel, key] of rebuilt.entries()) {
-    page.push([sublevel, key])
-    if (page.length >= MISSING_PAGE) await findMissing()
-  }
-  await findMissing()
-  if (more > 0) problems.push(`projections: ${more} more differences (run "snapstore reindex" to rebuild them)`)
-  return problems
-}
 

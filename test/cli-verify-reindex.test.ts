@@ -1,11 +1,15 @@
+import { readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { CID } from 'multiformats/cid'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { decode, encode } from '../src/codec.ts'
+import { appendEvents } from '../src/index.ts'
 import {
-  chunkDigests, cliContext, digestOf, dumpStore, expectOk, jsonLines, lines, seed, sha256Hex, snap, sublevel, tamperChunk, withDb
+  chunkDigests, cliContext, digestOf, dumpStore, expectError, expectOk, jsonLines, lines, seed, sha256Hex, snap, sublevel, tamperChunk, withDb, withLibrary
 } from './_helpers/cli.ts'
 import type { CliContext } from './_helpers/cli.ts'
-import { rawChunks } from './_helpers/store.ts'
+import { rawChunks, tempDir } from './_helpers/store.ts'
 
 interface Ctx extends CliContext {
   ids: string[]
@@ -175,6 +179,29 @@ Verify('verify lists an unreadable blob record and an unreadable version-vector 
   assert.ok(problems.some((line) => line.startsWith(`blob ${ids[1]!}: `)), failed.stdout)
   assert.ok(problems.includes(`origin ${origin}: its entry in the version vector cannot be read`), failed.stdout)
   assert.not.ok(problems.some((line) => line.startsWith(`blob ${ids[0]!}`)), 'an intact blob is not reported')
+})
+
+Verify('verify of a 40,000-event log runs in a 48 MiB heap and leaves nothing in TMPDIR: its memory does not grow with the log', async ({ store, ids }) => {
+  await withLibrary(store, async (library) => {
+    const target = CID.parse(ids[0]!)
+    for (let from = 0; from < 40_000; from += 1000) {
+      await appendEvents(library, Array.from({ length: 1000 }, (_, i) => ({ type: 'tag.set' as const, body: { name: `tag ${from + i}`, target } })))
+    }
+  })
+  const scratch = await tempDir()
+  try {
+    expectOk(await snap(['verify', store], { node: ['--max-old-space-size=48'], env: { TMPDIR: scratch.dir } }), 'ok: 40004 events, 3 blobs\n')
+    assert.equal(await readdir(scratch.dir), [], 'the rebuild verify compared with is removed')
+  } finally {
+    await scratch.dispose()
+  }
+})
+
+Verify('verify with a TMPDIR that does not exist fails with E_BAD_INPUT naming it, and changes nothing', async ({ store }) => {
+  const before = await dumpStore(store)
+  const failed = await snap(['verify', store], { env: { TMPDIR: join(store, 'no-such-dir') } })
+  assert.is(expectError(failed, 'E_BAD_INPUT'), `Cannot create a scratch store for the rebuild in "${join(store, 'no-such-dir')}": no such file or directory (set TMPDIR to a writable directory)`)
+  assert.equal(await dumpStore(store), before)
 })
 
 Verify('verify counts an empty blob and stays ok', async ({ store }) => {

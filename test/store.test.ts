@@ -3,7 +3,7 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import * as assert from 'uvu/assert'
-import { FORMAT_VERSION, addBlob, closeStore, codec, digestHex, initStore, openStore, putBlob, reindex, setTag, verifyStore } from '../src/index.ts'
+import { FORMAT_VERSION, addBlob, appendEvents, closeStore, codec, digestHex, initStore, openStore, putBlob, reindex, setTag, verifyStore } from '../src/index.ts'
 import { eventKey } from '../src/keys.ts'
 import { bytes, expectCode, expectNoUnhandledRejection, holdStoreOpen, rawChunks, rawSublevel, storeSuite, withRawDb } from './_helpers/store.ts'
 import type { CID } from 'multiformats/cid'
@@ -186,6 +186,18 @@ Verify('verifyStore counts blobs stored without an event', async ({ t }) => {
   const report = await verifyStore(t.store)
   assert.is(report.ok, true, report.problems.join('\n'))
   assert.is(report.blobs, 3)
+})
+
+Verify('an event missing from the id index is reported as a missing index row, not as a missing event a tag names', async ({ t }) => {
+  const h = await healthy(t.store)
+  const [run] = await appendEvents(t.store, [{ type: 'run.start', body: { from: h.snapshot, params: {}, seed: '1', key: 'ab'.repeat(32) } }])
+  await setTag(t.store, 'the-run', run!.id)
+  const hex = digestHex(run!.id)
+  const store = await t.editRaw(async (db) => { await rawSublevel(db, 'eventId').del(hex) })
+  const report = await verifyStore(store)
+  assert.equal(report.problems, [`projection eventId ${hex}: missing`])
+  await reindex(store)
+  assert.ok((await verifyStore(store)).ok, 'reindex restores the index')
 })
 
 interface Damage {

@@ -182,7 +182,8 @@ function buildProgram (): Command {
   withStoreOptions(program.command('verify')
     .argument('<store>', 'store directory')
     .description('re-hash every blob and event; check chains, references and projections')
-    .option('--sample <percent>', 're-hash only this percentage of the blob chunks, chosen at random'))
+    .option('--sample <percent>', 're-hash only this percentage of the blob chunks, chosen at random')
+    .addHelpText('after', '\nThe projections are rebuilt into a scratch store under $TMPDIR (or /tmp), removed afterwards: it needs free space up to the size of the store\'s database.'))
     .action(async (store: string, options) => { await (await import('./verify.ts')).verify(store, options) })
 
   withStoreOptions(program.command('reindex')

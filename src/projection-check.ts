@@ -1,0 +1,168 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { BadInputError, isSnapstoreError } from './errors.ts'
+import { describeSystemError } from './system-errors.ts'
+import { EVENTS_PER_BATCH, EventCommitter } from './log.ts'
+import { DERIVED_SUBLEVELS, closeStore, initStore } from './store.ts'
+import type { Store, Sublevel, SublevelName } from './store.ts'
+import type { StoredEvent } from './types.ts'
+
+// Past the first few, differences are only counted.
+const MAX_PROBLEMS = 20
+// Rows read from each side of a comparison at a time.
+const PAGE = 1000
+const SURROGATE = /[\uD800-\uDFFF]/
+
+/**
+ * The indexes and projections a log implies, rebuilt into a scratch store in the temporary directory while
+ * the log is read, then compared row by row with a store's own: two sorted keyspaces walked side by side,
+ * so memory stays bounded whatever the length of the log. The rebuild is `reindex`'s, in the same
+ * (origin, seq) order: projections do not depend on delivery order, and every check exercises that promise.
+ */
+export class ProjectionCheck {
+  readonly #dir: string
+  readonly #scratch: Store
+  readonly #committer: EventCommitter
+  #batch: StoredEvent[] = []
+  #failure: string | undefined
+
+  private constructor (dir: string, scratch: Store) {
+    this.#dir = dir
+    this.#scratch = scratch
+    this.#committer = new EventCommitter(scratch, Promise.resolve(), true)
+  }
+
+  /** Creates the scratch store (under `os.tmpdir()`, so `TMPDIR` chooses where). */
+  static async start (): Promise<ProjectionCheck> {
+    const dir = await mkdtemp(join(tmpdir(), 'snapstore-verify-')).catch((err: NodeJS.ErrnoException) => {
+      throw new BadInputError(`Cannot create a scratch store for the rebuild in "${tmpdir()}": ${describeSystemError(err.code ?? '')} (set TMPDIR to a writable directory)`, { cause: err })
+    })
+    try {
+      return new ProjectionCheck(dir, await initStore(join(dir, 'rebuild')))
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true })
+      throw err
+    }
+  }
+
+  /** Projects the next event of the log, in (origin, seq) order. */
+  async add (stored: StoredEvent): Promise<void> {
+    if (this.#failure !== undefined) return
+    this.#batch.push(stored)
+    if (this.#batch.length >= EVENTS_PER_BATCH) await this.#commit()
+  }
+
+  /** Records that the log cannot be rebuilt (an event that cannot be read): no comparison is made. */
+  fail (reason: string): void {
+    this.#failure ??= reason
+  }
+
+  /** Projects what is still held and waits until the rebuild is written. */
+  async finish (): Promise<void> {
+    await this.#commit()
+    try {
+      await this.#committer.settled()
+    } catch (err) {
+      this.fail(isSnapstoreError(err) ? err.message : String(err))
+    }
+  }
+
+  /** For each event digest (hex), whether the log holds that event, by the rebuilt id index. Call after `finish`. */
+  async holdsEvents (hexes: string[]): Promise<boolean[]> {
+    return hexes.length === 0 ? [] : await this.#scratch.sub.eventId.hasMany(hexes)
+  }
+
+  /** Every difference between the store's derived rows and the rebuild, the first MAX_PROBLEMS in full. Call after `finish`. */
+  async problems (store: Store): Promise<string[]> {
+    if (this.#failure !== undefined) return [`projections: cannot rebuild from the log: ${this.#failure}`]
+    const problems: string[] = []
+    let more = 0
+    const report = (problem: string): void => {
+      if (problems.length < MAX_PROBLEMS) problems.push(problem)
+      else more++
+    }
+    for (const name of DERIVED_SUBLEVELS) await compareSublevel(name, store.sub[name], this.#scratch.sub[name], report)
+    if (more > 0) problems.push(`projections: ${more} more differences (run "snapstore reindex" to rebuild them)`)
+    return problems
+  }
+
+  /** Closes and removes the scratch store. */
+  async close (): Promise<void> {
+    await closeStore(this.#scratch).catch(() => undefined)
+    await rm(this.#dir, { recursive: true, force: true })
+  }
+
+  async #commit (): Promise<void> {
+    const batch = this.#batch
+    this.#batch = []
+    if (this.#failure !== undefined || batch.length === 0) return
+    try {
+      await this.#committer.commit(batch, false)
+    } catch (err) {
+      this.fail(isSnapstoreError(err) ? err.message : String(err))
+    }
+  }
+}
+
+/** Walks a stored keyspace and its rebuild side by side, in key order, reporting each row that is absent from one or differs. */
+async function compareSublevel (name: SublevelName, stored: Sublevel, rebuilt: Sublevel, report: (problem: string) => void): Promise<void> {
+  const have = new Rows(stored)
+  const want = new Rows(rebuilt)
+  try {
+    await Promise.all([have.fill(), want.fill()])
+    for (;;) {
+      const a = have.row
+      const b = want.row
+      if (a === undefined && b === undefined) return
+      const order = a === undefined ? 1 : b === undefined ? -1 : compareUtf8(a[0], b[0])
+      if (order < 0) report(`projection ${name} ${a![0]}: present, but a rebuild does not have it`)
+      else if (order > 0) report(`projection ${name} ${b![0]}: missing`)
+      else if (!Buffer.from(a![1]).equals(b![1])) report(`projection ${name} ${a![0]}: differs from a rebuild`)
+      if (order <= 0 && !have.step()) await have.fill()
+      if (order >= 0 && !want.step()) await want.fill()
+    }
+  } finally {
+    await Promise.all([have.close(), want.close()])
+  }
+}
+
+/** A keyspace's rows in key order, read a page at a time: `row` is the current one, undefined past the end. */
+class Rows {
+  readonly #iterator: { nextv: (size: number) => Promise<Array<[string, Uint8Array]>>, close: () => Promise<void> }
+  #page: Array<[string, Uint8Array]> = []
+  #at = 0
+
+  constructor (sublevel: Sublevel) {
+    this.#iterator = sublevel.iterator()
+  }
+
+  get row (): [string, Uint8Array] | undefined {
+    return this.#page[this.#at]
+  }
+
+  /** Moves to the next row of the page; false when the page is used up (then `fill`). */
+  step (): boolean {
+    return ++this.#at < this.#page.length
+  }
+
+  /** Reads the next page. */
+  async fill (): Promise<void> {
+    this.#page = await this.#iterator.nextv(PAGE)
+    this.#at = 0
+  }
+
+  async close (): Promise<void> {
+    await this.#iterator.close()
+  }
+}
+
+/**
+ * Compares keys as LevelDB orders them, by their UTF-8 bytes. UTF-16 code units sort the same way
+ * except around surrogate pairs, which only then are compared as bytes.
+ */
+function compareUtf8 (a: string, b: string): number {
+  if (a === b) return 0
+  if (SURROGATE.test(a) || SURROGATE.test(b)) return Buffer.compare(Buffer.from(a), Buffer.from(b))
+  return a < b ? -1 : 1
+}
