@@ -1,5 +1,5 @@
 import { decode } from './codec.ts'
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { BadInputError, isSnapstoreError } from './errors.ts'
 import { eventReferences, openEvent } from './event-format.ts'
 import { DAG_CBOR, RAW, cidFromHex, digestHex } from './ids.ts'
@@ -238,9 +238,9 @@ async function checkHeads (store: Store, { chains, maxClock }: LogSummary, probl
 /** Re-hashes every blob, two at a time so both cores hash; problems are listed in the blobs' order all the same. Returns how many there are. */
 async function checkBlobs (store: Store, problems: string[], options: OperationOptions): Promise<number> {
   let total = 0
-  for await (const _ of blobKeys(store)) total++
+  for await (const _ of paged(store.sub.blob.keys())) total++
   const found: Array<{ index: number, problem: string }> = []
-  const keys = blobKeys(store)
+  const keys = paged(store.sub.blob.keys())
   let next = 0
   let done = 0
   const worker = async (): Promise<void> => {
@@ -266,14 +266,13 @@ async function checkBlobs (store: Store, problems: string[], options: OperationO
   return next
 }
 
-/** The key of every blob record, read a page at a time. */
-async function * blobKeys (store: Store): AsyncGenerator<string> {
-  const iterator = store.sub.blob.keys()
+/** What an iterator of the database gives, read a page at a time. */
+async function * paged<T> (iterator: { nextv: (size: number) => Promise<T[]>, close: () => Promise<void> }): AsyncGenerator<T> {
   try {
     for (;;) {
-      const keys = await iterator.nextv(PAGE)
-      if (keys.length === 0) return
-      yield * keys
+      const items = await iterator.nextv(PAGE)
+      if (items.length === 0) return
+      yield * items
     }
   } finally {
     await iterator.close()
@@ -281,97 +280,135 @@ async function * blobKeys (store: Store): AsyncGenerator<string> {
 }
 
 /**
- * Re-hashes a random `percent` of the distinct chunks (at least one when there are any), and checks that
- * every chunk each blob lists is present and within its pack: restic's read-data-subset, for quick periodic
- * checks of big stores.
+ * Re-hashes a random `percent` of the chunks the store holds (at least one when there are any), and checks
+ * that every chunk each blob lists is present and within its pack: restic's read-data-subset, for quick
+ * periodic checks of big stores. A chunk is chosen by its digest and a number drawn for this run, so a chunk
+ * many blobs share is chosen, and re-hashed, once; every blob that uses a damaged chunk is named. Memory
+ * stays bounded: the chunk index and the blob records are each read a page at a time.
  */
 async function sampleChunks (store: Store, percent: number, problems: string[], options: OperationOptions): Promise<{ blobs: number, sampled: { chunks: number, of: number } }> {
-  // Every blob that uses a chunk is named when it is damaged: a shared chunk damages them all.
-  const owners = new Map<string, string[]>()
+  const damaged = new Map<string, string>()
+  const packs = new PackSizes(store)
+  const salt = randomBytes(4).readUInt32BE()
+  const threshold = percent >= 100 ? Infinity : Math.floor(percent / 100 * 2 ** 32)
+  let chunks = 0
+  let held = 0
+  let first: { hex: string, value: Uint8Array | undefined } | undefined
+  const rehash = async (hex: string, value: Uint8Array | undefined): Promise<void> => {
+    // A chunk whose location is unsound is reported with the blobs that use it, below.
+    const located = value === undefined ? { location: undefined } : await packs.locate(hex, value)
+    if ('problem' in located) return
+    options.signal?.throwIfAborted()
+    try {
+      const bytes = await readChunkAt(store, hex, located.location)
+      const computed = bytes === undefined ? 'nothing' : createHash('sha256').update(bytes).digest('hex')
+      if (computed !== hex) damaged.set(hex, `digest mismatch: expected ${hex}, computed ${computed}`)
+    } catch (err) {
+      damaged.set(hex, `cannot be read: ${isSnapstoreError(err) ? err.message : String(err)}`)
+    }
+    chunks++
+    options.onProgress?.({ type: 'snapstore:verify:chunk', done: chunks })
+  }
+  for await (const [hex, value] of heldChunks(store)) {
+    held++
+    first ??= { hex, value }
+    if (((Number.parseInt(hex.slice(0, 8), 16) ^ salt) >>> 0) < threshold) await rehash(hex, value)
+  }
+  if (chunks === 0 && first !== undefined) await rehash(first.hex, first.value)
+
   let blobs = 0
   let page: string[] = []
-  const readPage = async (): Promise<void> => {
+  const checkPage = async (): Promise<void> => {
     const records = page.length === 0 ? [] : await store.sub.blob.getMany(page)
+    // The blobs of this page that use each chunk, named together when it is damaged.
+    const owners = new Map<string, string[]>()
     page.forEach((hex, i) => {
       const record = records[i]
-      const chunks = record === undefined ? undefined : tryDecode<BlobRecord>(record)?.chunks
-      if (!Array.isArray(chunks)) {
+      const listed = record === undefined ? undefined : tryDecode<BlobRecord>(record)?.chunks
+      if (!Array.isArray(listed)) {
         if (record !== undefined) problems.push(`blob ${cidFromHex(RAW, hex).toString()}: its record cannot be read`)
         return
       }
-      for (const [digest] of chunks) {
+      for (const [digest] of listed) {
         const chunk = Buffer.from(digest).toString('hex')
         const users = owners.get(chunk)
         if (users === undefined) owners.set(chunk, [hex])
         else if (users.at(-1) !== hex) users.push(hex)
       }
     })
+    const report = (chunk: string, problem: string): void => {
+      for (const owner of owners.get(chunk)!) problems.push(`blob ${cidFromHex(RAW, owner).toString()}: chunk ${chunk} ${problem}`)
+    }
+    const all = [...owners.keys()]
+    await checkPresence(store, all, packs, report)
+    for (const chunk of all) {
+      const problem = damaged.get(chunk)
+      if (problem !== undefined) report(chunk, problem)
+    }
     page = []
   }
-  for await (const hex of blobKeys(store)) {
+  for await (const hex of paged(store.sub.blob.keys())) {
     blobs++
     page.push(hex)
-    if (page.length >= PAGE) await readPage()
+    if (page.length >= PAGE) await checkPage()
   }
-  await readPage()
-  const report = (chunk: string, problem: string): void => {
-    for (const owner of owners.get(chunk)!) problems.push(`blob ${cidFromHex(RAW, owner).toString()}: chunk ${chunk} ${problem}`)
-  }
-  const all = [...owners.keys()]
-  const sound = await soundChunks(store, all, report)
-  const candidates = [...sound.keys()]
-  const chosen = candidates.filter(() => Math.random() * 100 < percent)
-  if (chosen.length === 0 && candidates.length > 0) chosen.push(candidates[0]!)
-  let done = 0
-  for (const chunk of chosen) {
-    options.signal?.throwIfAborted()
-    try {
-      const bytes = await readChunkAt(store, chunk, sound.get(chunk))
-      const computed = bytes === undefined ? 'nothing' : createHash('sha256').update(bytes).digest('hex')
-      if (computed !== chunk) report(chunk, `digest mismatch: expected ${chunk}, computed ${computed}`)
-    } catch (err) {
-      report(chunk, `cannot be read: ${isSnapstoreError(err) ? err.message : String(err)}`)
-    }
-    options.onProgress?.({ type: 'snapstore:verify:chunk', done: ++done, total: chosen.length })
-  }
-  return { blobs, sampled: { chunks: chosen.length, of: all.length } }
+  await checkPage()
+  return { blobs, sampled: { chunks, of: held } }
+}
+
+/** Every chunk the store holds with its location, then (in a store of the first format) every chunk held inline, with none. */
+async function * heldChunks (store: Store): AsyncGenerator<[string, Uint8Array | undefined]> {
+  yield * paged(store.sub.chunkAt.iterator())
+  if (!store.inlineChunks) return
+  for await (const hex of paged(store.sub.chunk.keys())) yield [hex, undefined]
 }
 
 /**
- * The chunks the store holds whose bytes lie within their pack file as it is now on disk, each with its
- * location (undefined: held inline in the database); every other chunk is reported: missing, a malformed
- * location, a pack that is gone or ends before the chunk does.
+ * Reports each chunk that is missing, whose location is malformed, or that lies in a pack that is gone or
+ * ends before the chunk does.
  */
-async function soundChunks (store: Store, chunks: readonly string[], report: (chunk: string, problem: string) => void): Promise<Map<string, ChunkLocation | undefined>> {
-  const locations = await store.sub.chunkAt.getMany(chunks as string[])
+async function checkPresence (store: Store, chunks: string[], packs: PackSizes, report: (chunk: string, problem: string) => void): Promise<void> {
+  if (chunks.length === 0) return
+  const locations = await store.sub.chunkAt.getMany(chunks)
   const unplaced = chunks.filter((_, i) => locations[i] === undefined)
   const held = store.inlineChunks && unplaced.length > 0 ? await store.sub.chunk.hasMany(unplaced) : []
   const inline = new Set(unplaced.filter((_, i) => held[i] === true))
-  const packSizes = new Map<number, Promise<number | undefined>>()
-  const sound = new Map<string, ChunkLocation | undefined>()
   for (const [i, chunk] of chunks.entries()) {
     const value = locations[i]
     if (value === undefined) {
-      if (inline.has(chunk)) sound.set(chunk, undefined)
-      else report(chunk, 'is missing')
+      if (!inline.has(chunk)) report(chunk, 'is missing')
       continue
     }
+    const located = await packs.locate(chunk, value)
+    if ('problem' in located) report(chunk, located.problem)
+  }
+}
+
+/** The sizes of the store's pack files as they are now on disk, each read once. */
+class PackSizes {
+  readonly #store: Store
+  readonly #sizes = new Map<number, Promise<number | undefined>>()
+
+  constructor (store: Store) {
+    this.#store = store
+  }
+
+  /** Where a chunk lies, or why that cannot be so: a malformed location, a pack that is gone or ends before the chunk does. */
+  async locate (chunk: string, value: Uint8Array): Promise<{ location: ChunkLocation } | { problem: string }> {
     let location
     try {
       location = decodeChunkLocation(chunk, value)
     } catch (err) {
-      report(chunk, isSnapstoreError(err) ? err.message : String(err))
-      continue
+      return { problem: isSnapstoreError(err) ? err.message : String(err) }
     }
-    let size = packSizes.get(location.pack)
-    if (size === undefined) packSizes.set(location.pack, size = store.packs.fileSize(location.pack))
+    let size = this.#sizes.get(location.pack)
+    if (size === undefined) this.#sizes.set(location.pack, size = this.#store.packs.fileSize(location.pack))
     const end = location.offset + location.size
     const have = await size
-    if (have === undefined) report(chunk, `lies in pack ${packName(location.pack)}, which is missing`)
-    else if (have < end) report(chunk, `lies past the end of pack ${packName(location.pack)}: it ends at byte ${end}, the pack at ${have}`)
-    else sound.set(chunk, location)
+    if (have === undefined) return { problem: `lies in pack ${packName(location.pack)}, which is missing` }
+    if (have < end) return { problem: `lies past the end of pack ${packName(location.pack)}: it ends at byte ${end}, the pack at ${have}` }
+    return { location }
   }
-  return sound
 }
 
 /** The decoded value, or undefined when the bytes are not CBOR this store writes. */

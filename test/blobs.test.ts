@@ -433,4 +433,16 @@ Dedup('a damaged chunk shared by two blobs is reported by readBlob and verify fo
   }
 })
 
+Dedup('verify --sample 100 re-hashes a chunk two blobs share once: every chunk the store holds, one time each', async ({ t }) => {
+  const shared = seededBytes(max, 27)
+  const a = await putBlob(t.store, Buffer.concat([shared, Buffer.from('a')]))
+  const b = await putBlob(t.store, Buffer.concat([shared, Buffer.from('b')]))
+  const listed = [...(await readBlobRecord(t.store, a.id))!.chunks, ...(await readBlobRecord(t.store, b.id))!.chunks].map(([digest]) => Buffer.from(digest).toString('hex'))
+  const distinct = new Set(listed).size
+  assert.ok(distinct < listed.length, 'the blobs share a chunk')
+  const report = await verifyStore(t.store, { sample: 100 })
+  assert.ok(report.ok, report.problems.join('\n'))
+  assert.equal(report.sampled, { chunks: distinct, of: distinct })
+})
+
 Dedup.run()
