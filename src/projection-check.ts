@@ -74,7 +74,7 @@ export class ProjectionCheck {
   }
 
   /** Every difference between the store's derived rows and the rebuild, the first MAX_PROBLEMS in full. Call after `finish`. */
-  async problems (store: Store): Promise<string[]> {
+  async problems (store: Store, signal?: AbortSignal): Promise<string[]> {
     if (this.#failure !== undefined) return [`projections: cannot rebuild from the log: ${this.#failure}`]
     const problems: string[] = []
     let more = 0
@@ -82,7 +82,7 @@ export class ProjectionCheck {
       if (problems.length < MAX_PROBLEMS) problems.push(problem)
       else more++
     }
-    for (const name of DERIVED_SUBLEVELS) await compareSublevel(name, store.sub[name], this.#scratch.sub[name], report)
+    for (const name of DERIVED_SUBLEVELS) await compareSublevel(name, store.sub[name], this.#scratch.sub[name], report, signal)
     if (more > 0) problems.push(`projections: ${more} more differences (run "snapstore reindex" to rebuild them)`)
     return problems
   }
@@ -106,7 +106,7 @@ export class ProjectionCheck {
 }
 
 /** Walks a stored keyspace and its rebuild side by side, in key order, reporting each row that is absent from one or differs. */
-async function compareSublevel (name: SublevelName, stored: Sublevel, rebuilt: Sublevel, report: (problem: string) => void): Promise<void> {
+async function compareSublevel (name: SublevelName, stored: Sublevel, rebuilt: Sublevel, report: (problem: string) => void, signal: AbortSignal | undefined): Promise<void> {
   const have = new Rows(stored)
   const want = new Rows(rebuilt)
   try {
@@ -119,7 +119,10 @@ async function compareSublevel (name: SublevelName, stored: Sublevel, rebuilt: S
       if (order < 0) report(`projection ${name} ${a![0]}: present, but a rebuild does not have it`)
       else if (order > 0) report(`projection ${name} ${b![0]}: missing`)
       else if (!Buffer.from(a![1]).equals(b![1])) report(`projection ${name} ${a![0]}: differs from a rebuild`)
-      if (order <= 0 && !have.step()) await have.fill()
+      if (order <= 0 && !have.step()) {
+        signal?.throwIfAborted()
+        await have.fill()
+      }
       if (order >= 0 && !want.step()) await want.fill()
     }
   } finally {

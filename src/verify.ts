@@ -64,7 +64,7 @@ export async function verifyStore (store: Store, options: VerifyOptions = {}): P
     let sampled: { chunks: number, of: number } | undefined
     if (options.sample === undefined) blobs = await checkBlobs(store, problems, options)
     else ({ blobs, sampled } = await sampleChunks(store, options.sample, problems, options))
-    problems.push(...await rebuild.problems(store))
+    problems.push(...await rebuild.problems(store, options.signal))
     return { ok: problems.length === 0, events: log.events, blobs, problems, ...(sampled === undefined ? {} : { sampled }) }
   } finally {
     await rebuild.close()

@@ -10,6 +10,7 @@ import {
 } from './_helpers/cli.ts'
 import type { CliContext } from './_helpers/cli.ts'
 import { rawChunks, tempDir } from './_helpers/store.ts'
+import { startCli, waitFor } from './_helpers/runs.ts'
 
 interface Ctx extends CliContext {
   ids: string[]
@@ -181,18 +182,39 @@ Verify('verify lists an unreadable blob record and an unreadable version-vector 
   assert.not.ok(problems.some((line) => line.startsWith(`blob ${ids[0]!}`)), 'an intact blob is not reported')
 })
 
-Verify('verify of a 40,000-event log runs in a 48 MiB heap and leaves nothing in TMPDIR: its memory does not grow with the log', async ({ store, ids }) => {
+/** Appends 40,000 tag.set events to the store, all naming `target`. */
+async function appendManyTags (store: string, target: string): Promise<void> {
   await withLibrary(store, async (library) => {
-    const target = CID.parse(ids[0]!)
     for (let from = 0; from < 40_000; from += 1000) {
-      await appendEvents(library, Array.from({ length: 1000 }, (_, i) => ({ type: 'tag.set' as const, body: { name: `tag ${from + i}`, target } })))
+      await appendEvents(library, Array.from({ length: 1000 }, (_, i) => ({ type: 'tag.set' as const, body: { name: `tag ${from + i}`, target: CID.parse(target) } })))
     }
   })
+}
+
+Verify('verify of a 40,000-event log runs in a 48 MiB heap and leaves nothing in TMPDIR: its memory does not grow with the log', async ({ store, ids }) => {
+  await appendManyTags(store, ids[0]!)
   const scratch = await tempDir()
   try {
     expectOk(await snap(['verify', store], { node: ['--max-old-space-size=48'], env: { TMPDIR: scratch.dir } }), 'ok: 40004 events, 3 blobs\n')
     assert.equal(await readdir(scratch.dir), [], 'the rebuild verify compared with is removed')
   } finally {
+    await scratch.dispose()
+  }
+})
+
+Verify('verify interrupted with SIGINT exits 130 and removes its scratch store', async ({ store, ids }) => {
+  await appendManyTags(store, ids[0]!)
+  const scratch = await tempDir()
+  const live = startCli(['verify', store], { TMPDIR: scratch.dir })
+  try {
+    await waitFor('the scratch store', async () => (await readdir(scratch.dir)).length > 0 ? true : undefined, 30)
+    live.signal('SIGINT')
+    const run = await live.done
+    assert.is(run.status, 130, run.stderr)
+    assert.is(run.stderr, 'snapstore: interrupted\n')
+    assert.equal(await readdir(scratch.dir), [])
+  } finally {
+    await live.cleanUp()
     await scratch.dispose()
   }
 })

@@ -1,13 +1,16 @@
 import { reindex } from '../rebuild.ts'
 import { withStore } from '../store.ts'
-import { storeInit } from './context.ts'
+import { interruptible, storeInit } from './context.ts'
 import { progressReporter, writeJson, writeLine } from './output.ts'
 import type { StoreCommandOptions } from './context.ts'
 
 /** `snapstore reindex STORE`: rebuilds every projection from the log. */
 export async function reindexCommand (path: string, options: StoreCommandOptions): Promise<void> {
   const progress = progressReporter('reindexing')
-  const { events } = await withStore(path, storeInit(options), async (store) => await reindex(store, progress.onProgress === undefined ? {} : { onProgress: progress.onProgress }))
+  const { events } = await interruptible(async (signal) => await withStore(path, storeInit(options), async (store) => await reindex(store, {
+    signal,
+    ...(progress.onProgress === undefined ? {} : { onProgress: progress.onProgress })
+  })))
   progress.done()
   if (options.json === true) await writeJson({ events })
   else await writeLine(`reindexed ${events} events`)

@@ -1,7 +1,7 @@
 import { UsageError } from '../errors.ts'
 import { verifyStore } from '../verify.ts'
 import { withStore } from '../store.ts'
-import { storeInit } from './context.ts'
+import { interruptible, storeInit } from './context.ts'
 import { progressReporter, writeJson, writeLine } from './output.ts'
 import type { StoreCommandOptions } from './context.ts'
 
@@ -10,10 +10,12 @@ export async function verify (path: string, options: StoreCommandOptions & { sam
   const sample = options.sample === undefined ? undefined : Number(options.sample.replace(/%$/, ''))
   if (sample !== undefined && !(sample > 0 && sample <= 100)) throw new UsageError(`Invalid --sample "${options.sample}": expected a percentage above 0 and at most 100`)
   const progress = progressReporter('verifying')
-  const report = await withStore(path, storeInit(options), async (store) => await verifyStore(store, {
+  // Interrupted, it removes its scratch store before exiting.
+  const report = await interruptible(async (signal) => await withStore(path, storeInit(options), async (store) => await verifyStore(store, {
+    signal,
     ...(progress.onProgress === undefined ? {} : { onProgress: progress.onProgress }),
     ...(sample === undefined ? {} : { sample })
-  }))
+  })))
   progress.done()
   if (options.json === true) await writeJson(report)
   else if (report.ok) await writeLine(`ok: ${report.events} events, ${report.blobs} blobs`)
