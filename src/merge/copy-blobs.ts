@@ -1,6 +1,6 @@
 import { decode, encode } from '../codec.ts'
 import { CorruptError, isSnapstoreError } from '../errors.ts'
-import { digestHex, sha256Hex } from '../ids.ts'
+import { RAW, cidFromHex, sha256Hex } from '../ids.ts'
 import { writeBatch } from '../batch.ts'
 import { hasChunks, readChunk, storeChunks } from '../chunks.ts'
 import { wholeHasherFor } from '../ingest/hash-thread.ts'
@@ -27,8 +27,10 @@ export interface CopiedBlobs {
 }
 
 // Chunk locations are written in batches naming about this many bytes (each batch first syncs the packs),
-// and whenever the copy waits for the source: a copy killed outright loses at most about this much.
+// and whenever the copy waits for the source: a copy killed outright loses at most about this much. A batch
+// also ends at BATCH_OPS operations, so that many small blobs are not all held until the end.
 const BATCH_BYTES = 8 * 1024 * 1024
+const BATCH_OPS = 16384
 // Reads are asked for in groups (one round trip each from a peer that takes batches) while the groups
 // before are checked: at most GROUPS_AHEAD groups of about 4 MiB are in memory, and small blobs cost no
 // round trip each. Three groups ahead keep a peer's answers arriving while one is checked.
@@ -74,7 +76,7 @@ export function keepsVerifiedCopies (err: unknown): boolean {
  * already holds are read from it, not copied. When the source fails with `E_NET`, what was verified is
  * written before the error is passed on: it is content-addressed and checked, and the next attempt skips it.
  */
-export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable<CID>, sizes: ReadonlyMap<string, number>, copied: CopiedBlobs, options: OperationOptions = {}): Promise<void> {
+export async function copyBlobs (dest: Store, source: MergeSource, blobs: Iterable<string>, sizes: ReadonlyMap<string, number>, copied: CopiedBlobs, options: OperationOptions = {}): Promise<void> {
   // Chunks appended in this merge but not yet named by a batch, so a blob that repeats one reads it from the pack.
   const staged = new Map<string, StoredChunk>()
   let pending: Op[] = []
@@ -122,7 +124,7 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
     return bytes === undefined ? undefined : [bytes]
   })))
   const pool = new SlabPool(GROUP_MEMORY, GROUP_MEMORY_KEPT)
-  const groups = readAhead(grouped(plan(dest, source, ids, sizes)), GROUPS_AHEAD, (steps): Group => {
+  const groups = readAhead(grouped(plan(dest, source, blobs, sizes)), GROUPS_AHEAD, (steps): Group => {
     const wanted = steps.flatMap((step) => step.kind === 'chunk' && !step.local ? [{ hex: step.hex, size: step.size }] : [])
     const bytes = wanted.reduce((sum, { size }) => sum + size, 0)
     const memory = bytes > 0 && bytes <= GROUP_MEMORY ? pool.take() : undefined
@@ -203,7 +205,7 @@ export async function copyBlobs (dest: Store, source: MergeSource, ids: Iterable
       await storeVerified()
       // The group's memory is lent again once every chunk read into it is written (a failed merge never gives it back).
       if (group.memory !== undefined) void Promise.all(groupWrites).then(group.memory.release, () => undefined)
-      if (pendingBytes >= BATCH_BYTES) {
+      if (pendingBytes >= BATCH_BYTES || pending.length >= BATCH_OPS) {
         await flushed
         void flush()
       }
@@ -240,20 +242,24 @@ async function * grouped (steps: AsyncIterable<Step>): AsyncGenerator<Step[]> {
   if (group.length > 0) yield group
 }
 
-/** The blobs to copy as steps: each blob's checked record, then its chunks, each marked as held by the destination or not. */
-async function * plan (dest: Store, source: MergeSource, ids: Iterable<CID>, sizes: ReadonlyMap<string, number>): AsyncGenerator<Step> {
+/**
+ * The blobs to copy (by hex digest) as steps: each blob's checked record, then its chunks, each marked as held
+ * by the destination or not. A blob's id is built only while it is copied, and a chunk that is the whole blob
+ * is known by the blob's own digest string: what a merge keeps per blob is a few strings, not objects.
+ */
+async function * plan (dest: Store, source: MergeSource, blobs: Iterable<string>, sizes: ReadonlyMap<string, number>): AsyncGenerator<Step> {
   const fromSource = new Set<string>()
   const fetchRecords = source.blobRecords ?? (async (hexes) => await Promise.all(hexes.map(async (hex) => await source.blobRecord(hex))))
-  const batches = readAhead(inGroups(ids, RECORDS_PER_GROUP), 2, (group) => ({ group, records: settleQuietly(fetchRecords(group.map(digestHex))) }))
+  const batches = readAhead(inGroups(blobs, RECORDS_PER_GROUP), 2, (group) => ({ group, records: settleQuietly(fetchRecords(group)) }))
   for await (const { group, records } of batches) {
     const fetched = await records
-    const checked = group.map((id, i) => {
+    const checked = group.map((hex, i) => {
+      const id = cidFromHex(RAW, hex)
       const record = checkRecord(source, id, fetched[i])
-      const hex = digestHex(id)
       if (sizes.get(hex) !== undefined && sizes.get(hex) !== record.size) {
         throw new CorruptError(`Cannot merge from ${source.name}: blob ${id.toString()} has ${record.size} bytes, but an event says ${sizes.get(hex)}`)
       }
-      return { id, hex, record, chunkHexes: record.chunks.map(([digest]) => Buffer.from(digest).toString('hex')) }
+      return { id, hex, record, chunkHexes: record.chunks.map(([digest]) => sameHex(digest, hex) ?? Buffer.from(digest).toString('hex')) }
     })
     // One lookup in the destination for the chunks of the whole group.
     const held = await hasChunks(dest, checked.flatMap(({ chunkHexes }) => chunkHexes))
@@ -268,6 +274,11 @@ async function * plan (dest: Store, source: MergeSource, ids: Iterable<CID>, siz
       }
     }
   }
+}
+
+/** `hex` when `digest` is the digest it spells, so that one string serves both. */
+function sameHex (digest: Uint8Array, hex: string): string | undefined {
+  return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).equals(Buffer.from(hex, 'hex')) ? hex : undefined
 }
 
 function * inGroups<T> (items: Iterable<T>, size: number): Generator<T[]> {

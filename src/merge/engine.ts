@@ -8,7 +8,6 @@ import { IncomingReferences } from './references.ts'
 import { copyBlobs, keepsVerifiedCopies, uncopyBlobs } from './copy-blobs.ts'
 import { journalOp } from './journal.ts'
 import { HeldEvents } from './held-events.ts'
-import type { CID } from 'multiformats/cid'
 import type { Store } from '../store.ts'
 import type { OperationOptions, OriginHead, StoredEvent } from '../types.ts'
 import type { BlobRecord } from '../blobs.ts'
@@ -75,7 +74,7 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Merg
     const copied: CopiedBlobs = { blobs: [], chunks: [], bytes: 0 }
     const packsEnd = await dest.packs.end()
     try {
-      await copyBlobs(dest, source, needed.values(), sizes, copied, options)
+      await copyBlobs(dest, source, needed, sizes, copied, options)
     } catch (err) {
       if (!keepsVerifiedCopies(err)) await uncopyBlobs(dest, copied, packsEnd)
       throw err
@@ -118,10 +117,10 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Merg
 }
 
 /** What a merge would copy, without copying: events, blobs, and the bytes of chunks the destination lacks. */
-async function planOnly (dest: Store, source: MergeSource, events: number, needed: Map<string, CID>): Promise<MergeResult> {
+async function planOnly (dest: Store, source: MergeSource, events: number, needed: ReadonlySet<string>): Promise<MergeResult> {
   let bytes = 0
   const counted = new Set<string>()
-  for (const hex of needed.keys()) {
+  for (const hex of needed) {
     const record = await source.blobRecord(hex)
     if (record === undefined) throw new CorruptError(`Cannot merge from ${source.name}: it lacks blob ${hex}, which its events name`)
     const { chunks } = decode<BlobRecord>(record)

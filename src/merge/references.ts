@@ -16,8 +16,8 @@ import type { MergeSource } from './source.ts'
 export class IncomingReferences {
   /** Hex digests of the incoming events' ids, in the order checked. */
   readonly events = new Set<string>()
-  /** Blobs named by incoming events that the destination lacks, by hex digest. */
-  readonly needed = new Map<string, CID>()
+  /** Blobs named by incoming events that the destination lacks, by hex digest (the strings `sizes` is keyed by). */
+  readonly needed = new Set<string>()
   /** The size every `blob.add` states, by blob hex digest. */
   readonly sizes = new Map<string, number>()
   readonly #dest: Store
@@ -52,19 +52,19 @@ export class IncomingReferences {
     for (const [i, { event }] of group.entries()) {
       for (const { cid, hex, blob, either } of named[i]!) {
         if (blob) {
-          if (!this.needed.has(hex) && !this.#destBlobs.has(hex)) this.needed.set(hex, cid)
+          if (!this.needed.has(hex) && !this.#destBlobs.has(hex)) this.needed.add(hex)
         } else if (!this.events.has(hex) && !this.#destEvents.has(hex)) {
           throw new CorruptError(`Cannot merge event ${event.origin}:${event.seq} in ${this.#source.name}: it names ${either ? '' : 'event '}${cid.toString()}, which neither store holds`)
         }
       }
-      if (event.type === 'blob.add') this.#noteSize(event.body.blob, event.body.size)
+      // Keyed by the string `needed` holds: one string per blob, however many maps name it.
+      if (event.type === 'blob.add') this.#noteSize(event.body.blob, named[i]!.find(({ cid }) => cid === event.body.blob)?.hex ?? digestHex(event.body.blob), event.body.size)
       this.events.add(ids[i]!)
     }
   }
 
   /** Every `blob.add` must state its blob's true size: checked against the destination's record now, the source's when copied. */
-  #noteSize (blob: CID, size: number): void {
-    const hex = digestHex(blob)
+  #noteSize (blob: CID, hex: string, size: number): void {
     const claimed = this.sizes.get(hex)
     if (claimed !== undefined && claimed !== size) throw new CorruptError(`Cannot merge from ${this.#source.name}: events disagree about the size of blob ${blob.toString()}`)
     this.sizes.set(hex, size)
