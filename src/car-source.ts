@@ -1,9 +1,10 @@
+import { hash } from 'node:crypto'
 import { resolve } from 'node:path'
-import { CarIndexedReader } from '@ipld/car/indexed-reader'
 import { CID } from 'multiformats/cid'
+import { CarBlocks } from './car-blocks.ts'
 import { decode, encode } from './codec.ts'
 import { CorruptError, NotFoundError } from './errors.ts'
-import { RAW, cidFromHex, digestHex, sha256Hex } from './ids.ts'
+import { RAW, cidFromHex, digestHex } from './ids.ts'
 import type { BlobRecord } from './blobs.ts'
 import type { BlobManifest, CarRoot } from './car.ts'
 import type { MergeSource } from './merge/source.ts'
@@ -12,76 +13,84 @@ import type { MergeSource } from './merge/source.ts'
 interface Chain {
   /** The seq of the first event held. */
   first: number
-  ids: CID[]
+  /** The positions of its events' blocks in the file's index, in seq order. */
+  positions: number[]
 }
 
 /**
  * Opens a CAR file written by `exportCar` (or sent by `push`) as a merge source; every block is checked
  * against its CID when read. A CAR may carry only the end of each origin's chain (what its receiver
  * lacks); asking for an event before that is `E_CORRUPT`. `name` is how messages and the journal call it.
+ * What it keeps in memory is a compact index of the file's blocks (see CarBlocks) and, per blob, where its
+ * manifest is: blocks are read from the file when the merge asks for them.
  */
 export async function openCarSource (path: string, name = path): Promise<MergeSource> {
-  let reader: CarIndexedReader
+  let blocks: CarBlocks
   try {
-    reader = await CarIndexedReader.fromFile(path)
+    blocks = await CarBlocks.open(path)
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'ENOENT') throw new NotFoundError(`Cannot read CAR file "${name}": no such file`, { cause: err })
     throw new CorruptError(`Cannot read CAR file "${name}": it is truncated or malformed (${(err as Error).message})`, { cause: err })
   }
-  const read = async (cid: CID): Promise<{ bytes: Uint8Array } | undefined> => {
+  /** The checked bytes of the block at a position of the index. */
+  const readAt = async (position: number): Promise<Uint8Array> => {
+    let bytes
     try {
-      return await reader.get(cid)
+      bytes = await blocks.read(position)
     } catch (err) {
-      throw new CorruptError(`Cannot read CAR file "${name}": block ${cid.toString()} is truncated or unreadable`, { cause: err })
+      throw new CorruptError(`Cannot read CAR file "${name}": block ${blocks.cidAt(position).toString()} is truncated or unreadable`, { cause: err })
     }
+    const digest = blocks.sha256At(position)
+    if (digest === undefined || !digest.equals(hash('sha256', bytes, 'buffer'))) throw new CorruptError(`Cannot read CAR file "${name}": block ${blocks.cidAt(position).toString()} does not match its id`)
+    return bytes
   }
   const block = async (cid: CID): Promise<Uint8Array | undefined> => {
-    const found = await read(cid)
-    if (found === undefined) return undefined
-    if (sha256Hex(found.bytes) !== digestHex(cid)) throw new CorruptError(`Cannot read CAR file "${name}": block ${cid.toString()} does not match its id`)
-    return found.bytes
+    const position = blocks.position(cid)
+    return position === undefined ? undefined : await readAt(position)
   }
   try {
-    const [rootCid] = await reader.getRoots()
+    const [rootCid] = blocks.roots
     const rootBytes = rootCid === undefined ? undefined : await block(rootCid)
     if (rootBytes === undefined) throw new CorruptError(`Cannot read CAR file "${name}": it has no snapstore root block`)
     const root = decode<CarRoot>(rootBytes)
     if (root?.snapstore !== 'car' || root.version !== 1 || !Array.isArray(root.heads) || !Array.isArray(root.blobs)) throw new CorruptError(`Cannot read CAR file "${name}": its root is not a snapstore CAR root`)
-    const manifests = new Map<string, CID>()
+    const { heads } = root
+    // Each blob's manifest by the blob's hex digest, as a position in the index.
+    const manifests = new Map<string, number>()
     for (const manifestCid of root.blobs) {
-      const bytes = await block(manifestCid)
-      if (bytes === undefined) throw new CorruptError(`Cannot read CAR file "${name}": blob manifest ${manifestCid.toString()} is missing`)
-      const manifest = decode<BlobManifest>(bytes)
-      manifests.set(digestHex(manifest.blob), manifestCid)
+      const position = blocks.position(manifestCid)
+      if (position === undefined) throw new CorruptError(`Cannot read CAR file "${name}": blob manifest ${manifestCid.toString()} is missing`)
+      const manifest = decode<BlobManifest>(await readAt(position))
+      manifests.set(digestHex(manifest.blob), position)
     }
     const chains = new Map<string, Chain>()
     const chainOf = async (origin: string): Promise<Chain> => {
       const known = chains.get(origin)
       if (known !== undefined) return known
-      const head = root.heads.find((h) => h.origin === origin)
-      const ids: CID[] = []
+      const head = heads.find((h) => h.origin === origin)
+      const positions: number[] = []
       // Walk back from the head while the CAR holds the events; the merge checks every id, seq and link itself.
       for (let cid: CID | null = head?.head ?? null; cid !== null;) {
-        const bytes = await block(cid)
-        if (bytes === undefined) break
-        ids.push(cid)
-        cid = decode<{ prev: CID | null }>(bytes).prev ?? null
+        const position = blocks.position(cid)
+        if (position === undefined) break
+        positions.push(position)
+        cid = decode<{ prev: CID | null }>(await readAt(position)).prev ?? null
       }
-      ids.reverse()
-      const chain = { first: (head?.seq ?? 0) - ids.length + 1, ids }
+      positions.reverse()
+      const chain = { first: (head?.seq ?? 0) - positions.length + 1, positions }
       chains.set(origin, chain)
       return chain
     }
     const eventAt = async (origin: string, seq: number): Promise<Uint8Array | undefined> => {
       const chain = await chainOf(origin)
-      const cid = chain.ids[seq - chain.first]
-      return cid === undefined ? undefined : await block(cid)
+      const position = chain.positions[seq - chain.first]
+      return position === undefined ? undefined : await readAt(position)
     }
     return {
       name,
       ...(name === path ? { journalName: resolve(path) } : {}),
-      heads: async () => root.heads.map(({ origin, seq, head }) => ({ origin, seq, head })),
+      heads: async () => heads.map(({ origin, seq, head }) => ({ origin, seq, head })),
       events: async function * (origin, from, to) {
         const chain = await chainOf(origin)
         if (from < chain.first && from <= to) throw new CorruptError(`Cannot read CAR file "${name}": event ${origin}:${from} is missing (it holds that origin from seq ${chain.first})`)
@@ -93,24 +102,23 @@ export async function openCarSource (path: string, name = path): Promise<MergeSo
       },
       eventAt,
       blobRecord: async (hex) => {
-        const manifestCid = manifests.get(hex)
-        const bytes = manifestCid === undefined ? undefined : await block(manifestCid)
-        if (bytes === undefined) return undefined
-        const manifest = decode<BlobManifest>(bytes)
+        const position = manifests.get(hex)
+        if (position === undefined) return undefined
+        const manifest = decode<BlobManifest>(await readAt(position))
         if (!Array.isArray(manifest?.chunks) || manifest.chunks.some((chunk) => CID.asCID(chunk) === null)) throw new CorruptError(`Cannot read CAR file "${name}": the manifest of blob ${hex} is malformed`)
         const chunks: Array<[Uint8Array, number]> = []
         for (const [i, chunk] of manifest.chunks.entries()) {
           // CARs written before sync carry no sizes: the chunk block says.
-          const size = manifest.sizes?.[i] ?? (await read(chunk))?.bytes.length ?? -1
+          const size = manifest.sizes?.[i] ?? (await block(chunk))?.length ?? -1
           chunks.push([chunk.multihash.digest, size])
         }
         return encode({ size: manifest.size, chunks } satisfies BlobRecord)
       },
       chunk: async (hex) => await block(cidFromHex(RAW, hex)),
-      close: async () => { await reader.close() }
+      close: async () => { await blocks.close() }
     }
   } catch (err) {
-    await reader.close()
+    await blocks.close()
     if (err instanceof CorruptError) throw err
     throw new CorruptError(`Cannot read CAR file "${name}": ${(err as Error).message}`, { cause: err })
   }

@@ -468,6 +468,25 @@ for (const { title, damage } of CAR_DAMAGES) {
   })
 }
 
+Car('a CAR of 1,500 small snapshots, past the 1 MiB windows its reader reads, merges whole and every snapshot reads back', async ({ ws }) => {
+  const source = await ws.init('source')
+  const contents = Array.from({ length: 1500 }, (_, i) => Buffer.from(`small state ${i} `.repeat(80 + (i % 37))))
+  const ids: CID[] = []
+  for (let from = 0; from < contents.length; from += 500) {
+    const part = contents.slice(from, from + 500)
+    const put = await Promise.all(part.map(async (content) => (await putBlob(source, content)).id))
+    await appendEvents(source, put.map((blob, i) => ({ type: 'blob.add' as const, body: { blob, kind: 'snapshot' as const, size: part[i]!.length } })))
+    ids.push(...put)
+  }
+  const car = ws.path('many.car')
+  await exportCar(source, car)
+  assert.ok((await readFile(car)).length > 2 * 1024 * 1024, 'the file spans several windows')
+  const dest = await ws.init('dest')
+  assert.equal((await mergeStores(dest, car)).blobs, contents.length)
+  assert.equal((await verifyStore(dest)).problems, [])
+  for (const i of [0, 1, 699, 700, 1499]) assert.ok(Buffer.from(await readBlobBytes(dest, ids[i]!)).equals(contents[i]!), `snapshot ${i} reads back`)
+})
+
 Car('an export of one snapshot merges into a store that verifies and lists it, without what was added after it', async ({ ws }) => {
   const source = await ws.init('source')
   const [first, wanted, later] = (await addSnapshots(source, ['first', 'wanted', 'later'])).map(String)
