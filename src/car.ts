@@ -44,13 +44,13 @@ export interface ExportResult {
 
 /**
  * What a CAR file carries: for each origin, the events after `after` (the receiver's version vector;
- * none left out when absent) up to its head, the blobs those events name that are in `blobs`, and their
- * chunks except those in `skipChunks` (which the receiver holds).
+ * none left out when absent) up to its head, the blobs (hex digests) those events name that are in
+ * `blobs`, and their chunks except those in `skipChunks` (which the receiver holds).
  */
 export interface CarPlan {
   heads: readonly OriginHead[]
   after?: ReadonlyMap<string, number>
-  blobs: ReadonlyMap<string, CID>
+  blobs: ReadonlySet<string>
   skipChunks?: ReadonlySet<string>
 }
 
@@ -65,36 +65,42 @@ export async function exportCar (store: Store, path: string, ids: readonly strin
   return await writeCar(store, path, { heads, blobs }, options)
 }
 
-/** Counts the events a CAR of `heads` above `after` carries, and collects the blobs they name (hex digest → id). */
-export async function carContents (store: Store, heads: readonly OriginHead[], after: ReadonlyMap<string, number> = new Map()): Promise<{ events: number, blobs: Map<string, CID> }> {
-  const blobs = new Map<string, CID>()
+/** Counts the events a CAR of `heads` above `after` carries, and collects the hex digests of the blobs they name. */
+export async function carContents (store: Store, heads: readonly OriginHead[], after: ReadonlyMap<string, number> = new Map()): Promise<{ events: number, blobs: Set<string> }> {
+  const blobs = new Set<string>()
   let events = 0
   for (const head of heads) {
     for await (const { event } of iterateOrigin(store, head.origin, (after.get(head.origin) ?? 0) + 1)) {
       if (event.seq > head.seq) break
       events++
       const refs = eventReferences(event)
-      for (const cid of [...refs.blobs, ...refs.either]) if (cid.code === RAW) blobs.set(digestHex(cid), cid)
+      for (const cid of [...refs.blobs, ...refs.either]) if (cid.code === RAW) blobs.add(digestHex(cid))
     }
   }
   return { events, blobs }
 }
 
-/** Writes the CAR file a plan describes: root, then each blob's chunks and manifest, then events in seq order per origin. The file appears only when complete. */
+/** A blob's manifest block, with the record it was made from. */
+interface Manifest {
+  cid: CID
+  bytes: Uint8Array
+  record: BlobRecord
+}
+
+/**
+ * Writes the CAR file a plan describes: root, then each blob's chunks and manifest, then events in seq order
+ * per origin. Blobs are taken a page of records at a time, twice: once for the ids of their manifests (the
+ * root lists them all, and comes first), then to write them; a manifest is made the same way both times.
+ * Memory holds a page, the manifest ids and the chunks already written, not every record. The file appears
+ * only when complete.
+ */
 export async function writeCar (store: Store, path: string, plan: CarPlan, options: OperationOptions = {}): Promise<ExportResult> {
-  const manifests: Array<{ cid: CID, bytes: Uint8Array, record: BlobRecord }> = []
-  const ids = [...plan.blobs.values()]
-  const records: Array<BlobRecord | undefined> = []
-  for (let i = 0; i < ids.length; i += RECORDS_AT_ONCE) records.push(...await readBlobRecords(store, ids.slice(i, i + RECORDS_AT_ONCE)))
-  for (const [i, cid] of ids.entries()) {
-    const record = records[i]
-    if (record === undefined) throw new CorruptError(`Cannot export: blob ${cid.toString()} is named by an event but missing`)
-    const manifest: BlobManifest = { blob: cid, size: record.size, chunks: record.chunks.map(([digest]) => cidFromDigest(RAW, digest)), sizes: record.chunks.map(([, size]) => size) }
-    const bytes = encode(manifest)
-    manifests.push({ cid: cidFromHex(DAG_CBOR, sha256Hex(bytes)), bytes, record })
-  }
-  const root: CarRoot = { snapstore: 'car', version: 1, heads: plan.heads.map(({ origin, seq, head }) => ({ origin, seq, head })), blobs: manifests.map((m) => m.cid) }
+  const hexes = [...plan.blobs]
+  const manifestIds: CID[] = []
+  for (let i = 0; i < hexes.length; i += RECORDS_AT_ONCE) for (const { cid } of await manifestsOf(store, hexes.slice(i, i + RECORDS_AT_ONCE))) manifestIds.push(cid)
+  const root: CarRoot = { snapstore: 'car', version: 1, heads: plan.heads.map(({ origin, seq, head }) => ({ origin, seq, head })), blobs: manifestIds }
   const rootBytes = encode(root)
+  manifestIds.length = 0
   const rootCid = eventId(rootBytes)
   const folder = await stat(dirname(path)).catch(() => undefined)
   if (folder?.isDirectory() !== true) throw new BadInputError(`Cannot write "${path}": ${folder === undefined ? 'no such directory' : 'a part of the path is not a directory'}`)
@@ -106,26 +112,29 @@ export async function writeCar (store: Store, path: string, plan: CarPlan, optio
   let events = 0
   try {
     await writer.put({ cid: rootCid, bytes: rootBytes })
-    // Each blob's chunks (those not sent before), then its manifest; the chunks are read a group ahead.
+    // Each blob's chunks (those not sent before), then its manifest; a page's chunks are read a group ahead.
     const sent = new Set<string>(plan.skipChunks)
-    const perManifest = manifests.map((manifest) => manifest.record.chunks.flatMap(([digest, size]) => {
-      const hex = Buffer.from(digest).toString('hex')
-      if (sent.has(hex)) return []
-      sent.add(hex)
-      return [{ hex, size, digest }]
-    }))
-    const chunks = chunksAhead(store, perManifest.flat())
-    for (const [m, manifest] of manifests.entries()) {
-      for (const { hex, digest } of perManifest[m]!) {
-        options.signal?.throwIfAborted()
-        const { value: bytes } = await chunks.next()
-        if (!(bytes instanceof Uint8Array)) throw new CorruptError(`Cannot export: chunk ${hex} is missing`)
-        // A damaged chunk is refused here, not by whoever receives the file.
-        const computed = sha256Hex(bytes)
-        if (computed !== hex) throw new CorruptError(`Cannot export: chunk ${hex} does not match its digest (computed ${computed})`, { details: { expected: hex, computed } })
-        await writer.put({ cid: cidFromDigest(RAW, digest), bytes })
+    for (let i = 0; i < hexes.length; i += RECORDS_AT_ONCE) {
+      const manifests = await manifestsOf(store, hexes.slice(i, i + RECORDS_AT_ONCE))
+      const perManifest = manifests.map((manifest) => manifest.record.chunks.flatMap(([digest, size]) => {
+        const hex = Buffer.from(digest).toString('hex')
+        if (sent.has(hex)) return []
+        sent.add(hex)
+        return [{ hex, size, digest }]
+      }))
+      const chunks = chunksAhead(store, perManifest.flat())
+      for (const [m, manifest] of manifests.entries()) {
+        for (const { hex, digest } of perManifest[m]!) {
+          options.signal?.throwIfAborted()
+          const { value: bytes } = await chunks.next()
+          if (!(bytes instanceof Uint8Array)) throw new CorruptError(`Cannot export: chunk ${hex} is missing`)
+          // A damaged chunk is refused here, not by whoever receives the file.
+          const computed = sha256Hex(bytes)
+          if (computed !== hex) throw new CorruptError(`Cannot export: chunk ${hex} does not match its digest (computed ${computed})`, { details: { expected: hex, computed } })
+          await writer.put({ cid: cidFromDigest(RAW, digest), bytes })
+        }
+        await writer.put({ cid: manifest.cid, bytes: manifest.bytes })
       }
-      await writer.put({ cid: manifest.cid, bytes: manifest.bytes })
     }
     for (const head of plan.heads) {
       for await (const stored of iterateOrigin(store, head.origin, (plan.after?.get(head.origin) ?? 0) + 1)) {
@@ -143,7 +152,20 @@ export async function writeCar (store: Store, path: string, plan: CarPlan, optio
     await rm(temporary, { force: true })
     throw err
   }
-  return { events, blobs: manifests.length }
+  return { events, blobs: hexes.length }
+}
+
+/** The manifests of some blobs (by hex digest), made from their records read with one lookup. */
+async function manifestsOf (store: Store, hexes: readonly string[]): Promise<Manifest[]> {
+  const ids = hexes.map((hex) => cidFromHex(RAW, hex))
+  const records = await readBlobRecords(store, ids)
+  return ids.map((blob, i) => {
+    const record = records[i]
+    if (record === undefined) throw new CorruptError(`Cannot export: blob ${blob.toString()} is named by an event but missing`)
+    const manifest: BlobManifest = { blob, size: record.size, chunks: record.chunks.map(([digest]) => cidFromDigest(RAW, digest)), sizes: record.chunks.map(([, size]) => size) }
+    const bytes = encode(manifest)
+    return { cid: cidFromHex(DAG_CBOR, sha256Hex(bytes)), bytes, record }
+  })
 }
 
 /** Per origin, the highest seq needed to carry the events naming the given ids, and every event those name. */

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { carContents, writeCar } from '../car.ts'
 import { AuthError, BadInputError, CorruptError, ForkError } from '../errors.ts'
-import { readBlobRecord } from '../blobs.ts'
+import { readBlobRecords } from '../blobs.ts'
+import { RAW, cidFromHex } from '../ids.ts'
 import { listHeads, readEventAt } from '../log.ts'
 import { withStore } from '../store.ts'
 import { readRemoteHeads } from './http-source.ts'
@@ -14,6 +15,9 @@ import type { Store, StoreInit } from '../store.ts'
 import type { OperationOptions } from '../types.ts'
 import type { PeerOptions } from './peer.ts'
 import type { RemoteHeads } from './http-source.ts'
+
+// Blob records are read this many at a time.
+const RECORDS_AT_ONCE = 1000
 
 /** Options of `pushStore`. */
 export interface PushOptions extends OperationOptions, StoreInit, PeerOptions {
@@ -83,13 +87,16 @@ async function writePushCar (store: Store, peer: Peer, remote: RemoteHeads, temp
     after.set(head.origin, Math.min(their?.seq ?? 0, head.seq))
   }
   const { blobs } = await carContents(store, local, after)
-  const lackingBlobs = new Set(await askLacking(peer, 'blobs', [...blobs.keys()], remote.limits.maxDigests))
-  const sent = new Map([...blobs].filter(([hex]) => lackingBlobs.has(hex)))
+  const lackingBlobs = new Set(await askLacking(peer, 'blobs', [...blobs], remote.limits.maxDigests))
+  const sent = new Set([...blobs].filter((hex) => lackingBlobs.has(hex)))
   const chunks = new Set<string>()
-  for (const cid of sent.values()) {
-    const record = await readBlobRecord(store, cid)
-    if (record === undefined) throw new CorruptError(`Cannot push: blob ${cid.toString()} is named by an event but missing`)
-    for (const [digest] of record.chunks) chunks.add(Buffer.from(digest).toString('hex'))
+  const ids = [...sent].map((hex) => cidFromHex(RAW, hex))
+  for (let i = 0; i < ids.length; i += RECORDS_AT_ONCE) {
+    const page = ids.slice(i, i + RECORDS_AT_ONCE)
+    for (const [k, record] of (await readBlobRecords(store, page)).entries()) {
+      if (record === undefined) throw new CorruptError(`Cannot push: blob ${page[k]!.toString()} is named by an event but missing`)
+      for (const [digest] of record.chunks) chunks.add(Buffer.from(digest).toString('hex'))
+    }
   }
   const lackingChunks = new Set(await askLacking(peer, 'chunks', [...chunks], remote.limits.maxDigests))
   const skipChunks = new Set([...chunks].filter((hex) => !lackingChunks.has(hex)))
