@@ -79,12 +79,23 @@ function toBlobInfo (id: CID, projection: BlobRecordProjection, kind: BlobKind |
 
 /** Iterates tags in order of first appearance; each points where its latest `tag.set` says. */
 export async function * listTags (store: Store): AsyncGenerator<TagInfo> {
-  for await (const key of store.sub.tagOrder.keys()) {
-    const name = key.split(':').slice(3).join(':')
-    const value = await store.sub.tags.get(name)
-    if (value === undefined) continue
-    const { target, at } = decode<TagProjection>(value)
-    yield { name, target, position: at }
+  const iterator = store.sub.tagOrder.keys()
+  try {
+    for (;;) {
+      // A page of names, their records read with one lookup: one read per tag took 12 s for 300,000 tags.
+      const keys = await iterator.nextv(PAGE)
+      if (keys.length === 0) return
+      const names = keys.map((key) => key.split(':').slice(3).join(':'))
+      const values = await store.sub.tags.getMany(names)
+      for (const [i, name] of names.entries()) {
+        const value = values[i]
+        if (value === undefined) continue
+        const { target, at } = decode<TagProjection>(value)
+        yield { name, target, position: at }
+      }
+    }
+  } finally {
+    await iterator.close()
   }
 }
 

@@ -174,6 +174,16 @@ Append('addBlob with a tag option records blob.add then tag.set pointing at the 
   assert.is(again.events.length, 0, 'the tag already points there')
 })
 
+Append('listTags gives 10,000 tags in order of first appearance, each where its latest tag.set points, across its pages', async ({ t }) => {
+  const [a, b] = [(await putBlob(t.store, bytes('a'))).id, (await putBlob(t.store, bytes('b'))).id]
+  await appendEvents(t.store, Array.from({ length: 10_000 }, (_, i) => ({ type: 'tag.set' as const, body: { name: `tag-${String(i).padStart(5, '0')}`, target: a } })))
+  // Set again in reverse: each points at b now, and the listing keeps the order they first appeared in.
+  await appendEvents(t.store, Array.from({ length: 10_000 }, (_, i) => ({ type: 'tag.set' as const, body: { name: `tag-${String(9_999 - i).padStart(5, '0')}`, target: b } })))
+  const tags = await collect(listTags(t.store))
+  assert.equal(tags.map((tag) => tag.name), Array.from({ length: 10_000 }, (_, i) => `tag-${String(i).padStart(5, '0')}`))
+  assert.ok(tags.every((tag) => tag.target.equals(b)), 'each tag points where its latest tag.set says')
+})
+
 Append('addBlob with an empty tag fails with E_BAD_INPUT and stores nothing', async ({ t }) => {
   await expectCode(addBlob(t.store, 'snapshot', bytes('state'), { tag: '' }), 'E_BAD_INPUT')
   assert.is((await storeStats(t.store)).blobs, 0)
