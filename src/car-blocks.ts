@@ -8,6 +8,8 @@ import type { FileHandle } from 'node:fs/promises'
 const WINDOW = 1024 * 1024
 const WINDOWS = 8
 const SHA2_256 = 0x12
+// The most one read of a file can take: a block claiming more is a damaged file.
+const MAX_BLOCK = 2 ** 31 - 1
 
 /** A stretch of the file read at once, starting at a multiple of WINDOW. */
 interface Window {
@@ -43,13 +45,19 @@ export class CarBlocks {
   /** Reads the file through once to index its blocks; a truncated or malformed file fails with the parser's error. */
   static async open (path: string): Promise<CarBlocks> {
     const handle = await open(path, 'r')
+    const stream = createReadStream(path)
     try {
-      const indexer = await CarIndexer.fromIterable(createReadStream(path))
+      const { size } = await handle.stat()
+      const indexer = await CarIndexer.fromIterable(stream)
       const positions = new Map<string, number>()
       const keys: string[] = []
       let offsets = new Float64Array(1024)
       let lengths = new Uint32Array(1024)
       for await (const { cid, blockOffset, blockLength } of indexer) {
+        // A length the parser took from a damaged or hostile header is refused before anything reads it.
+        if (!Number.isSafeInteger(blockLength) || blockLength < 0 || blockLength > MAX_BLOCK || blockOffset + blockLength > size) {
+          throw new Error(`block ${cid.toString()} claims ${blockLength} bytes at byte ${blockOffset} of a ${size}-byte file`)
+        }
         const at = keys.length
         if (at === offsets.length) {
           offsets = grown(offsets, new Float64Array(at * 2))
@@ -65,6 +73,7 @@ export class CarBlocks {
       }
       return new CarBlocks(await indexer.getRoots(), handle, positions, keys, offsets, lengths)
     } catch (err) {
+      stream.destroy()
       await handle.close()
       throw err
     }

@@ -56,6 +56,9 @@ export async function openCarSource (path: string, name = path): Promise<MergeSo
     const root = decode<CarRoot>(rootBytes)
     if (root?.snapstore !== 'car' || root.version !== 1 || !Array.isArray(root.heads) || !Array.isArray(root.blobs)) throw new CorruptError(`Cannot read CAR file "${name}": its root is not a snapstore CAR root`)
     const { heads } = root
+    if (!heads.every((head) => typeof head?.origin === 'string' && Number.isSafeInteger(head.seq) && head.seq >= 1 && CID.asCID(head.head) !== null)) {
+      throw new CorruptError(`Cannot read CAR file "${name}": its root lists a malformed head`)
+    }
     // Each blob's manifest by the blob's hex digest, as a position in the index.
     const manifests = new Map<string, number>()
     for (const manifestCid of root.blobs) {
@@ -75,7 +78,8 @@ export async function openCarSource (path: string, name = path): Promise<MergeSo
         const position = blocks.position(cid)
         if (position === undefined) break
         positions.push(position)
-        cid = decode<{ prev: CID | null }>(await readAt(position)).prev ?? null
+        // A prev that is not a CID ends the walk here; the merge then finds the link broken.
+        cid = CID.asCID(decode<{ prev?: unknown }>(await readAt(position)).prev)
       }
       positions.reverse()
       const chain = { first: (head?.seq ?? 0) - positions.length + 1, positions }

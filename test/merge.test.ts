@@ -1,8 +1,11 @@
+import { createHash } from 'node:crypto'
 import { cp, readFile, symlink, writeFile } from 'node:fs/promises'
+import { CarWriter } from '@ipld/car/writer'
 import { relative } from 'node:path'
 import * as assert from 'uvu/assert'
 import { CHUNKING, FORMAT_VERSION, addBlob, appendEvents, codec, digestHex, iterateLog, listBlobIds, putBlob, readBlobBytes, readEventAt, setTag, storeStats, verifyStore } from '../src/index.ts'
 import { exportCar } from '../src/car.ts'
+import { DAG_CBOR, cidFromDigest } from '../src/ids.ts'
 import { eventKey } from '../src/keys.ts'
 import { iterateJournal } from '../src/merge/journal.ts'
 import { mergeStores } from '../src/merge/merge-stores.ts'
@@ -443,8 +446,37 @@ const CAR_DAMAGES: CarDamage[] = [
   { title: 'cut to 10 bytes', damage: (file) => file.subarray(0, 10) },
   { title: 'cut short of its last byte', damage: (file) => file.subarray(0, file.length - 1) },
   { title: 'with a byte flipped inside a chunk block', damage: (file) => flipAt(file, CHUNK_MARK, CHUNK_MARK.length * 5000 + 3) },
-  { title: 'with a byte flipped inside an event block', damage: (file) => flipAt(file, EVENT_MARK, 3) }
+  { title: 'with a byte flipped inside an event block', damage: (file) => flipAt(file, EVENT_MARK, 3) },
+  // The parser then reports a negative block length, which must not reach a read.
+  { title: 'whose first section is shorter than its CID', damage: (file) => withFirstSectionLength(file, 1) },
+  { title: 'whose first section claims 3 GB', damage: (file) => withFirstSectionLength(file, 3_000_000_000) }
 ]
+
+/** The file with the length of its first section (after the header) replaced. */
+function withFirstSectionLength (file: Buffer, length: number): Buffer {
+  const [headerLength, headerBytes] = readVarint(file, 0)
+  const at = headerBytes + headerLength
+  const [, sectionBytes] = readVarint(file, at)
+  return Buffer.concat([file.subarray(0, at), writeVarint(length), file.subarray(at + sectionBytes)])
+}
+
+/** An unsigned LEB128 varint at `at`: its value and how many bytes it takes. */
+function readVarint (bytes: Buffer, at: number): [number, number] {
+  let value = 0
+  for (let i = 0; ; i++) {
+    const byte = bytes[at + i]!
+    value += (byte & 0x7f) * 2 ** (7 * i)
+    if ((byte & 0x80) === 0) return [value, i + 1]
+  }
+}
+
+function writeVarint (value: number): Buffer {
+  const out: number[] = []
+  for (let rest = value; ; rest = Math.floor(rest / 128)) {
+    if (rest < 128) return Buffer.from([...out, rest])
+    out.push((rest % 128) | 0x80)
+  }
+}
 
 const Car = workspaceSuite('merge from a CAR file')
 
@@ -485,6 +517,28 @@ Car('a CAR of 1,500 small snapshots, past the 1 MiB windows its reader reads, me
   assert.equal((await mergeStores(dest, car)).blobs, contents.length)
   assert.equal((await verifyStore(dest)).problems, [])
   for (const i of [0, 1, 699, 700, 1499]) assert.ok(Buffer.from(await readBlobBytes(dest, ids[i]!)).equals(contents[i]!), `snapshot ${i} reads back`)
+})
+
+/** Writes a CAR file of the given blocks (bytes, with dag-cbor ids), whose root is the first. */
+async function carOf (path: string, blocks: Uint8Array[]): Promise<void> {
+  const ids = blocks.map((bytes) => cidFromDigest(DAG_CBOR, createHash('sha256').update(bytes).digest()))
+  const { writer, out } = CarWriter.create([ids[0]!])
+  const parts = collect(out)
+  for (const [i, bytes] of blocks.entries()) await writer.put({ cid: ids[i]!, bytes })
+  await writer.close()
+  await writeFile(path, Buffer.concat(await parts))
+}
+
+Car('a CAR whose root names a head that is not an id, or whose event names a prev that is not one, is refused with E_CORRUPT', async ({ ws }) => {
+  const origin = 'a'.repeat(32)
+  const root = (head: unknown): Uint8Array => codec.encode({ snapstore: 'car', version: 1, heads: [{ origin, seq: 1, head }], blobs: [] })
+  await carOf(ws.path('head.car'), [root('not an id')])
+  const event = codec.encode({ v: 1, type: 'tag.set', origin, seq: 1, prev: 'not an id', clock: 1, time: 0, host: 'h', body: { name: 't', target: 'x' } })
+  const eventCid = cidFromDigest(DAG_CBOR, createHash('sha256').update(event).digest())
+  await carOf(ws.path('prev.car'), [root(eventCid), event])
+  const dest = await ws.init('dest')
+  for (const file of ['head.car', 'prev.car']) await expectCode(mergeStores(dest, ws.path(file)), 'E_CORRUPT')
+  assert.is((await storeStats(dest)).events, 0)
 })
 
 Car('an export of one snapshot merges into a store that verifies and lists it, without what was added after it', async ({ ws }) => {
