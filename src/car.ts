@@ -61,16 +61,17 @@ export interface CarPlan {
  */
 export async function exportCar (store: Store, path: string, ids: readonly string[] = [], options: OperationOptions = {}): Promise<ExportResult> {
   const heads = ids.length === 0 ? await listHeads(store) : await headsFor(store, ids)
-  const { blobs } = await carContents(store, heads)
+  const { blobs } = await carContents(store, heads, new Map(), options)
   return await writeCar(store, path, { heads, blobs }, options)
 }
 
 /** Counts the events a CAR of `heads` above `after` carries, and collects the hex digests of the blobs they name. */
-export async function carContents (store: Store, heads: readonly OriginHead[], after: ReadonlyMap<string, number> = new Map()): Promise<{ events: number, blobs: Set<string> }> {
+export async function carContents (store: Store, heads: readonly OriginHead[], after: ReadonlyMap<string, number> = new Map(), options: OperationOptions = {}): Promise<{ events: number, blobs: Set<string> }> {
   const blobs = new Set<string>()
   let events = 0
   for (const head of heads) {
     for await (const { event } of iterateOrigin(store, head.origin, (after.get(head.origin) ?? 0) + 1)) {
+      options.signal?.throwIfAborted()
       if (event.seq > head.seq) break
       events++
       const refs = eventReferences(event)
@@ -97,7 +98,10 @@ interface Manifest {
 export async function writeCar (store: Store, path: string, plan: CarPlan, options: OperationOptions = {}): Promise<ExportResult> {
   const hexes = [...plan.blobs]
   const manifestIds: CID[] = []
-  for (let i = 0; i < hexes.length; i += RECORDS_AT_ONCE) for (const { cid } of await manifestsOf(store, hexes.slice(i, i + RECORDS_AT_ONCE))) manifestIds.push(cid)
+  for (let i = 0; i < hexes.length; i += RECORDS_AT_ONCE) {
+    options.signal?.throwIfAborted()
+    for (const { cid } of await manifestsOf(store, hexes.slice(i, i + RECORDS_AT_ONCE))) manifestIds.push(cid)
+  }
   const root: CarRoot = { snapstore: 'car', version: 1, heads: plan.heads.map(({ origin, seq, head }) => ({ origin, seq, head })), blobs: manifestIds }
   const rootBytes = encode(root)
   manifestIds.length = 0
@@ -138,6 +142,7 @@ export async function writeCar (store: Store, path: string, plan: CarPlan, optio
     }
     for (const head of plan.heads) {
       for await (const stored of iterateOrigin(store, head.origin, (plan.after?.get(head.origin) ?? 0) + 1)) {
+        options.signal?.throwIfAborted()
         if (stored.event.seq > head.seq) break
         await writer.put({ cid: stored.id, bytes: stored.bytes })
         events++

@@ -12,7 +12,6 @@ import type { StoredEvent } from './types.ts'
 const MAX_PROBLEMS = 20
 // Rows read from each side of a comparison at a time.
 const PAGE = 1000
-const SURROGATE = /[\uD800-\uDFFF]/
 
 /**
  * The indexes and projections a log implies, rebuilt into a scratch store in the temporary directory while
@@ -68,11 +67,6 @@ export class ProjectionCheck {
     }
   }
 
-  /** For each event digest (hex), whether the log holds that event, by the rebuilt id index. Call after `finish`. */
-  async holdsEvents (hexes: string[]): Promise<boolean[]> {
-    return hexes.length === 0 ? [] : await this.#scratch.sub.eventId.hasMany(hexes)
-  }
-
   /** Every difference between the store's derived rows and the rebuild, the first MAX_PROBLEMS in full. Call after `finish`. */
   async problems (store: Store, signal?: AbortSignal): Promise<string[]> {
     if (this.#failure !== undefined) return [`projections: cannot rebuild from the log: ${this.#failure}`]
@@ -105,7 +99,11 @@ export class ProjectionCheck {
   }
 }
 
-/** Walks a stored keyspace and its rebuild side by side, in key order, reporting each row that is absent from one or differs. */
+/**
+ * Walks a stored keyspace and its rebuild side by side, in key order, reporting each row that is absent from
+ * one or differs. Keys are compared as the bytes LevelDB orders them by, so even a key that is not UTF-8
+ * keeps the walk in step; they are decoded only to be named.
+ */
 async function compareSublevel (name: SublevelName, stored: Sublevel, rebuilt: Sublevel, report: (problem: string) => void, signal: AbortSignal | undefined): Promise<void> {
   const have = new Rows(stored)
   const want = new Rows(rebuilt)
@@ -115,10 +113,10 @@ async function compareSublevel (name: SublevelName, stored: Sublevel, rebuilt: S
       const a = have.row
       const b = want.row
       if (a === undefined && b === undefined) return
-      const order = a === undefined ? 1 : b === undefined ? -1 : compareUtf8(a[0], b[0])
-      if (order < 0) report(`projection ${name} ${a![0]}: present, but a rebuild does not have it`)
-      else if (order > 0) report(`projection ${name} ${b![0]}: missing`)
-      else if (!Buffer.from(a![1]).equals(b![1])) report(`projection ${name} ${a![0]}: differs from a rebuild`)
+      const order = a === undefined ? 1 : b === undefined ? -1 : Buffer.compare(a[0], b[0])
+      if (order < 0) report(`projection ${name} ${keyText(a![0])}: present, but a rebuild does not have it`)
+      else if (order > 0) report(`projection ${name} ${keyText(b![0])}: missing`)
+      else if (!Buffer.from(a![1]).equals(b![1])) report(`projection ${name} ${keyText(a![0])}: differs from a rebuild`)
       if (order <= 0 && !have.step()) {
         signal?.throwIfAborted()
         await have.fill()
@@ -130,17 +128,28 @@ async function compareSublevel (name: SublevelName, stored: Sublevel, rebuilt: S
   }
 }
 
-/** A keyspace's rows in key order, read a page at a time: `row` is the current one, undefined past the end. */
+/** A key as text for a message. */
+function keyText (key: Buffer): string {
+  return key.toString('utf8')
+}
+
+/** An iterator of a keyspace with keys as bytes. */
+interface ByteRowIterator {
+  nextv: (size: number) => Promise<Array<[Buffer, Uint8Array]>>
+  close: () => Promise<void>
+}
+
+/** A keyspace's rows in key order with keys as bytes, read a page at a time: `row` is the current one, undefined past the end. */
 class Rows {
-  readonly #iterator: { nextv: (size: number) => Promise<Array<[string, Uint8Array]>>, close: () => Promise<void> }
-  #page: Array<[string, Uint8Array]> = []
+  readonly #iterator: ByteRowIterator
+  #page: Array<[Buffer, Uint8Array]> = []
   #at = 0
 
   constructor (sublevel: Sublevel) {
-    this.#iterator = sublevel.iterator()
+    this.#iterator = sublevel.iterator({ keyEncoding: 'buffer' }) as unknown as ByteRowIterator
   }
 
-  get row (): [string, Uint8Array] | undefined {
+  get row (): [Buffer, Uint8Array] | undefined {
     return this.#page[this.#at]
   }
 
@@ -158,14 +167,4 @@ class Rows {
   async close (): Promise<void> {
     await this.#iterator.close()
   }
-}
-
-/**
- * Compares keys as LevelDB orders them, by their UTF-8 bytes. UTF-16 code units sort the same way
- * except around surrogate pairs, which only then are compared as bytes.
- */
-function compareUtf8 (a: string, b: string): number {
-  if (a === b) return 0
-  if (SURROGATE.test(a) || SURROGATE.test(b)) return Buffer.compare(Buffer.from(a), Buffer.from(b))
-  return a < b ? -1 : 1
 }

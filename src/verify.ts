@@ -2,7 +2,7 @@ import { decode } from './codec.ts'
 import { createHash, randomBytes } from 'node:crypto'
 import { BadInputError, isSnapstoreError } from './errors.ts'
 import { eventReferences, openEvent } from './event-format.ts'
-import { DAG_CBOR, RAW, cidFromHex, digestHex } from './ids.ts'
+import { DAG_CBOR, RAW, cidFromHex, digestHex, sha256Hex } from './ids.ts'
 import { parseEventKey } from './keys.ts'
 import { verifyBlob } from './blobs.ts'
 import { decodeChunkLocation, readChunkAt } from './chunks.ts'
@@ -123,21 +123,22 @@ async function checkLog (store: Store, rebuild: ProjectionCheck, problems: strin
     if (events % 10000 === 0) options.onProgress?.({ type: 'snapstore:verify:event', done: events })
   }
   await rebuild.finish()
-  problems.push(...await references.problems(rebuild), ...await sizes.problems())
+  problems.push(...await references.problems(options), ...await sizes.problems())
   return { events, chains, maxClock }
 }
 
 /**
- * Looks up what events name, a page at a time: a blob by its record, an event by the store's id index. An
- * event the index lacks is looked up again in the rebuilt index once the whole log is read (the stored index
- * may be what is damaged); an index row the log does not imply is reported by the projection check.
+ * Looks up what events name, a page at a time: a blob by its record; an event by the store's id index, then
+ * the event the index points at, re-hashed, so only an event the log holds counts (the index may be what is
+ * damaged). References the index does not confirm are looked for in a second reading of the log, made only
+ * when there are any: memory holds a page and those references, never every id.
  */
 class ReferenceCheck {
   readonly #store: Store
   #page: Reference[] = []
   #count = 0
   readonly #missing: Reference[] = []
-  readonly #unindexed: Reference[] = []
+  readonly #unconfirmed: Reference[] = []
 
   constructor (store: Store) {
     this.#store = store
@@ -149,12 +150,17 @@ class ReferenceCheck {
   }
 
   /** Every reference to something the store lacks, in log order. */
-  async problems (rebuild: ProjectionCheck): Promise<string[]> {
+  async problems (options: OperationOptions): Promise<string[]> {
     await this.#lookUp()
-    for (let from = 0; from < this.#unindexed.length; from += PAGE) {
-      const part = this.#unindexed.slice(from, from + PAGE)
-      const held = await rebuild.holdsEvents(part.map(({ hex }) => hex))
-      part.forEach((reference, i) => { if (held[i] !== true) this.#missing.push(reference) })
+    if (this.#unconfirmed.length > 0) {
+      const wanted = new Map<string, Reference[]>()
+      for (const reference of this.#unconfirmed) wanted.set(reference.hex, [...(wanted.get(reference.hex) ?? []), reference])
+      for await (const [key, bytes] of this.#store.sub.event.iterator()) {
+        options.signal?.throwIfAborted()
+        const hex = readableEventHex(bytes, key)
+        if (hex !== undefined) wanted.delete(hex)
+      }
+      for (const references of wanted.values()) this.#missing.push(...references)
     }
     return this.#missing.sort((a, b) => a.index - b.index).map(({ at, cid }) => `event ${at}: names ${cid.toString()}, which the store lacks`)
   }
@@ -164,18 +170,40 @@ class ReferenceCheck {
     this.#page = []
     const blobs = page.filter(({ cid, as }) => as !== 'event' && cid.code === RAW)
     const events = page.filter(({ cid, as }) => as !== 'blob' && cid.code === DAG_CBOR)
-    const [blobHeld, eventHeld] = await Promise.all([
+    const [blobHeld, confirmed] = await Promise.all([
       blobs.length === 0 ? [] : this.#store.sub.blob.hasMany(blobs.map(({ hex }) => hex)),
-      events.length === 0 ? [] : this.#store.sub.eventId.hasMany(events.map(({ hex }) => hex))
+      this.#confirmEvents(events)
     ])
-    const found = new Set<Reference>()
-    blobs.forEach((reference, i) => { if (blobHeld[i] === true) found.add(reference) })
+    // Found, or left for the second reading of the log.
+    const settled = new Set<Reference>()
+    blobs.forEach((reference, i) => { if (blobHeld[i] === true) settled.add(reference) })
     events.forEach((reference, i) => {
-      if (eventHeld[i] === true) found.add(reference)
-      else this.#unindexed.push(reference)
+      settled.add(reference)
+      if (confirmed[i] !== true) this.#unconfirmed.push(reference)
     })
-    const unindexed = new Set(this.#unindexed)
-    for (const reference of page) if (!found.has(reference) && !unindexed.has(reference)) this.#missing.push(reference)
+    for (const reference of page) if (!settled.has(reference)) this.#missing.push(reference)
+  }
+
+  /** For each event reference, whether the id index points at a stored event with exactly that id. */
+  async #confirmEvents (events: readonly Reference[]): Promise<boolean[]> {
+    if (events.length === 0) return []
+    const keys = (await this.#store.sub.eventId.getMany(events.map(({ hex }) => hex))).map((value) => value === undefined ? undefined : Buffer.from(value).toString('utf8'))
+    const present = keys.flatMap((key) => key === undefined ? [] : [key])
+    const stored = present.length === 0 ? [] : await this.#store.sub.event.getMany(present)
+    const bytesAt = new Map(present.map((key, i) => [key, stored[i]]))
+    return events.map(({ hex }, i) => {
+      const bytes = keys[i] === undefined ? undefined : bytesAt.get(keys[i]!)
+      return bytes !== undefined && sha256Hex(bytes) === hex
+    })
+  }
+}
+
+/** The hex id of an event's stored bytes when they decode as an event, else undefined. */
+function readableEventHex (bytes: Uint8Array, key: string): string | undefined {
+  try {
+    return digestHex(openEvent(bytes, key).id)
+  } catch {
+    return undefined
   }
 }
 
@@ -250,7 +278,7 @@ async function checkBlobs (store: Store, problems: string[], options: OperationO
       const index = next++
       const id = cidFromHex(RAW, item.value)
       try {
-        await verifyBlob(store, id)
+        await verifyBlob(store, id, options.signal === undefined ? {} : { signal: options.signal })
       } catch (err) {
         found.push({ index, problem: `blob ${id.toString()}: ${isSnapstoreError(err) ? err.message : String(err)}` })
       }
@@ -258,7 +286,9 @@ async function checkBlobs (store: Store, problems: string[], options: OperationO
     }
   }
   try {
-    await Promise.all([worker(), worker()])
+    // Both end before the store can be given back, even when one fails (an interrupt) while the other hashes.
+    const ended = await Promise.allSettled([worker(), worker()])
+    for (const end of ended) if (end.status === 'rejected') throw end.reason
   } finally {
     await keys.return(undefined)
   }

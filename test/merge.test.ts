@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { cp, readFile, symlink, writeFile } from 'node:fs/promises'
+import { cp, readdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { CarWriter } from '@ipld/car/writer'
 import { relative } from 'node:path'
 import * as assert from 'uvu/assert'
@@ -539,6 +539,15 @@ Car('a CAR whose root names a head that is not an id, or whose event names a pre
   const dest = await ws.init('dest')
   for (const file of ['head.car', 'prev.car']) await expectCode(mergeStores(dest, ws.path(file)), 'E_CORRUPT')
   assert.is((await storeStats(dest)).events, 0)
+})
+
+Car('exportCar with an aborted signal stops with an AbortError and writes no file, even of a log that names no blob', async ({ ws }) => {
+  const source = await ws.init('source')
+  await appendEvents(source, Array.from({ length: 50 }, (_, i) => ({ type: 'run.start' as const, body: { params: { i }, seed: String(i), key: 'ab'.repeat(32) } })))
+  const car = ws.path('aborted.car')
+  const err = await exportCar(source, car, [], { signal: AbortSignal.abort() }).then(() => undefined, (error: unknown) => error)
+  assert.is((err as Error | undefined)?.name, 'AbortError')
+  assert.equal((await readdir(ws.path('.'))).filter((name) => name.includes('aborted')), [])
 })
 
 Car('an export of one snapshot merges into a store that verifies and lists it, without what was added after it', async ({ ws }) => {

@@ -3,7 +3,7 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import * as assert from 'uvu/assert'
-import { FORMAT_VERSION, addBlob, appendEvents, closeStore, codec, digestHex, initStore, openStore, putBlob, reindex, setTag, verifyStore } from '../src/index.ts'
+import { FORMAT_VERSION, addBlob, appendEvents, closeStore, codec, digestHex, eventId, initStore, openStore, putBlob, reindex, setTag, verifyStore } from '../src/index.ts'
 import { eventKey } from '../src/keys.ts'
 import { bytes, expectCode, expectNoUnhandledRejection, holdStoreOpen, rawChunks, rawSublevel, storeSuite, withRawDb } from './_helpers/store.ts'
 import type { CID } from 'multiformats/cid'
@@ -198,6 +198,41 @@ Verify('an event missing from the id index is reported as a missing index row, n
   assert.equal(report.problems, [`projection eventId ${hex}: missing`])
   await reindex(store)
   assert.ok((await verifyStore(store)).ok, 'reindex restores the index')
+})
+
+Verify('an id-index row for an event the log lacks does not make a reference to it count as present', async ({ t }) => {
+  const h = await healthy(t.store)
+  const ghost = eventId(codec.encode({ ghost: true }))
+  await t.store.sub.eventId.put(digestHex(ghost), bytes('nowhere:1'))
+  await appendEvents(t.store, [{ type: 'run.end', body: { run: ghost, snapshot: h.snapshot } }])
+  const { problems } = await verifyStore(t.store)
+  assert.ok(problems.some((p) => p.endsWith(`names ${ghost.toString()}, which the store lacks`)), problems.join('\n'))
+  assert.ok(problems.includes(`projection eventId ${digestHex(ghost)}: present, but a rebuild does not have it`), problems.join('\n'))
+})
+
+Verify('a reference to an event the id index lost is found in the log, even when another event cannot be read', async ({ t }) => {
+  const h = await healthy(t.store)
+  const [start] = await appendEvents(t.store, [{ type: 'run.start', body: { from: h.snapshot, params: {}, seed: '1', key: 'ab'.repeat(32) } }])
+  await setTag(t.store, 'filler', h.config)
+  await appendEvents(t.store, [{ type: 'run.end', body: { run: start!.id, snapshot: h.snapshot } }])
+  const unreadable = start!.event.seq + 1
+  const store = await t.editRaw(async (db) => {
+    await rawSublevel(db, 'event').put(eventKey(t.store.origin, unreadable), Uint8Array.from([1, 2, 3]))
+    await rawSublevel(db, 'eventId').del(digestHex(start!.id))
+  })
+  const { problems } = await verifyStore(store)
+  assert.ok(problems.some((p) => p.startsWith(`event ${t.store.origin}:${unreadable}: `)), problems.join('\n'))
+  assert.not.ok(problems.some((p) => p.includes('which the store lacks')), problems.join('\n'))
+})
+
+Verify('a stray projection key that is not UTF-8 is the only row reported: the comparison stays in step', async ({ t }) => {
+  const h = await healthy(t.store)
+  await setTag(t.store, 'a\u00ff', h.snapshot)
+  const value = await t.store.sub.tags.get('a\u00ff')
+  // Its bytes 61 c0 sort before those of "a\u00ff" (61 c3 bf); read back as text it would sort after.
+  await t.store.db.put(Buffer.concat([Buffer.from(t.store.sub.tags.prefix), Buffer.from([0x61, 0xc0])]) as unknown as string, value!, { keyEncoding: 'buffer' } as object)
+  const { problems } = await verifyStore(t.store)
+  assert.equal(problems, ['projection tags a\ufffd: present, but a rebuild does not have it'])
 })
 
 interface Damage {

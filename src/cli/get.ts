@@ -38,11 +38,11 @@ async function getOne (store: Store, kind: BlobKind, idText: string, options: Ge
   try {
     if (options.output === undefined) {
       // Bytes on stdout cannot be taken back: check the whole blob before writing any of it.
-      await verifyBlob(store, id)
+      await verifyBlob(store, id, { signal })
       for await (const part of bytes) await write(part)
     } else {
       // A pipe or a device cannot be written atomically: as for stdout, the whole blob is checked first.
-      await writeFileAtomically(options.output, bytes, async () => { await verifyBlob(store, id) })
+      await writeFileAtomically(options.output, bytes, async () => { await verifyBlob(store, id, { signal }) })
       if (options.json === true) await writeJson({ id, file: options.output, sha256: digestHex(id) })
     }
   } finally {

@@ -86,7 +86,7 @@ async function writePushCar (store: Store, peer: Peer, remote: RemoteHeads, temp
     // Where the server is ahead, the head still goes in the CAR's root: the server checks it against its own chain.
     after.set(head.origin, Math.min(their?.seq ?? 0, head.seq))
   }
-  const { blobs } = await carContents(store, local, after)
+  const { blobs } = await carContents(store, local, after, options)
   const lackingBlobs = new Set(await askLacking(peer, 'blobs', [...blobs], remote.limits.maxDigests))
   const sent = new Set([...blobs].filter((hex) => lackingBlobs.has(hex)))
   const chunks = new Set<string>()
