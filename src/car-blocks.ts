@@ -4,7 +4,7 @@ import { CarIndexer } from '@ipld/car/indexer'
 import { CID } from 'multiformats/cid'
 import type { FileHandle } from 'node:fs/promises'
 
-// Bytes read at once for small blocks, and how many such windows are kept (the most recent first).
+// Bytes read at once for small blocks, and how many such windows are kept (the most recently used first).
 const WINDOW = 1024 * 1024
 const WINDOWS = 8
 const SHA2_256 = 0x12
@@ -106,8 +106,7 @@ export class CarBlocks {
     const length = this.#lengths[position]!
     if (length <= WINDOW / 4) {
       const start = offset - offset % WINDOW
-      const window = this.#windows.find((w) => w.start === start) ?? this.#readWindow(start)
-      const bytes = await window.bytes
+      const bytes = await this.#window(start)
       const from = offset - start
       // A copy: the window is dropped when evicted, whatever the caller keeps. A block across the window's end is read on its own.
       if (from + length <= bytes.length) return Buffer.from(bytes.subarray(from, from + length))
@@ -118,13 +117,23 @@ export class CarBlocks {
     return bytes
   }
 
-  #readWindow (start: number): Window {
-    const buffer = Buffer.allocUnsafe(WINDOW)
-    const bytes = this.#handle.read(buffer, 0, WINDOW, start).then(({ bytesRead }) => buffer.subarray(0, bytesRead))
-    const window = { start, bytes }
+  /** The window starting at `start`, kept or read now; the least recently used is dropped, and so is a read that failed. */
+  async #window (start: number): Promise<Buffer> {
+    const at = this.#windows.findIndex((w) => w.start === start)
+    let window: Window
+    if (at >= 0) {
+      window = this.#windows.splice(at, 1)[0]!
+    } else {
+      const buffer = Buffer.allocUnsafe(WINDOW)
+      window = { start, bytes: this.#handle.read(buffer, 0, WINDOW, start).then(({ bytesRead }) => buffer.subarray(0, bytesRead)) }
+      window.bytes.catch(() => {
+        const failed = this.#windows.indexOf(window)
+        if (failed >= 0) this.#windows.splice(failed, 1)
+      })
+    }
     this.#windows.unshift(window)
     if (this.#windows.length > WINDOWS) this.#windows.pop()
-    return window
+    return await window.bytes
   }
 
   /** Closes the file. */

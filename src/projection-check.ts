@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { removeAbandoned } from './abandoned.ts'
 import { BadInputError, isSnapstoreError } from './errors.ts'
 import { describeSystemError } from './system-errors.ts'
 import { EVENTS_PER_BATCH, EventCommitter } from './log.ts'
@@ -12,6 +13,8 @@ import type { StoredEvent } from './types.ts'
 const MAX_PROBLEMS = 20
 // Rows read from each side of a comparison at a time.
 const PAGE = 1000
+// A scratch store's directory: the pid of the verify that made it, then what mkdtemp adds.
+const SCRATCH_NAME = /^snapstore-verify-(\d+)-[A-Za-z0-9]{6}$/
 
 /**
  * The indexes and projections a log implies, rebuilt into a scratch store in the temporary directory while
@@ -32,9 +35,10 @@ export class ProjectionCheck {
     this.#committer = new EventCommitter(scratch, Promise.resolve(), true)
   }
 
-  /** Creates the scratch store (under `os.tmpdir()`, so `TMPDIR` chooses where). */
+  /** Creates the scratch store (under `os.tmpdir()`, so `TMPDIR` chooses where), first removing those of verifies that were killed. */
   static async start (): Promise<ProjectionCheck> {
-    const dir = await mkdtemp(join(tmpdir(), 'snapstore-verify-')).catch((err: NodeJS.ErrnoException) => {
+    await removeAbandoned(tmpdir(), SCRATCH_NAME)
+    const dir = await mkdtemp(join(tmpdir(), `snapstore-verify-${process.pid}-`)).catch((err: NodeJS.ErrnoException) => {
       throw new BadInputError(`Cannot create a scratch store for the rebuild in "${tmpdir()}": ${describeSystemError(err.code ?? '')} (set TMPDIR to a writable directory)`, { cause: err })
     })
     try {

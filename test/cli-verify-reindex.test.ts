@@ -1,5 +1,6 @@
-import { readdir } from 'node:fs/promises'
-import { join } from 'node:path'
+import { spawnSync } from 'node:child_process'
+import { mkdir, readdir } from 'node:fs/promises'
+import { basename, join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -215,6 +216,21 @@ Verify('verify interrupted with SIGINT exits 130 and removes its scratch store',
     assert.equal(await readdir(scratch.dir), [])
   } finally {
     await live.cleanUp()
+    await scratch.dispose()
+  }
+})
+
+Verify('verify removes the scratch stores that killed verifies left in TMPDIR, and only those', async ({ store }) => {
+  const scratch = await tempDir()
+  try {
+    const exited = spawnSync(process.execPath, ['-e', '0'])
+    const left = join(scratch.dir, `snapstore-verify-${exited.pid!}-aB3dE9`)
+    const running = join(scratch.dir, `snapstore-verify-${process.pid}-aB3dE9`)
+    const other = join(scratch.dir, `snapstore-verify-${exited.pid!}-notmkdtemp`)
+    for (const dir of [left, running, other]) await mkdir(join(dir, 'rebuild'), { recursive: true })
+    expectOk(await snap(['verify', store], { env: { TMPDIR: scratch.dir } }))
+    assert.equal((await readdir(scratch.dir)).sort(), [basename(other), basename(running)].sort())
+  } finally {
     await scratch.dispose()
   }
 })

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
-import { readdir, rm } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { removeAbandoned } from '../abandoned.ts'
 import { openCarSource } from '../car-source.ts'
 import { NetError, isSnapstoreError } from '../errors.ts'
 import { mergeStores } from '../merge/merge-stores.ts'
-import { processAlive } from '../process-alive.ts'
 import { sendJson, tooLarge } from './serve-reads.ts'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { MergeResult } from '../merge/engine.ts'
@@ -71,11 +71,7 @@ const UPLOAD_NAME = /^snapstore-push-(\d+)-[0-9a-f]+\.car$/
  * killed mid-transfer cannot remove its own); the files of running ones stay.
  */
 export async function removeAbandonedUploads (dir: string): Promise<void> {
-  const names = await readdir(dir).catch((): string[] => [])
-  for (const name of names) {
-    const pid = Number(UPLOAD_NAME.exec(name)?.[1])
-    if (Number.isSafeInteger(pid) && pid !== process.pid && !processAlive(pid)) await rm(join(dir, name), { force: true }).catch(() => undefined)
-  }
+  await removeAbandoned(dir, UPLOAD_NAME)
 }
 
 function remoteOf (req: IncomingMessage): string {
