@@ -341,7 +341,8 @@ async function sampleChunks (store: Store, percent: number, problems: string[], 
   }
   for await (const [hex, value] of heldChunks(store)) {
     held++
-    first ??= { hex, value }
+    // The chunk re-hashed when chance chose none: the first that lies where its location says.
+    if (first === undefined && (value === undefined || !('problem' in await packs.locate(hex, value)))) first = { hex, value }
     if (((Number.parseInt(hex.slice(0, 8), 16) ^ salt) >>> 0) < threshold) await rehash(hex, value)
   }
   if (chunks === 0 && first !== undefined) await rehash(first.hex, first.value)
