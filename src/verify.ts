@@ -47,8 +47,9 @@ interface Reference {
 /**
  * Re-hashes every event and blob, checks every origin's chain and seq continuity, every reference,
  * the version vector and clock, and that the projections equal a rebuild from the log. Memory stays
- * bounded whatever the size of the store: the log is read once, references are looked up a page at a
- * time, and the rebuild is written to a scratch store under `os.tmpdir()`, removed afterwards.
+ * bounded whatever the size of the store: the log is read once (twice when the id index fails to confirm
+ * a reference), references are looked up a page at a time, and the rebuild is written to a scratch store
+ * under `os.tmpdir()`, removed afterwards.
  * @example
  * const report = await verifyStore(store)
  * if (!report.ok) console.error(report.problems.join('\n'))
