@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { removeAbandoned } from './abandoned.ts'
 import { BadInputError, isSnapstoreError } from './errors.ts'
-import { describeSystemError } from './system-errors.ts'
+import { describeSystemError, isSystemError, levelErrorCode } from './system-errors.ts'
 import { EVENTS_PER_BATCH, EventCommitter } from './log.ts'
 import { DERIVED_SUBLEVELS, closeStore, initStore } from './store.ts'
 import type { Store, Sublevel, SublevelName } from './store.ts'
@@ -45,7 +45,7 @@ export class ProjectionCheck {
       return new ProjectionCheck(dir, await initStore(join(dir, 'rebuild')))
     } catch (err) {
       await rm(dir, { recursive: true, force: true })
-      throw err
+      throw scratchError(err)
     }
   }
 
@@ -67,7 +67,7 @@ export class ProjectionCheck {
     try {
       await this.#committer.settled()
     } catch (err) {
-      this.fail(isSnapstoreError(err) ? err.message : String(err))
+      this.#failed(err)
     }
   }
 
@@ -98,9 +98,23 @@ export class ProjectionCheck {
     try {
       await this.#committer.commit(batch, false)
     } catch (err) {
-      this.fail(isSnapstoreError(err) ? err.message : String(err))
+      this.#failed(err)
     }
   }
+
+  /** A projection the log cannot give is a problem of the store; a scratch store that cannot be written is an error of the verify. */
+  #failed (err: unknown): void {
+    if (levelErrorCode(err) !== undefined || isSystemError(err)) throw scratchError(err)
+    this.fail(isSnapstoreError(err) ? err.message : String(err))
+  }
+}
+
+/** The error a scratch store that cannot be made or written gives: the store verified is not at fault. */
+function scratchError (err: unknown): Error {
+  if (isSnapstoreError(err) && err.code !== 'E_CORRUPT' && err.code !== 'E_BAD_INPUT') return err
+  const cause = (err as { cause?: unknown }).cause
+  const message = (cause instanceof Error ? cause : err as Error).message
+  return new BadInputError(`Cannot write the scratch store for the rebuild in "${tmpdir()}": ${message} (it needs free space up to the size of the store's database; set TMPDIR to choose where)`, { cause: err })
 }
 
 /**

@@ -24,7 +24,7 @@ export function describeSystemError (code: string): string {
 }
 
 /** True for an error from a file-system call, which carries an errno code. */
-function isSystemError (err: unknown): err is NodeJS.ErrnoException & { code: string } {
+export function isSystemError (err: unknown): err is NodeJS.ErrnoException & { code: string } {
   return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && typeof (err as NodeJS.ErrnoException).errno === 'number'
 }
 
