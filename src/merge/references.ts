@@ -1,6 +1,7 @@
 import { decode } from '../codec.ts'
 import { CorruptError } from '../errors.ts'
 import { eventReferences } from '../event-format.ts'
+import { DigestSet } from '../digest-set.ts'
 import { RAW, digestHex } from '../ids.ts'
 import type { CID } from 'multiformats/cid'
 import type { BlobRecord } from '../blobs.ts'
@@ -14,8 +15,8 @@ import type { MergeSource } from './source.ts'
  * is asked about a whole group's references with one `getMany` per keyspace, not one read per reference.
  */
 export class IncomingReferences {
-  /** Hex digests of the incoming events' ids, in the order checked. */
-  readonly events = new Set<string>()
+  /** The digests of the incoming events' ids, kept compactly: every incoming event adds one. */
+  readonly events = new DigestSet()
   /** Blobs named by incoming events that the destination lacks, by hex digest (the strings `sizes` is keyed by). */
   readonly needed = new Set<string>()
   /** The size every `blob.add` states, by blob hex digest. */
@@ -35,17 +36,16 @@ export class IncomingReferences {
   /** Checks a group of events, in order: every event or blob each names is in the destination or arrived before it. */
   async note (group: readonly StoredEvent[]): Promise<void> {
     if (group.length === 0) return
-    const ids = group.map((stored) => digestHex(stored.id))
-    const inGroup = new Set(ids)
+    const inGroup = new Set(group.map((stored) => digestHex(stored.id)))
     // What each event names, in order: blobs, then events (marked when the field may name either).
     const named = group.map(({ event }) => namedBy(event))
     const blobKeys = new Set<string>()
     const eventKeys = new Set<string>()
     for (const refs of named) {
-      for (const { hex, blob } of refs) {
+      for (const { cid, hex, blob } of refs) {
         if (blob) {
           if (!this.needed.has(hex) && !this.#destBlobs.has(hex)) blobKeys.add(hex)
-        } else if (!this.events.has(hex) && !inGroup.has(hex) && !this.#destEvents.has(hex)) eventKeys.add(hex)
+        } else if (!this.events.has(cid.multihash.digest) && !inGroup.has(hex) && !this.#destEvents.has(hex)) eventKeys.add(hex)
       }
     }
     await this.#lookUp(blobKeys, eventKeys)
@@ -53,13 +53,13 @@ export class IncomingReferences {
       for (const { cid, hex, blob, either } of named[i]!) {
         if (blob) {
           if (!this.needed.has(hex) && !this.#destBlobs.has(hex)) this.needed.add(hex)
-        } else if (!this.events.has(hex) && !this.#destEvents.has(hex)) {
+        } else if (!this.events.has(cid.multihash.digest) && !this.#destEvents.has(hex)) {
           throw new CorruptError(`Cannot merge event ${event.origin}:${event.seq} in ${this.#source.name}: it names ${either ? '' : 'event '}${cid.toString()}, which neither store holds`)
         }
       }
       // Keyed by the string `needed` holds: one string per blob, however many maps name it.
       if (event.type === 'blob.add') this.#noteSize(event.body.blob, named[i]!.find(({ cid }) => cid === event.body.blob)?.hex ?? digestHex(event.body.blob), event.body.size)
-      this.events.add(ids[i]!)
+      this.events.add(group[i]!.id.multihash.digest)
     }
   }
 
