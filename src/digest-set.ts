@@ -5,8 +5,9 @@ const EMPTY = 0
 
 /**
  * A set of sha-256 digests kept in one buffer with an open-addressing index: about 45 bytes a digest,
- * where a Set of their hex strings takes about 100 and collects slowly. The index mixes each digest with
- * a number drawn per set, so digests chosen by a hostile source cannot pile into one run of slots.
+ * where a Set of their hex strings takes about 100 and collects slowly. The index mixes each digest's first
+ * 8 bytes with a number drawn per set: to pile entries into one run of slots, a hostile source would need
+ * ids sharing 8 bytes, which takes about 2^64 hashing for each.
  */
 export class DigestSet {
   #digests = Buffer.allocUnsafe(DIGEST_BYTES * 1024)
@@ -20,9 +21,9 @@ export class DigestSet {
     return this.#size
   }
 
-  /** Whether the set holds `digest` (32 bytes). */
+  /** Whether the set holds `digest` (32 bytes; anything else it never holds). */
   has (digest: Uint8Array): boolean {
-    return this.#slots[this.#find(digest)] !== EMPTY
+    return digest.length === DIGEST_BYTES && this.#slots[this.#find(digest)] !== EMPTY
   }
 
   /** Adds `digest` (32 bytes); false when the set held it already. */
@@ -50,9 +51,13 @@ export class DigestSet {
     }
   }
 
+  /** Mixes the first 8 bytes with the seed between two multiplications: crowding one run of slots takes digests that share 8 bytes. */
   #hash (digest: Uint8Array): number {
-    const word = (digest[0]! | (digest[1]! << 8) | (digest[2]! << 16) | (digest[3]! << 24)) ^ this.#seed
-    return Math.imul(word ^ (word >>> 15), 0x2c1b3c6d) >>> 0
+    const low = digest[0]! | (digest[1]! << 8) | (digest[2]! << 16) | (digest[3]! << 24)
+    const high = digest[4]! | (digest[5]! << 8) | (digest[6]! << 16) | (digest[7]! << 24)
+    let h = Math.imul(low ^ (low >>> 16), 0x85ebca6b) ^ this.#seed
+    h = Math.imul(h ^ high ^ (h >>> 13), 0xc2b2ae35)
+    return (h ^ (h >>> 16)) >>> 0
   }
 
   #equals (place: number, digest: Uint8Array): boolean {

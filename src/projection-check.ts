@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { removeAbandoned } from './abandoned.ts'
+import { removeAbandoned, temporaryName } from './abandoned.ts'
 import { BadInputError, isSnapstoreError } from './errors.ts'
 import { describeSystemError, isSystemError, levelErrorCode } from './system-errors.ts'
 import { EVENTS_PER_BATCH, EventCommitter } from './log.ts'
@@ -13,8 +13,8 @@ import type { StoredEvent } from './types.ts'
 const MAX_PROBLEMS = 20
 // Rows read from each side of a comparison at a time.
 const PAGE = 1000
-// A scratch store's directory: the pid of the verify that made it, then what mkdtemp adds.
-const SCRATCH_NAME = /^snapstore-verify-(\d+)-[A-Za-z0-9]{6}$/
+// What a scratch store's directory is called (see temporaryName; mkdtemp adds the random part).
+const SCRATCH_PREFIX = 'snapstore-verify'
 
 /**
  * The indexes and projections a log implies, rebuilt into a scratch store in the temporary directory while
@@ -37,8 +37,8 @@ export class ProjectionCheck {
 
   /** Creates the scratch store (under `os.tmpdir()`, so `TMPDIR` chooses where), first removing those of verifies that were killed. */
   static async start (): Promise<ProjectionCheck> {
-    await removeAbandoned(tmpdir(), SCRATCH_NAME)
-    const dir = await mkdtemp(join(tmpdir(), `snapstore-verify-${process.pid}-`)).catch((err: NodeJS.ErrnoException) => {
+    await removeAbandoned(tmpdir(), SCRATCH_PREFIX)
+    const dir = await mkdtemp(join(tmpdir(), temporaryName(SCRATCH_PREFIX))).catch((err: NodeJS.ErrnoException) => {
       throw new BadInputError(`Cannot create a scratch store for the rebuild in "${tmpdir()}": ${describeSystemError(err.code ?? '')} (set TMPDIR to a writable directory)`, { cause: err })
     })
     try {
@@ -88,7 +88,8 @@ export class ProjectionCheck {
   /** Closes and removes the scratch store. */
   async close (): Promise<void> {
     await closeStore(this.#scratch).catch(() => undefined)
-    await rm(this.#dir, { recursive: true, force: true })
+    // One that cannot be removed now is removed by the next verify, once this process has ended.
+    await rm(this.#dir, { recursive: true, force: true }).catch(() => undefined)
   }
 
   async #commit (): Promise<void> {

@@ -132,7 +132,8 @@ async function checkLog (store: Store, rebuild: ProjectionCheck, problems: strin
  * Looks up what events name, a page at a time: a blob by its record; an event by the store's id index, then
  * the event the index points at, re-hashed, so only an event the log holds counts (the index may be what is
  * damaged). References the index does not confirm are looked for in a second reading of the log, made only
- * when there are any: memory holds a page and those references, never every id.
+ * when there are any: memory holds a page and those references (as many as the index fails, at most every
+ * event reference when it is lost), never every id.
  */
 class ReferenceCheck {
   readonly #store: Store
@@ -155,11 +156,16 @@ class ReferenceCheck {
     await this.#lookUp()
     if (this.#unconfirmed.length > 0) {
       const wanted = new Map<string, Reference[]>()
-      for (const reference of this.#unconfirmed) wanted.set(reference.hex, [...(wanted.get(reference.hex) ?? []), reference])
-      for await (const [key, bytes] of this.#store.sub.event.iterator()) {
+      for (const reference of this.#unconfirmed) {
+        const same = wanted.get(reference.hex)
+        if (same === undefined) wanted.set(reference.hex, [reference])
+        else same.push(reference)
+      }
+      // An event counts as held as in the first lookup: stored bytes that hash to its id (unreadable ones are reported as such).
+      for await (const bytes of this.#store.sub.event.values()) {
         options.signal?.throwIfAborted()
-        const hex = readableEventHex(bytes, key)
-        if (hex !== undefined) wanted.delete(hex)
+        wanted.delete(sha256Hex(bytes))
+        if (wanted.size === 0) break
       }
       for (const references of wanted.values()) this.#missing.push(...references)
     }
@@ -199,14 +205,6 @@ class ReferenceCheck {
   }
 }
 
-/** The hex id of an event's stored bytes when they decode as an event, else undefined. */
-function readableEventHex (bytes: Uint8Array, key: string): string | undefined {
-  try {
-    return digestHex(openEvent(bytes, key).id)
-  } catch {
-    return undefined
-  }
-}
 
 /** Compares the size each `blob.add` gives its blob with the blob's record, a page of events at a time. */
 class SizeCheck {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { hostname } from 'node:os'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { closeStore, openStore } from '../src/index.ts'
@@ -217,12 +218,14 @@ Client('serve --allow-push removes the push files that stopped processes left be
   const temp = ws.path('tmp')
   await mkdir(temp)
   // A pid above any this system hands out (pid_max is at most 2^22) stands for a process that is gone.
-  const abandoned = 'snapstore-push-99999999-0123456789ab.car'
-  const live = `snapstore-push-${process.pid}-0123456789ab.car`
-  for (const name of [abandoned, live, 'unrelated.car']) await writeFile(join(temp, name), 'partial upload')
+  const abandoned = `snapstore-push-99999999@${hostname()}-0123456789ab.car`
+  const live = `snapstore-push-${process.pid}@${hostname()}-0123456789ab.car`
+  // A temp directory shared between hosts: this one cannot tell whether that process still runs.
+  const otherHost = `snapstore-push-99999999@${hostname()}x-0123456789ab.car`
+  for (const name of [abandoned, live, otherHost, 'unrelated.car']) await writeFile(join(temp, name), 'partial upload')
   const served = await startServe(store, ['--allow-push'], ['env', `TMPDIR=${temp}`])
   try {
-    assert.equal((await readdir(temp)).sort(), [live, 'unrelated.car'])
+    assert.equal((await readdir(temp)).sort(), [live, otherHost, 'unrelated.car'].sort())
   } finally {
     await served.kill()
   }

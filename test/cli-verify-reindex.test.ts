@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import { mkdir, readdir } from 'node:fs/promises'
+import { hostname } from 'node:os'
 import { basename, join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { suite } from 'uvu'
@@ -224,12 +225,13 @@ Verify('verify removes the scratch stores that killed verifies left in TMPDIR, a
   const scratch = await tempDir()
   try {
     const exited = spawnSync(process.execPath, ['-e', '0'])
-    const left = join(scratch.dir, `snapstore-verify-${exited.pid!}-aB3dE9`)
-    const running = join(scratch.dir, `snapstore-verify-${process.pid}-aB3dE9`)
-    const other = join(scratch.dir, `snapstore-verify-${exited.pid!}-notmkdtemp`)
-    for (const dir of [left, running, other]) await mkdir(join(dir, 'rebuild'), { recursive: true })
+    const left = join(scratch.dir, `snapstore-verify-${exited.pid!}@${hostname()}-aB3dE9`)
+    const running = join(scratch.dir, `snapstore-verify-${process.pid}@${hostname()}-aB3dE9`)
+    // A temp directory shared between hosts: this one cannot tell whether that verify still runs.
+    const otherHost = join(scratch.dir, `snapstore-verify-${exited.pid!}@${hostname()}x-aB3dE9`)
+    for (const dir of [left, running, otherHost]) await mkdir(join(dir, 'rebuild'), { recursive: true })
     expectOk(await snap(['verify', store], { env: { TMPDIR: scratch.dir } }))
-    assert.equal((await readdir(scratch.dir)).sort(), [basename(other), basename(running)].sort())
+    assert.equal((await readdir(scratch.dir)).sort(), [basename(otherHost), basename(running)].sort())
   } finally {
     await scratch.dispose()
   }

@@ -42,8 +42,12 @@ Digests('digests that share their first bytes are told apart', () => {
   assert.is(set.size, 2)
 })
 
-Digests('a value that is not 32 bytes is refused', () => {
-  assert.throws(() => new DigestSet().add(new Uint8Array(31)), /32 bytes/)
+Digests('a value that is not 32 bytes is refused, and never found', () => {
+  const set = new DigestSet()
+  assert.throws(() => set.add(new Uint8Array(31)), /32 bytes/)
+  set.add(digest(1))
+  assert.not.ok(set.has(Buffer.concat([digest(1), digest(2)])), 'a longer value that starts with a held digest')
+  assert.not.ok(set.has(digest(1).subarray(0, 31)))
 })
 
 Digests.run()

@@ -4,7 +4,7 @@ import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { removeAbandoned } from '../abandoned.ts'
+import { removeAbandoned, temporaryName } from '../abandoned.ts'
 import { openCarSource } from '../car-source.ts'
 import { NetError, isSnapstoreError } from '../errors.ts'
 import { mergeStores } from '../merge/merge-stores.ts'
@@ -29,7 +29,7 @@ const KEEPALIVE_MS = 10_000
  * unverified is written, and answers with the MergeResult. The temp file is removed whatever happens.
  */
 export async function receivePush (req: IncomingMessage, res: ServerResponse, lease: StoreLease, options: ReceivePushOptions): Promise<void> {
-  const temp = join(options.tempDir, `snapstore-push-${process.pid}-${randomBytes(6).toString('hex')}.car`)
+  const temp = join(options.tempDir, temporaryName(UPLOAD_PREFIX, `${randomBytes(6).toString('hex')}.car`))
   try {
     let size = 0
     const limit = new Transform({
@@ -64,14 +64,15 @@ export async function receivePush (req: IncomingMessage, res: ServerResponse, le
   }
 }
 
-const UPLOAD_NAME = /^snapstore-push-(\d+)-[0-9a-f]+\.car$/
+/** What a push file's name starts with, client side and server side (see temporaryName). */
+export const UPLOAD_PREFIX = 'snapstore-push'
 
 /**
  * Removes the push files in `dir` left by snapstore processes that no longer run (a server or client
  * killed mid-transfer cannot remove its own); the files of running ones stay.
  */
 export async function removeAbandonedUploads (dir: string): Promise<void> {
-  await removeAbandoned(dir, UPLOAD_NAME)
+  await removeAbandoned(dir, UPLOAD_PREFIX, '.car')
 }
 
 function remoteOf (req: IncomingMessage): string {
