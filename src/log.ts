@@ -287,5 +287,3 @@ export async function * iterateOrigin (store: Store, origin: string, fromSeq = 1
     yield openEvent(bytes, `${origin}:${seq}`)
   }
 }
-
-

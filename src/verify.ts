@@ -1,5 +1,5 @@
 import { decode } from './codec.ts'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { BadInputError, isSnapstoreError } from './errors.ts'
 import { eventReferences, openEvent } from './event-format.ts'
 import { DAG_CBOR, RAW, cidFromHex, digestHex, sha256Hex } from './ids.ts'
@@ -205,7 +205,6 @@ class ReferenceCheck {
   }
 }
 
-
 /** Compares the size each `blob.add` gives its blob with the blob's record, a page of events at a time. */
 class SizeCheck {
   readonly #store: Store
@@ -330,7 +329,7 @@ async function sampleChunks (store: Store, percent: number, problems: string[], 
     options.signal?.throwIfAborted()
     try {
       const bytes = await readChunkAt(store, hex, located.location)
-      const computed = bytes === undefined ? 'nothing' : createHash('sha256').update(bytes).digest('hex')
+      const computed = bytes === undefined ? 'nothing' : sha256Hex(bytes)
       if (computed !== hex) damaged.set(hex, `digest mismatch: expected ${hex}, computed ${computed}`)
     } catch (err) {
       damaged.set(hex, `cannot be read: ${isSnapstoreError(err) ? err.message : String(err)}`)
@@ -449,5 +448,3 @@ function tryDecode<T> (bytes: Uint8Array): T | undefined {
     return undefined
   }
 }
-
-

@@ -69,7 +69,6 @@ function storeSource (store: Store, name: string, realPath: string): MergeSource
   }
 }
 
-
 // Events are read from a store source a page at a time, the next page read while this one is checked.
 const EVENT_PAGE = 1000
 
