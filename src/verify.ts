@@ -263,8 +263,12 @@ async function checkHeads (store: Store, { chains, maxClock }: LogSummary, probl
 
 /** Re-hashes every blob, two at a time so both cores hash; problems are listed in the blobs' order all the same. Returns how many there are. */
 async function checkBlobs (store: Store, problems: string[], options: OperationOptions): Promise<number> {
-  let total = 0
-  for await (const _ of paged(store.sub.blob.keys())) total++
+  // How many there are takes a pass over the keys: made only when someone watches the progress.
+  let total: number | undefined
+  if (options.onProgress !== undefined) {
+    total = 0
+    for await (const _ of paged(store.sub.blob.keys())) total++
+  }
   const found: Array<{ index: number, problem: string }> = []
   const keys = paged(store.sub.blob.keys())
   let next = 0
@@ -280,7 +284,8 @@ async function checkBlobs (store: Store, problems: string[], options: OperationO
       } catch (err) {
         found.push({ index, problem: `blob ${id.toString()}: ${isSnapstoreError(err) ? err.message : String(err)}` })
       }
-      options.onProgress?.({ type: 'snapstore:verify:blob', done: ++done, total })
+      done++
+      options.onProgress?.({ type: 'snapstore:verify:blob', done, ...(total === undefined ? {} : { total }) })
     }
   }
   try {

@@ -169,6 +169,13 @@ Verify('verifyStore of a healthy store is ok with the right counts', async ({ t 
   assert.equal(await verifyStore(t.store), { ok: true, events: 3, blobs: 2, problems: [] })
 })
 
+Verify('verifyStore reports each blob it re-hashes, with how many there are, to onProgress', async ({ t }) => {
+  await healthy(t.store)
+  const seen: string[] = []
+  await verifyStore(t.store, { onProgress: (e) => { if (e.type === 'snapstore:verify:blob') seen.push(`${e.done}/${e.total}`) } })
+  assert.equal(seen, ['1/2', '2/2'])
+})
+
 Verify('verifyStore of an empty store is ok', async ({ t }) => {
   assert.equal(await verifyStore(t.store), { ok: true, events: 0, blobs: 0, problems: [] })
 })
