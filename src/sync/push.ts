@@ -1,8 +1,5 @@
-import { randomBytes } from 'node:crypto'
 import { rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { removeAbandoned, temporaryName } from '../abandoned.ts'
 import { carContents, writeCar } from '../car.ts'
 import { AuthError, BadInputError, CorruptError, ForkError } from '../errors.ts'
 import { readBlobRecords } from '../blobs.ts'
@@ -10,7 +7,7 @@ import { RAW, cidFromHex } from '../ids.ts'
 import { listHeads, readEventAt } from '../log.ts'
 import { withStore } from '../store.ts'
 import { readRemoteHeads } from './http-source.ts'
-import { UPLOAD_PREFIX } from './receive-push.ts'
+import { removeAbandonedUploads, uploadPath } from './receive-push.ts'
 import { Peer } from './peer.ts'
 import { API, joinDigests, parseDigests } from './protocol.ts'
 import type { Store, StoreInit } from '../store.ts'
@@ -47,8 +44,8 @@ export interface PushResult {
 export async function pushStore (path: string, url: string, options: PushOptions = {}): Promise<PushResult> {
   const peer = new Peer(url, options)
   const tempDir = options.tempDir ?? tmpdir()
-  await removeAbandoned(tempDir, UPLOAD_PREFIX, '.car')
-  const temp = join(tempDir, temporaryName(UPLOAD_PREFIX, `${randomBytes(6).toString('hex')}.car`))
+  await removeAbandonedUploads(tempDir)
+  const temp = uploadPath(tempDir)
   // An interruption drops the connection, so an upload stops at once; the CAR is removed all the same.
   const drop = (): void => { peer.close() }
   options.signal?.addEventListener('abort', drop, { once: true })

@@ -29,7 +29,7 @@ const KEEPALIVE_MS = 10_000
  * unverified is written, and answers with the MergeResult. The temp file is removed whatever happens.
  */
 export async function receivePush (req: IncomingMessage, res: ServerResponse, lease: StoreLease, options: ReceivePushOptions): Promise<void> {
-  const temp = join(options.tempDir, temporaryName(UPLOAD_PREFIX, `${randomBytes(6).toString('hex')}.car`))
+  const temp = uploadPath(options.tempDir)
   try {
     let size = 0
     const limit = new Transform({
@@ -65,7 +65,12 @@ export async function receivePush (req: IncomingMessage, res: ServerResponse, le
 }
 
 /** What a push file's name starts with, client side and server side (see temporaryName). */
-export const UPLOAD_PREFIX = 'snapstore-push'
+const UPLOAD_PREFIX = 'snapstore-push'
+
+/** A new path in `dir` for a push's CAR file, named so that `removeAbandonedUploads` can tell whether its process still runs. */
+export function uploadPath (dir: string): string {
+  return join(dir, temporaryName(UPLOAD_PREFIX, `${randomBytes(6).toString('hex')}.car`))
+}
 
 /**
  * Removes the push files in `dir` left by snapstore processes that no longer run (a server or client
