@@ -31,7 +31,7 @@ export interface VerifyOptions extends OperationOptions {
   sample?: number
 }
 
-// References, sizes and blob keys are looked up this many at a time.
+// References (with the sizes blob.add events state) and blob keys are looked up this many at a time.
 const PAGE = 1000
 
 /** A reference an event makes, to be looked up with others of its page. */
@@ -40,6 +40,8 @@ interface Reference {
   cid: CID
   hex: string
   as: 'blob' | 'event' | 'either'
+  /** The size a `blob.add` says its blob has. */
+  size: number | undefined
   /** Its place among every reference, so problems are listed in log order whichever lookup found them. */
   index: number
 }
@@ -82,12 +84,11 @@ interface LogSummary {
 
 /**
  * Reads every event once, in (origin, seq) order: re-hashes it, checks its key, chain, seq and clock, looks up
- * what it names and the size it gives a blob, and hands it to the rebuild.
+ * what it names (and the size it gives a blob), and hands it to the rebuild.
  */
 async function checkLog (store: Store, rebuild: ProjectionCheck, problems: string[], options: OperationOptions): Promise<LogSummary> {
   const chains: LogSummary['chains'] = new Map()
   const references = new ReferenceCheck(store)
-  const sizes = new SizeCheck(store)
   let maxClock = 0
   let events = 0
   for await (const [key, bytes] of store.sub.event.iterator()) {
@@ -115,16 +116,16 @@ async function checkLog (store: Store, rebuild: ProjectionCheck, problems: strin
     if (previous !== undefined && event.clock <= previous.clock) problems.push(`event ${at}: clock ${event.clock} does not exceed the clock of the event before it`)
     chains.set(origin, { seq, id, clock: event.clock })
     maxClock = Math.max(maxClock, event.clock)
-    if (event.type === 'blob.add') await sizes.add(at, digestHex(event.body.blob), event.body.size)
     const refs = eventReferences(event)
-    for (const cid of refs.blobs) await references.add(at, cid, 'blob')
+    // A blob.add's blob comes with the size it states, checked against the blob's record in the same lookup.
+    for (const cid of refs.blobs) await references.add(at, cid, 'blob', event.type === 'blob.add' && cid === event.body.blob ? event.body.size : undefined)
     for (const cid of refs.events) await references.add(at, cid, 'event')
     for (const cid of refs.either) await references.add(at, cid, 'either')
     await rebuild.add(stored)
     if (events % 10000 === 0) options.onProgress?.({ type: 'snapstore:verify:event', done: events })
   }
   await rebuild.finish()
-  problems.push(...await references.problems(options), ...await sizes.problems())
+  problems.push(...await references.problems(options))
   return { events, chains, maxClock }
 }
 
@@ -141,17 +142,18 @@ class ReferenceCheck {
   #count = 0
   readonly #missing: Reference[] = []
   readonly #unconfirmed: Reference[] = []
+  readonly #wrongSizes: string[] = []
 
   constructor (store: Store) {
     this.#store = store
   }
 
-  async add (at: string, cid: CID, as: Reference['as']): Promise<void> {
-    this.#page.push({ at, cid, hex: digestHex(cid), as, index: this.#count++ })
+  async add (at: string, cid: CID, as: Reference['as'], size?: number): Promise<void> {
+    this.#page.push({ at, cid, hex: digestHex(cid), as, size, index: this.#count++ })
     if (this.#page.length >= PAGE) await this.#lookUp()
   }
 
-  /** Every reference to something the store lacks, in log order. */
+  /** Every reference to something the store lacks, in log order, then every blob.add whose size its blob's record contradicts. */
   async problems (options: OperationOptions): Promise<string[]> {
     await this.#lookUp()
     if (this.#unconfirmed.length > 0) {
@@ -169,7 +171,7 @@ class ReferenceCheck {
       }
       for (const references of wanted.values()) this.#missing.push(...references)
     }
-    return this.#missing.sort((a, b) => a.index - b.index).map(({ at, cid }) => `event ${at}: names ${cid.toString()}, which the store lacks`)
+    return [...this.#missing.sort((a, b) => a.index - b.index).map(({ at, cid }) => `event ${at}: names ${cid.toString()}, which the store lacks`), ...this.#wrongSizes]
   }
 
   async #lookUp (): Promise<void> {
@@ -177,13 +179,20 @@ class ReferenceCheck {
     this.#page = []
     const blobs = page.filter(({ cid, as }) => as !== 'event' && cid.code === RAW)
     const events = page.filter(({ cid, as }) => as !== 'blob' && cid.code === DAG_CBOR)
-    const [blobHeld, confirmed] = await Promise.all([
-      blobs.length === 0 ? [] : this.#store.sub.blob.hasMany(blobs.map(({ hex }) => hex)),
+    const [records, confirmed] = await Promise.all([
+      blobs.length === 0 ? [] : this.#store.sub.blob.getMany(blobs.map(({ hex }) => hex)),
       this.#confirmEvents(events)
     ])
     // Found, or left for the second reading of the log.
     const settled = new Set<Reference>()
-    blobs.forEach((reference, i) => { if (blobHeld[i] === true) settled.add(reference) })
+    blobs.forEach((reference, i) => {
+      const record = records[i]
+      if (record === undefined) return
+      settled.add(reference)
+      // An unreadable record is reported with its blob.
+      const stated = reference.size === undefined ? undefined : tryDecode<{ size?: unknown }>(record)?.size
+      if (typeof stated === 'number' && stated !== reference.size) this.#wrongSizes.push(`event ${reference.at}: says blob ${reference.cid.toString()} has ${reference.size} bytes; it has ${stated}`)
+    })
     events.forEach((reference, i) => {
       settled.add(reference)
       if (confirmed[i] !== true) this.#unconfirmed.push(reference)
@@ -201,40 +210,6 @@ class ReferenceCheck {
     return events.map(({ hex }, i) => {
       const bytes = keys[i] === undefined ? undefined : bytesAt.get(keys[i]!)
       return bytes !== undefined && sha256Hex(bytes) === hex
-    })
-  }
-}
-
-/** Compares the size each `blob.add` gives its blob with the blob's record, a page of events at a time. */
-class SizeCheck {
-  readonly #store: Store
-  #page: Array<{ at: string, hex: string, size: number }> = []
-  readonly #problems: string[] = []
-
-  constructor (store: Store) {
-    this.#store = store
-  }
-
-  async add (at: string, hex: string, size: number): Promise<void> {
-    this.#page.push({ at, hex, size })
-    if (this.#page.length >= PAGE) await this.#lookUp()
-  }
-
-  async problems (): Promise<string[]> {
-    await this.#lookUp()
-    return this.#problems
-  }
-
-  async #lookUp (): Promise<void> {
-    const page = this.#page
-    this.#page = []
-    if (page.length === 0) return
-    const records = await this.#store.sub.blob.getMany(page.map(({ hex }) => hex))
-    page.forEach(({ at, hex, size }, i) => {
-      // A missing blob is reported as a reference, an unreadable record with its blob.
-      const record = records[i]
-      const stated = record === undefined ? undefined : tryDecode<{ size?: unknown }>(record)?.size
-      if (typeof stated === 'number' && stated !== size) this.#problems.push(`event ${at}: says blob ${cidFromHex(RAW, hex).toString()} has ${size} bytes; it has ${stated}`)
     })
   }
 }
