@@ -72,7 +72,7 @@ export async function storeChunk (store: Store, digest: Uint8Array, bytes: Piece
 export async function storeChunks (store: Store, chunks: ReadonlyArray<{ digest: Uint8Array, bytes: Pieces }>): Promise<StoredChunk[]> {
   // Nothing to store changes nothing, the store's format included.
   if (chunks.length === 0) return []
-  if (store.format < 2) await upgradeFormat(store)
+  await upgradeFormat(store)
   const { locations, written } = await store.packs.appendAll(chunks)
   return locations.map((location, i) => {
     const hex = Buffer.from(chunks[i]!.digest).toString('hex')

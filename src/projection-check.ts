@@ -5,6 +5,7 @@ import { removeAbandoned, temporaryName } from './abandoned.ts'
 import { BadInputError, isSnapstoreError } from './errors.ts'
 import { describeSystemError, isSystemError, levelErrorCode } from './system-errors.ts'
 import { EVENTS_PER_BATCH, EventCommitter } from './log.ts'
+import { CHECKPOINT_ROWS_FORMAT, foldCheckpointRows } from './projections/checkpoint-rows.ts'
 import { DERIVED_SUBLEVELS, closeStore, initStore } from './store.ts'
 import type { Store, Sublevel, SublevelName } from './store.ts'
 import type { StoredEvent } from './types.ts'
@@ -80,6 +81,8 @@ export class ProjectionCheck {
       if (problems.length < MAX_PROBLEMS) problems.push(problem)
       else more++
     }
+    // A store of an older format, only read so far, keeps run checkpoints inside the run records: so must the rebuild.
+    if (store.format < CHECKPOINT_ROWS_FORMAT) await foldCheckpointRows(this.#scratch)
     for (const name of DERIVED_SUBLEVELS) await compareSublevel(name, store.sub[name], this.#scratch.sub[name], report, signal)
     if (more > 0) problems.push(`projections: ${more} more differences (run "snapstore reindex" to rebuild them)`)
     return problems

@@ -8,15 +8,17 @@ import { newOrigin } from './ids.ts'
 import { describeLockHolder } from './lock-holder.ts'
 import { CHUNKING, isChunkingParams } from './chunking/cdc.ts'
 import { Packs } from './packs/packs.ts'
+import { splitCheckpointRecords } from './projections/checkpoint-rows.ts'
 import { describeSystemError } from './system-errors.ts'
 import type { ChunkingParams } from './chunking/cdc.ts'
 import type { AbstractSublevel } from 'abstract-level'
 
 /**
  * The store format this code writes; a store with a higher one is refused with `E_VERSION`.
+ * Format 3 keeps each checkpoint of a run as a row of its own; format 2 kept them all in the run's record.
  * Format 2 keeps chunk bytes in pack files; format 1 kept them in the database, where they are still read.
  */
-export const FORMAT_VERSION = 2
+export const FORMAT_VERSION = 3
 
 /** Every keyspace of a store, one sublevel each. */
 export const SUBLEVELS = {
@@ -50,6 +52,8 @@ export const SUBLEVELS = {
   origins: 'p-origin',
   /** hex digest of a run id → run projection */
   runs: 'p-run',
+  /** run digest:clock:origin:seq → checkpoint { snapshot, cycle, at } (a run's checkpoints, one row each) */
+  checkpoints: 'p-run-checkpoint',
   /** clock:origin:seq:digest → run id string (runs in order of first appearance) */
   runOrder: 'p-run-order',
   /** run key:digest → empty (runs by run key, for memoisation) */
@@ -64,7 +68,7 @@ export const SUBLEVELS = {
 export type SublevelName = keyof typeof SUBLEVELS
 
 /** Sublevels that hold only what can be rebuilt from the log; `reindex` clears and rewrites them. */
-export const DERIVED_SUBLEVELS: readonly SublevelName[] = ['order', 'eventId', 'blobs', 'kinds', 'aliases', 'tags', 'tagOrder', 'origins', 'runs', 'runOrder', 'runKeys', 'lineage']
+export const DERIVED_SUBLEVELS: readonly SublevelName[] = ['order', 'eventId', 'blobs', 'kinds', 'aliases', 'tags', 'tagOrder', 'origins', 'runs', 'checkpoints', 'runOrder', 'runKeys', 'lineage']
 
 type Database = ClassicLevel<string, Uint8Array>
 /** One keyspace of a store: string keys, byte values. */
@@ -90,7 +94,7 @@ export interface Store {
   readonly packs: Packs
   /** How new blobs are cut into chunks. */
   readonly chunking: ChunkingParams
-  /** The store's format version (1 until a pack is first written into a format 1 store). */
+  /** The store's format version (an older one until this snapstore first writes to a store of that format). */
   format: number
   /** True for stores begun in format 1, whose older chunks lie in the database. */
   readonly inlineChunks: boolean
@@ -224,11 +228,14 @@ export async function closeStore (store: Store): Promise<void> {
 }
 
 /**
- * Marks a format 1 store as format 2 before its first pack is written, so that an older snapstore,
- * which would not find chunks in packs, refuses it with `E_VERSION` instead of calling them missing.
+ * Brings a store of an older format to the current one before this snapstore first writes to it (reading
+ * leaves it as it is): run checkpoints move out of the run records into rows of their own, then the format
+ * is raised, so that an older snapstore, which would not find chunks in packs or checkpoints in rows,
+ * refuses the store with `E_VERSION` instead of misreading it. Rerunning it after an interruption completes it.
  */
 export async function upgradeFormat (store: Store): Promise<void> {
   if (store.format >= FORMAT_VERSION) return
+  await splitCheckpointRecords(store)
   const meta = store.sub.meta.prefix
   await store.db.batch([
     { type: 'put', key: `${meta}format`, value: encode(FORMAT_VERSION) },

@@ -3,7 +3,7 @@ import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { chunkEnds } from '../src/index.ts'
+import { FORMAT_VERSION, chunkEnds } from '../src/index.ts'
 import { distinctChunkBytes } from './_helpers/store.ts'
 import { cliContext, expectOk, jsonLines, lines, noise, seed, snap } from './_helpers/cli.ts'
 import type { CliContext } from './_helpers/cli.ts'
@@ -105,7 +105,7 @@ Sharing('show STORE gives logical, stored and pack bytes: the packs hold each di
   expectOk(run)
   const [totals] = jsonLines(run.stdout)
   assert.equal([totals?.['format'], totals?.['blobs'], totals?.['logicalBytes'], totals?.['storedBytes'], totals?.['packs'], totals?.['packBytes']],
-    [2, 4, blobs.reduce((sum, blob) => sum + blob.length, 0), stored, 1, packBytes])
+    [FORMAT_VERSION, 4, blobs.reduce((sum, blob) => sum + blob.length, 0), stored, 1, packBytes])
   const text = await snap(['show', store])
   expectOk(text)
   assert.match(table(text.stdout).get('packs') ?? '', `(${packBytes} bytes) in 1 file`)

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import * as assert from 'uvu/assert'
-import { addBlob, appendEvents, putBlob, reindex, sealEvent, verifyStore } from '../src/index.ts'
+import { addBlob, appendEvents, digestHex, putBlob, reindex, sealEvent, verifyStore } from '../src/index.ts'
 import { describeRun, listRuns } from '../src/runs/query.ts'
 import { bytes, collect, commitForeign, dumpDerived, interleave, specSuite, storeSuite, tempStore } from './_helpers/store.ts'
 import type { CID } from 'multiformats/cid'
@@ -46,6 +46,20 @@ Rules('describeRun() lists checkpoints by cycle whatever order they were recorde
   assert.is(info?.end?.snapshot.toString(), snaps[0]!.toString())
   await assertVerified(t.store, 'after the run')
   await assertReindexIdentical(t.store)
+})
+
+Rules('a checkpoint is a row of its own: recording one leaves the run\'s record as it was, however many came before', async ({ t }) => {
+  const start = (await addBlob(t.store, 'snapshot', bytes('start'))).id
+  const [run] = await appendEvents(t.store, [{ type: 'run.start', body: { from: start, params: {}, seed: '1', key: 'c'.repeat(64) } }])
+  const key = digestHex(run!.id)
+  const record = await t.store.sub.runs.get(key)
+  for (let cycle = 1; cycle <= 3; cycle++) {
+    const snapshot = (await addBlob(t.store, 'snapshot', bytes(`cycle ${cycle}`))).id
+    await appendEvents(t.store, [{ type: 'run.checkpoint', body: { run: run!.id, snapshot, cycle } }])
+  }
+  assert.equal(await t.store.sub.runs.get(key), record)
+  assert.is((await collect(t.store.sub.checkpoints.keys())).length, 3)
+  assert.equal((await describeRun(t.store, run!.id))?.checkpoints.map((c) => c.cycle), [1, 2, 3])
 })
 
 Rules('incremental run projections equal a reindex after runs that complete, fail, are interrupted, keep running and continue', async ({ t }) => {

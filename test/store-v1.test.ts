@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import * as assert from 'uvu/assert'
 import { decode } from '../src/codec.ts'
-import { closeStore, initStore, listBlobIds, listTags, mergeStores, openStore, putBlob, readBlobBytes, verifyStore } from '../src/index.ts'
+import { FORMAT_VERSION, closeStore, initStore, listBlobIds, listTags, mergeStores, openStore, putBlob, readBlobBytes, verifyStore } from '../src/index.ts'
 import { collect, expectCode, fixturePath, seededBytes, specSuite, tempDir } from './_helpers/store.ts'
 import { digestOf, dumpStore, expectOk, jsonLines, lines, sha256Hex, snap, sublevel, withDb, withLibrary } from './_helpers/cli.ts'
 
@@ -96,16 +96,16 @@ V1('a merge that reads a format 1 store as its source leaves it unchanged and co
   assert.equal(await packFiles(v1), [], 'no pack appeared in the source')
 
   const copied = await rawFormat(destPath)
-  assert.equal([copied.format, copied.located.length, copied.inline.length], [2, INLINE_CHUNKS, 0])
+  assert.equal([copied.format, copied.located.length, copied.inline.length], [FORMAT_VERSION, INLINE_CHUNKS, 0])
   assert.is((await stat(join(destPath, 'packs', '000001.pack'))).size, 12 + 36 * INLINE_CHUNKS + INLINE_BYTES, 'each distinct chunk once in the pack')
   assert.equal(await readFixtureBlobs(destPath), BLOBS.map((blob) => blob.sha256))
 })
 
-V1('adding a blob to a format 1 store makes it format 2 with a pack; old and new blobs read back and verify passes', async ({ v1 }) => {
+V1('adding a blob to a format 1 store raises it to the current format, with a pack; old and new blobs read back and verify passes', async ({ v1 }) => {
   const data = seededBytes(3 * 1024 * 1024, 7)
   const added = await withLibrary(v1, async (store) => (await putBlob(store, data)).id.toString())
   const raw = await rawFormat(v1)
-  assert.equal([raw.format, raw.inline.length], [2, INLINE_CHUNKS], 'the old chunks stay where they were')
+  assert.equal([raw.format, raw.inline.length], [FORMAT_VERSION, INLINE_CHUNKS], 'the old chunks stay where they were')
   assert.ok(raw.located.length > 1, 'the new blob\'s chunks are in the packs')
   assert.equal(await packFiles(v1), ['000001.pack'])
 
@@ -119,7 +119,7 @@ V1('adding a blob to a format 1 store makes it format 2 with a pack; old and new
   expectOk(await snap(['verify', v1]), 'ok: 5 events, 5 blobs\n')
 })
 
-V1('a format 1 store is marked format 2 before its first pack is created, so an older snapstore refuses it rather than miss chunks', async ({ v1 }) => {
+V1('a format 1 store is marked with the current format before its first pack is created, so an older snapstore refuses it rather than miss chunks', async ({ v1 }) => {
   // A file where the packs directory should be: the first pack cannot be created.
   await writeFile(join(v1, 'packs'), 'not a directory')
   const store = await openStore(v1)
@@ -130,7 +130,7 @@ V1('a format 1 store is marked format 2 before its first pack is created, so an 
     await closeStore(store)
   }
   const raw = await rawFormat(v1)
-  assert.equal([raw.format, raw.located], [2, []], 'the format was raised before any pack byte was written')
+  assert.equal([raw.format, raw.located], [FORMAT_VERSION, []], 'the format was raised before any pack byte was written')
   await rm(join(v1, 'packs'))
   assert.equal(await readFixtureBlobs(v1), BLOBS.map((blob) => blob.sha256))
   assert.ok(await withLibrary(v1, async (opened) => (await verifyStore(opened)).ok))

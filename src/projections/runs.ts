@@ -1,6 +1,7 @@
 import { decode, encode } from '../codec.ts'
 import { digestHex } from '../ids.ts'
 import { comparePositions, positionKey } from '../keys.ts'
+import { checkpointOp } from './checkpoint-rows.ts'
 import type { CID } from 'multiformats/cid'
 import type { Op, StateReader } from '../ops.ts'
 import type { RunStartBody, SnapEvent, StoredEvent } from '../types.ts'
@@ -16,12 +17,14 @@ export interface RunSnapshot {
   at: TimedPosition
 }
 
-/** What the run projection keeps of one run; each field is a join over the run's events, in any order. */
+/**
+ * What the run record keeps of one run; each field is a join over the run's events, in any order.
+ * Its checkpoints are rows of their own (see checkpoint-rows.ts), so recording one writes one row.
+ */
 export interface RunProjection {
   start?: { body: RunStartBody, at: TimedPosition, host: string }
   /** Runs that continue this one (resumed it), by id. */
   continuedBy?: string[]
-  checkpoints: RunSnapshot[]
   end?: RunSnapshot
   fail?: { reason: string, exitCode?: number, signal?: string, lastCheckpoint?: CID, at: TimedPosition }
 }
@@ -51,8 +54,9 @@ function runOf ({ id, event }: StoredEvent): string | undefined {
   return undefined
 }
 
-/** The run projection keys a run event reads: its run's, and for a resuming run.start the continued run's. */
+/** The run projection keys a run event reads: its run's, and for a resuming run.start the continued run's; none for a checkpoint. */
 export function runKeysNeeded (stored: StoredEvent): Array<['runs', string]> {
+  if (stored.event.type === 'run.checkpoint') return []
   const keys: Array<['runs', string]> = [['runs', runOf(stored)!]]
   if (stored.event.type === 'run.start' && stored.event.body.continues !== undefined) keys.push(['runs', digestHex(stored.event.body.continues)])
   return keys
@@ -63,8 +67,14 @@ export function runEventOps (stored: StoredEvent & { event: RunEvent }, state: S
   const { event } = stored
   const run = runOf(stored)!
   const at: TimedPosition = { clock: event.clock, origin: event.origin, seq: event.seq, time: event.time }
+  if (event.type === 'run.checkpoint') {
+    return [
+      checkpointOp(run, withCycle({ snapshot: event.body.snapshot, at }, event.body.cycle)),
+      { type: 'put', sublevel: 'lineage', key: lineageKey(event.body.snapshot, 'checkpoint', at, run), value: new Uint8Array(0) }
+    ]
+  }
   const current = state.get('runs', run)
-  const record: RunProjection = current === undefined ? { checkpoints: [] } : decode<RunProjection>(current)
+  const record: RunProjection = current === undefined ? {} : decode<RunProjection>(current)
   const ops: Op[] = []
   switch (event.type) {
     case 'run.start':
@@ -73,11 +83,6 @@ export function runEventOps (stored: StoredEvent & { event: RunEvent }, state: S
       ops.push({ type: 'put', sublevel: 'runKeys', key: `${event.body.key}:${run}`, value: new Uint8Array(0) })
       if (event.body.from !== undefined) ops.push({ type: 'put', sublevel: 'lineage', key: lineageKey(event.body.from, 'from', at, run), value: new Uint8Array(0) })
       if (event.body.continues !== undefined) ops.push(continuedOp(digestHex(event.body.continues), run, state))
-      break
-    case 'run.checkpoint':
-      record.checkpoints.push(withCycle({ snapshot: event.body.snapshot, at }, event.body.cycle))
-      record.checkpoints.sort(compareCheckpoints)
-      ops.push({ type: 'put', sublevel: 'lineage', key: lineageKey(event.body.snapshot, 'checkpoint', at, run), value: new Uint8Array(0) })
       break
     case 'run.end':
       // Every end is in the lineage; the run's end is the earliest, whatever order they arrive in.
@@ -99,16 +104,11 @@ export function runEventOps (stored: StoredEvent & { event: RunEvent }, state: S
 /** Notes on a continued run that `by` continues it (a set, kept sorted so any delivery order gives the same bytes). */
 function continuedOp (continued: string, by: string, state: StateReader): Op {
   const current = state.get('runs', continued)
-  const record: RunProjection = current === undefined ? { checkpoints: [] } : decode<RunProjection>(current)
+  const record: RunProjection = current === undefined ? {} : decode<RunProjection>(current)
   record.continuedBy = [...new Set([...(record.continuedBy ?? []), by])].sort()
   return { type: 'put', sublevel: 'runs', key: continued, value: encode(record) }
 }
 
 function withCycle (snapshot: RunSnapshot, cycle: number | undefined): RunSnapshot {
   return cycle === undefined ? snapshot : { ...snapshot, cycle }
-}
-
-function compareCheckpoints (a: RunSnapshot, b: RunSnapshot): number {
-  const byCycle = (a.cycle ?? Number.MAX_SAFE_INTEGER) - (b.cycle ?? Number.MAX_SAFE_INTEGER)
-  return byCycle !== 0 ? byCycle : comparePositions(a.at, b.at)
 }

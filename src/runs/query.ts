@@ -5,6 +5,7 @@ import { NotFoundError } from '../errors.ts'
 import { DAG_CBOR, cidFromHex, digestHex } from '../ids.ts'
 import { prefixEnd } from '../keys.ts'
 import { runStatus } from '../projections/runs.ts'
+import { readCheckpoints } from '../projections/checkpoint-rows.ts'
 import { processAlive } from '../process-alive.ts'
 import type { CID } from 'multiformats/cid'
 import type { RunProjection, RunSnapshot, RunStatus } from '../projections/runs.ts'
@@ -50,12 +51,15 @@ export async function * listRuns (store: Store, filter: RunFilter = {}): AsyncGe
       if (keys.length === 0) return
       const runs = keys.map((key) => key.slice(key.lastIndexOf(':') + 1))
       const values = await store.sub.runs.getMany(runs)
-      for (let i = 0; i < runs.length; i++) {
-        const value = values[i]
-        if (value === undefined) continue
-        const info = toRunInfo(cidFromHex(DAG_CBOR, runs[i]!), decode<RunProjection>(value))
-        if (info !== undefined && matches(info, filter)) yield info
-      }
+      const kept: Array<{ run: string, info: RunInfo, record: RunProjection }> = []
+      runs.forEach((run, i) => {
+        const record = values[i] === undefined ? undefined : decode<RunProjection>(values[i]!)
+        const info = record === undefined ? undefined : runInfoOf(run, record)
+        if (info !== undefined && matches(info, filter)) kept.push({ run, info, record: record! })
+      })
+      // One range read per run, all of the page's at once: the database answers them on several threads.
+      await Promise.all(kept.map(async ({ run, info, record }) => { info.checkpoints = await readCheckpoints(store, run, record) }))
+      for (const { info } of kept) yield info
     }
   } finally {
     await iterator.close()
@@ -65,7 +69,12 @@ export async function * listRuns (store: Store, filter: RunFilter = {}): AsyncGe
 /** What the projections know of one run, or undefined when the id is not a run. */
 export async function describeRun (store: Store, id: CID): Promise<RunInfo | undefined> {
   const value = await store.sub.runs.get(digestHex(id))
-  return value === undefined ? undefined : toRunInfo(id, decode<RunProjection>(value))
+  if (value === undefined) return undefined
+  const run = digestHex(id)
+  const record = decode<RunProjection>(value)
+  const info = runInfoOf(run, record)
+  if (info !== undefined) info.checkpoints = await readCheckpoints(store, run, record)
+  return info
 }
 
 /** The run with this id; `E_NOT_FOUND` when the id names no run. */
@@ -85,18 +94,19 @@ export async function completedRunsWithKey (store: Store, key: string): Promise<
   return found.sort((a, b) => a.started - b.started)
 }
 
-function toRunInfo (id: CID, record: RunProjection): RunInfo | undefined {
+/** What a run record says of a run, its checkpoints (rows of their own) still to be read; undefined without a start. */
+function runInfoOf (run: string, record: RunProjection): RunInfo | undefined {
   if (record.start === undefined) return undefined
   const status = runStatus(record)
   const info: RunInfo = {
-    id,
+    id: cidFromHex(DAG_CBOR, run),
     status,
     stale: status === 'running' && record.start.host === hostname() && record.start.body.pid !== undefined && !processAlive(record.start.body.pid),
     start: record.start.body,
     host: record.start.host,
     origin: record.start.at.origin,
     started: record.start.at.time,
-    checkpoints: record.checkpoints,
+    checkpoints: [],
     continuedBy: (record.continuedBy ?? []).map((hex) => cidFromHex(DAG_CBOR, hex))
   }
   const ended = record.end?.at.time ?? record.fail?.at.time

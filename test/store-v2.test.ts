@@ -1,0 +1,125 @@
+import { cp } from 'node:fs/promises'
+import { join } from 'node:path'
+import * as assert from 'uvu/assert'
+import { decode, encode } from '../src/codec.ts'
+import { FORMAT_VERSION } from '../src/index.ts'
+import { collect, fixturePath, specSuite, tempDir } from './_helpers/store.ts'
+import { dumpStore, expectOk, jsonLines, snap, sublevel, withDb } from './_helpers/cli.ts'
+
+// What the format 2 CLI wrote into fixtures/store-v2 (see its README.md): three runs and their checkpoints by cycle.
+const CKPT = {
+  one: 'bafkreifbqiao3npzghy4h2a5dvi2ojz7o7sfugh2b5mq3rlp6wlfjbirwq',
+  two: 'bafkreift4iunzssc3eomzbrg6uu5b3wojc3foqtwx432cnjw6ltcqq45yy',
+  three: 'bafkreibouk5us3u7gyd4yz5r2gb7x2j3g2lc55x7ycn7b2holqrrp3yoxq',
+  resumedOne: 'bafkreicwktri6qqb4yasjr74z7jjh3dsl3arw4wdtr3zajebghk6yvhlte',
+  resumedTwo: 'bafkreifwh7rpmmeto4zjszcqmgqbu6ljqrva2xwtwl5iq6fmuie73kfz5a'
+}
+const DONE = 'bafyreiczmn3sr2x4fjxnifug3emnons3hov2tmarjvlvbzqe2xbxk4iifm'
+const FAILED = 'bafyreicbsbeat5tccsjau65sg7v7zihzmnqmpprjqk6vkpjxc376hikspu'
+const RESUMED = 'bafyreifju56z5dfbngib2tprpkbrmlrxg4556l5h3bz6sa6n3fktems6im'
+const CHECKPOINTS_BY_RUN = {
+  [DONE]: [CKPT.one, CKPT.two, CKPT.three],
+  [FAILED]: [CKPT.one, CKPT.two],
+  [RESUMED]: [CKPT.resumedOne, CKPT.resumedTwo]
+}
+
+interface Ctx {
+  dir: string
+  /** A copy of the fixture (opening a store rewrites LevelDB's own files). */
+  v2: string
+  dispose: () => Promise<void>
+}
+
+/** The format recorded in the (closed) store, its run records as stored, and its checkpoint rows. */
+async function rawRuns (path: string): Promise<{ format: number, records: Array<Record<string, unknown>>, rows: string[] }> {
+  return await withDb(path, async (db) => ({
+    format: decode<number>((await sublevel(db, 'meta').get('format'))!),
+    records: (await collect(sublevel(db, 'p-run').values())).map((value) => decode<Record<string, unknown>>(value)),
+    rows: await collect(sublevel(db, 'p-run-checkpoint').keys())
+  }))
+}
+
+/** `ls runs --json`, which names every run's checkpoints with their cycles and times. */
+async function listedRuns (path: string): Promise<Array<Record<string, unknown>>> {
+  const listed = await snap(['ls', 'runs', path, '--json'])
+  expectOk(listed)
+  return jsonLines(listed.stdout)
+}
+
+/** Each run's checkpoint snapshots, in the order `ls runs` gives them. */
+function checkpointsByRun (runs: Array<Record<string, unknown>>): Record<string, string[]> {
+  return Object.fromEntries(runs.map((run) => [run['run'], (run['checkpoints'] as Array<{ snapshot: string }>).map((c) => c.snapshot)]))
+}
+
+const V2 = specSuite<Ctx>('format 2 store fixture', {} as Ctx)
+V2.before.each(async (ctx) => {
+  const { dir, dispose } = await tempDir()
+  Object.assign(ctx, { dir, dispose, v2: join(dir, 'store-v2') })
+  await cp(fixturePath('store-v2'), ctx.v2, { recursive: true })
+})
+V2.after.each(async (ctx) => { await ctx.dispose() })
+
+V2('ls runs, show and verify read a format 2 store\'s checkpoints from its run records and leave it format 2', async ({ v2 }) => {
+  const before = await dumpStore(v2)
+  assert.equal(checkpointsByRun(await listedRuns(v2)), CHECKPOINTS_BY_RUN)
+  const show = await snap(['show', v2, FAILED])
+  expectOk(show)
+  assert.match(show.stdout, /^checkpoints {3}2$/m)
+  assert.match(show.stdout, new RegExp(`^ {2}cycle 2 +${CKPT.two} `, 'm'))
+  expectOk(await snap(['verify', v2]), 'ok: 22 events, 7 blobs\n')
+  assert.equal(await dumpStore(v2), before, 'reading changed nothing')
+  assert.is((await rawRuns(v2)).format, 2)
+})
+
+V2('verify of a format 2 store reports a run record whose checkpoints differ from its log', async ({ v2 }) => {
+  await withDb(v2, async (db) => {
+    const runs = sublevel(db, 'p-run')
+    for await (const [key, value] of runs.iterator()) {
+      const record = decode<{ checkpoints: unknown[] }>(value)
+      if (record.checkpoints.length === 3) await runs.put(key, encode({ ...record, checkpoints: record.checkpoints.slice(0, 2) }))
+    }
+  })
+  const verify = await snap(['verify', v2])
+  assert.is(verify.status, 1)
+  assert.match(verify.stdout, /^projection runs [0-9a-f]{64}: differs from a rebuild$/m)
+})
+
+V2('the first write to a format 2 store moves its checkpoints into rows and makes it the current format; runs read the same and verify passes', async ({ v2 }) => {
+  const listed = await listedRuns(v2)
+  expectOk(await snap(['tag', v2, 'again', 'start']))
+  const raw = await rawRuns(v2)
+  assert.is(raw.format, FORMAT_VERSION)
+  assert.is(raw.rows.length, 7, 'one row per checkpoint')
+  assert.ok(raw.records.every((record) => !('checkpoints' in record)), 'no run record holds checkpoints any more')
+  assert.equal(await listedRuns(v2), listed, 'every run reads as it did')
+  expectOk(await snap(['verify', v2]), 'ok: 23 events, 7 blobs\n')
+  const upgraded = await dumpStore(v2)
+  expectOk(await snap(['reindex', v2]))
+  assert.equal(await dumpStore(v2), upgraded, 'a rebuild from the log gives the same rows')
+})
+
+V2('an upgrade interrupted after some run records were split is completed by the next write', async ({ v2 }) => {
+  const listed = await listedRuns(v2)
+  // What a killed upgrade leaves: one record split (its rows written with it), the others not, the format still 2.
+  await withDb(v2, async (db) => {
+    const runs = sublevel(db, 'p-run')
+    const [key, value] = (await collect(runs.iterator({ limit: 1 })))[0]!
+    const { checkpoints, ...rest } = decode<{ checkpoints: Array<{ at: { clock: number, origin: string, seq: number } }> }>(value)
+    await db.batch([
+      ...checkpoints.map((checkpoint) => ({
+        type: 'put' as const,
+        key: `!p-run-checkpoint!${key}:${String(checkpoint.at.clock).padStart(15, '0')}:${checkpoint.at.origin}:${String(checkpoint.at.seq).padStart(15, '0')}`,
+        value: encode(checkpoint)
+      })),
+      { type: 'put', key: `!p-run!${key}`, value: encode(rest) }
+    ])
+  })
+  assert.is((await rawRuns(v2)).format, 2)
+  expectOk(await snap(['tag', v2, 'again', 'start']))
+  const raw = await rawRuns(v2)
+  assert.equal([raw.format, raw.rows.length], [FORMAT_VERSION, 7])
+  assert.equal(await listedRuns(v2), listed)
+  expectOk(await snap(['verify', v2]), 'ok: 23 events, 7 blobs\n')
+})
+
+V2.run()
