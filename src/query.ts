@@ -114,7 +114,9 @@ async function tagsByTarget (store: Store): Promise<Map<string, string[]>> {
   const map = new Map<string, string[]>()
   for await (const tag of listTags(store)) {
     const key = tag.target.toString()
-    map.set(key, [...(map.get(key) ?? []), tag.name])
+    const names = map.get(key)
+    if (names === undefined) map.set(key, [tag.name])
+    else names.push(tag.name)
   }
   for (const names of map.values()) names.sort()
   return map
