@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { Encoder, addExtension } from 'cbor-x'
 import { ClassicLevel } from 'classic-level'
-import { appendEvents, closeStore, digestHex, initStore, listHeads, putBlob, readEventById, sealEvent } from '../src/index.ts'
+import { appendEvents, closeStore, describeRun, digestHex, initStore, listHeads, putBlob, readEventById, sealEvent } from '../src/index.ts'
 import { positionKey } from '../src/keys.ts'
 import { QUICK, check, compare, knob, progress, removeDir, rounds, runAsMain, tempDir, timed } from './_lib.ts'
 import { CID } from 'multiformats/cid'
@@ -154,6 +154,39 @@ function appendContenders (
   ]
 }
 
+/**
+ * Checkpoints of one run recorded one call each, as `run` records them while a simulation writes them,
+ * beside `tag.set` events appended one call each into the same store: the ratio stays near 1 however many
+ * checkpoints the run has when recording one costs the same whatever came before.
+ */
+function checkpointContenders (count: number, store: Store, snapshots: readonly CID[]): Contender[] {
+  let run: CID | undefined
+  const one = async (draft: EventDraft): Promise<void> => { await appendEvents(store, [draft]) }
+  return [
+    {
+      name: `${count} run.checkpoint events of one new run, one appendEvents call each (sync)`,
+      role: 'subject',
+      setup: async (round) => {
+        run = (await appendEvents(store, [{ type: 'run.start', body: { params: { round, count }, seed: String(round), key: 'b'.repeat(64) } }]))[0]!.id
+      },
+      run: async () => {
+        for (let i = 0; i < count; i++) await one({ type: 'run.checkpoint', body: { run: run!, snapshot: snapshots[i % snapshots.length]!, cycle: i + 1 } })
+      },
+      teardown: async () => {
+        const info = await describeRun(store, run!)
+        check(info?.checkpoints.length === count && info.checkpoints.every((c, i) => c.cycle === i + 1), `the run does not list its ${count} checkpoints in cycle order`)
+      }
+    },
+    {
+      name: `${count} tag.set events, one appendEvents call each (sync), same store`,
+      role: 'reference',
+      run: async (round) => {
+        for (let i = 0; i < count; i++) await one({ type: 'tag.set', body: { name: `one-${count}-${round}-${i}`, target: snapshots[i % snapshots.length]! } })
+      }
+    }
+  ]
+}
+
 /** Events appended per second in batches, beside raw LevelDB batches of the same bytes and encoding + hashing alone. */
 export async function appendScenario (): Promise<ScenarioResult> {
   const count = knob('APPEND_EVENTS', 20_000, 1_000)
@@ -195,13 +228,23 @@ export async function appendScenario (): Promise<ScenarioResult> {
       unit: 'events/s',
       target: { description: 'append ≥ 50,000 events/s', value: 50_000, kind: 'min' }
     }))
+
+    for (const checkpoints of [knob('APPEND_CHECKPOINTS_FEW', 200, 20), knob('APPEND_CHECKPOINTS_MANY', 2_000, 50)]) {
+      comparisons.push(await compare(checkpointContenders(checkpoints, store, targets), {
+        title: `record ${checkpoints} checkpoints of one run, one call each`,
+        rounds: n,
+        items: checkpoints,
+        unit: 'events/s'
+      }))
+    }
   } finally {
     await closeStore(store)
     await removeDir(dir)
   }
   const notes = [
     'all rounds append to one store, so later rounds run on a larger log and larger projections',
-    'the classic-level reference writes one key per event; appendEvents also writes the order and id indexes and the projections in the same batch'
+    'the classic-level reference writes one key per event; appendEvents also writes the order and id indexes and the projections in the same batch',
+    'checkpoints: each is a row of its own, so the ratio to tag.set should not fall as a run has more of them (with every checkpoint kept in the run record, as format 2 did, recording the 2,000th rewrote the 1,999 before it)'
   ]
   if (QUICK) notes.push('quick mode: sizes are tiny, figures are not meaningful')
   return {
