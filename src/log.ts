@@ -5,7 +5,7 @@ import { RAW, digestHex } from './ids.ts'
 import { eventKey, parseEventKey, parsePositionKey, pad } from './keys.ts'
 import { StateOverlay } from './ops.ts'
 import { keysNeeded, projectEvent } from './projections/index.ts'
-import { exclusive, upgradeFormat } from './store.ts'
+import { exclusive, needsUpgrade, upgradeFormat } from './store.ts'
 import { StoreBatch, writeBatch } from './batch.ts'
 import type { CID } from 'multiformats/cid'
 import type { Op } from './ops.ts'
@@ -97,8 +97,12 @@ export class EventCommitter {
   async commit (events: readonly StoredEvent[], sync: boolean, extra: readonly Op[] = []): Promise<void> {
     if (events.length === 0 && extra.length === 0) return
     const store = this.#store
-    // A store of an older format takes the current one before its first event is written here.
-    await upgradeFormat(store)
+    // A store of an older format takes the current one before its first event is written here, once what
+    // must succeed first has (a failed append leaves the store as it was), and before any run record is read.
+    if (needsUpgrade(store)) {
+      await this.#writing
+      await upgradeFormat(store)
+    }
     // The batch before the one being written is in the database: the state being written needs nothing beneath it.
     this.#state?.detach()
     const state = await prefetchState(store, events, new StateOverlay(this.#state))

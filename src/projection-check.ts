@@ -5,7 +5,8 @@ import { removeAbandoned, temporaryName } from './abandoned.ts'
 import { BadInputError, isSnapstoreError } from './errors.ts'
 import { describeSystemError, isSystemError, levelErrorCode } from './system-errors.ts'
 import { EVENTS_PER_BATCH, EventCommitter } from './log.ts'
-import { CHECKPOINT_ROWS_FORMAT, foldCheckpointRows } from './projections/checkpoint-rows.ts'
+import { writeBatch } from './batch.ts'
+import { CHECKPOINT_ROWS_FORMAT, splitCheckpointRecords } from './projections/checkpoint-rows.ts'
 import { DERIVED_SUBLEVELS, closeStore, initStore } from './store.ts'
 import type { Store, Sublevel, SublevelName } from './store.ts'
 import type { StoredEvent } from './types.ts'
@@ -29,6 +30,7 @@ export class ProjectionCheck {
   readonly #committer: EventCommitter
   #batch: StoredEvent[] = []
   #failure: string | undefined
+  #runsCopy: Store | undefined
 
   private constructor (dir: string, scratch: Store) {
     this.#dir = dir
@@ -81,15 +83,42 @@ export class ProjectionCheck {
       if (problems.length < MAX_PROBLEMS) problems.push(problem)
       else more++
     }
-    // A store of an older format, only read so far, keeps run checkpoints inside the run records: so must the rebuild.
-    if (store.format < CHECKPOINT_ROWS_FORMAT) await foldCheckpointRows(this.#scratch)
-    for (const name of DERIVED_SUBLEVELS) await compareSublevel(name, store.sub[name], this.#scratch.sub[name], report, signal)
+    const runs = await this.#runsAsRows(store)
+    for (const name of DERIVED_SUBLEVELS) {
+      const stored = name === 'runs' || name === 'checkpoints' ? runs : store
+      await compareSublevel(name, stored.sub[name], this.#scratch.sub[name], report, signal)
+    }
     if (more > 0) problems.push(`projections: ${more} more differences (run "snapstore reindex" to rebuild them)`)
     return problems
   }
 
-  /** Closes and removes the scratch store. */
+  /**
+   * The store itself, or for a store not yet upgraded (only read so far, or cut short), which keeps some run
+   * checkpoints inside the run records, a copy of its run records and checkpoint rows in the scratch
+   * directory, split as the upgrade would split them: compared with the rebuild, it shows what the store
+   * will read as.
+   */
+  async #runsAsRows (store: Store): Promise<Store> {
+    if (store.format >= CHECKPOINT_ROWS_FORMAT && !store.upgrading) return store
+    const copy = await initStore(join(this.#dir, 'runs')).catch((err: unknown) => { throw scratchError(err) })
+    this.#runsCopy = copy
+    for (const name of ['runs', 'checkpoints'] as const) {
+      const iterator = store.sub[name].iterator()
+      try {
+        for (let rows = await iterator.nextv(PAGE); rows.length > 0; rows = await iterator.nextv(PAGE)) {
+          await writeBatch(copy, rows.map(([key, value]) => ({ type: 'put', sublevel: name, key, value })), false)
+        }
+      } finally {
+        await iterator.close()
+      }
+    }
+    await splitCheckpointRecords(copy)
+    return copy
+  }
+
+  /** Closes and removes the scratch stores. */
   async close (): Promise<void> {
+    if (this.#runsCopy !== undefined) await closeStore(this.#runsCopy).catch(() => undefined)
     await closeStore(this.#scratch).catch(() => undefined)
     // One that cannot be removed now is removed by the next verify, once this process has ended.
     await rm(this.#dir, { recursive: true, force: true }).catch(() => undefined)

@@ -22,7 +22,7 @@ export const FORMAT_VERSION = 3
 
 /** Every keyspace of a store, one sublevel each. */
 export const SUBLEVELS = {
-  /** format, origin, clock, chunking (format 1: chunkSize) */
+  /** format, origin, clock, chunking (format 1: chunkSize), upgrading (while an upgrade is unfinished) */
   meta: 'meta',
   /** origin → { seq, head }: the version vector with head ids */
   heads: 'heads',
@@ -96,6 +96,8 @@ export interface Store {
   readonly chunking: ChunkingParams
   /** The store's format version (an older one until this snapstore first writes to a store of that format). */
   format: number
+  /** True while an upgrade to the current format is unfinished: some run records still hold their checkpoints. */
+  upgrading: boolean
   /** True for stores begun in format 1, whose older chunks lie in the database. */
   readonly inlineChunks: boolean
   /** Serialises writers inside this process. */
@@ -163,7 +165,7 @@ export async function openStore (path: string, init: StoreInit = {}): Promise<St
   const db = await openDatabase(path, init.wait ?? 5)
   try {
     const sub = Object.fromEntries(Object.entries(SUBLEVELS).map(([name, prefix]) => [name, db.sublevel<string, Uint8Array>(prefix, { valueEncoding: 'view' })])) as Record<SublevelName, Sublevel>
-    const [format, origin, clock, chunking, chunkSize] = await sub.meta.getMany(['format', 'origin', 'clock', 'chunking', 'chunkSize'])
+    const [format, origin, clock, chunking, chunkSize, upgrading] = await sub.meta.getMany(['format', 'origin', 'clock', 'chunking', 'chunkSize', 'upgrading'])
     if (format === undefined || origin === undefined || clock === undefined) {
       throw new NoStoreError(`Cannot open store "${path}": the database holds no snapstore metadata`)
     }
@@ -184,6 +186,7 @@ export async function openStore (path: string, init: StoreInit = {}): Promise<St
       packs: new Packs(resolve(path)),
       chunking: params,
       format: version,
+      upgrading: upgrading !== undefined,
       inlineChunks: chunkSize !== undefined
     }
   } catch (err) {
@@ -229,19 +232,44 @@ export async function closeStore (store: Store): Promise<void> {
 
 /**
  * Brings a store of an older format to the current one before this snapstore first writes to it (reading
- * leaves it as it is): run checkpoints move out of the run records into rows of their own, then the format
- * is raised, so that an older snapstore, which would not find chunks in packs or checkpoints in rows,
- * refuses the store with `E_VERSION` instead of misreading it. Rerunning it after an interruption completes it.
+ * leaves it as it is). The format is raised first, with a note that the upgrade is unfinished, in one
+ * synced write: from then on an older snapstore, which would not find chunks in packs or checkpoints in
+ * rows, refuses the store with `E_VERSION` instead of misreading it. Then run checkpoints move out of the
+ * run records into rows of their own, in batches, and the note is removed. An upgrade cut short is
+ * completed by the next write; readers meanwhile read each run record as it is. Callers in this process
+ * share one upgrade per store.
  */
 export async function upgradeFormat (store: Store): Promise<void> {
-  if (store.format >= FORMAT_VERSION) return
-  await splitCheckpointRecords(store)
+  if (!needsUpgrade(store)) return
+  let upgrade = upgrades.get(store)
+  if (upgrade === undefined) {
+    upgrade = completeUpgrade(store).finally(() => upgrades.delete(store))
+    upgrades.set(store, upgrade)
+  }
+  await upgrade
+}
+
+const upgrades = new WeakMap<Store, Promise<void>>()
+
+/** True for a store of an older format, or one whose upgrade was cut short: `upgradeFormat` has work to do. */
+export function needsUpgrade (store: Store): boolean {
+  return store.format < FORMAT_VERSION || store.upgrading
+}
+
+async function completeUpgrade (store: Store): Promise<void> {
   const meta = store.sub.meta.prefix
-  await store.db.batch([
-    { type: 'put', key: `${meta}format`, value: encode(FORMAT_VERSION) },
-    { type: 'put', key: `${meta}chunking`, value: encode(store.chunking) }
-  ], { sync: true })
-  store.format = FORMAT_VERSION
+  if (store.format < FORMAT_VERSION) {
+    await store.db.batch([
+      { type: 'put', key: `${meta}format`, value: encode(FORMAT_VERSION) },
+      { type: 'put', key: `${meta}chunking`, value: encode(store.chunking) },
+      { type: 'put', key: `${meta}upgrading`, value: encode(true) }
+    ], { sync: true })
+    store.format = FORMAT_VERSION
+    store.upgrading = true
+  }
+  await splitCheckpointRecords(store)
+  await store.db.del(`${meta}upgrading`, { sync: true })
+  store.upgrading = false
 }
 
 const openInThisProcess = new Map<string, Promise<unknown>>()

@@ -2,9 +2,10 @@ import { cp } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { decode, encode } from '../src/codec.ts'
-import { FORMAT_VERSION } from '../src/index.ts'
-import { collect, fixturePath, specSuite, tempDir } from './_helpers/store.ts'
-import { dumpStore, expectOk, jsonLines, snap, sublevel, withDb } from './_helpers/cli.ts'
+import { CID } from 'multiformats/cid'
+import { FORMAT_VERSION, appendEvents } from '../src/index.ts'
+import { collect, expectCode, fixturePath, specSuite, tempDir } from './_helpers/store.ts'
+import { blobIdOf, digestOf, dumpStore, expectOk, jsonLines, snap, sublevel, withDb, withLibrary } from './_helpers/cli.ts'
 
 // What the format 2 CLI wrote into fixtures/store-v2 (see its README.md): three runs and their checkpoints by cycle.
 const CKPT = {
@@ -14,14 +15,22 @@ const CKPT = {
   resumedOne: 'bafkreicwktri6qqb4yasjr74z7jjh3dsl3arw4wdtr3zajebghk6yvhlte',
   resumedTwo: 'bafkreifwh7rpmmeto4zjszcqmgqbu6ljqrva2xwtwl5iq6fmuie73kfz5a'
 }
+const ORIGIN = 'b65ddcf567137b2c74dd2e0885dcdb6a'
 const DONE = 'bafyreiczmn3sr2x4fjxnifug3emnons3hov2tmarjvlvbzqe2xbxk4iifm'
 const FAILED = 'bafyreicbsbeat5tccsjau65sg7v7zihzmnqmpprjqk6vkpjxc376hikspu'
 const RESUMED = 'bafyreifju56z5dfbngib2tprpkbrmlrxg4556l5h3bz6sa6n3fktems6im'
+const MIXED = 'bafyreiejynrvi6i7lq4eievy53fuk7rta4zu2nfzrhsvlcgaofshfddda4'
+const EMPTY = 'bafyreidmsmdkskgtczmyt2zl3k2gnenjtmfhcaaf5nghil53egq6mjcrsu'
 const CHECKPOINTS_BY_RUN = {
   [DONE]: [CKPT.one, CKPT.two, CKPT.three],
   [FAILED]: [CKPT.one, CKPT.two],
-  [RESUMED]: [CKPT.resumedOne, CKPT.resumedTwo]
+  [RESUMED]: [CKPT.resumedOne, CKPT.resumedTwo],
+  // Recorded as cycles 3, 1, none, 2: listed by cycle, the one without a cycle last.
+  [MIXED]: [CKPT.one, CKPT.two, CKPT.three, CKPT.resumedOne],
+  [EMPTY]: []
 }
+/** Checkpoint rows once split: those of the five runs, and the one whose `run` names a tag.set. */
+const CHECKPOINT_ROWS = 12
 
 interface Ctx {
   dir: string
@@ -31,9 +40,10 @@ interface Ctx {
 }
 
 /** The format recorded in the (closed) store, its run records as stored, and its checkpoint rows. */
-async function rawRuns (path: string): Promise<{ format: number, records: Array<Record<string, unknown>>, rows: string[] }> {
+async function rawRuns (path: string): Promise<{ format: number, upgrading: boolean, records: Array<Record<string, unknown>>, rows: string[] }> {
   return await withDb(path, async (db) => ({
     format: decode<number>((await sublevel(db, 'meta').get('format'))!),
+    upgrading: await sublevel(db, 'meta').get('upgrading') !== undefined,
     records: (await collect(sublevel(db, 'p-run').values())).map((value) => decode<Record<string, unknown>>(value)),
     rows: await collect(sublevel(db, 'p-run-checkpoint').keys())
   }))
@@ -66,12 +76,12 @@ V2('ls runs, show and verify read a format 2 store\'s checkpoints from its run r
   expectOk(show)
   assert.match(show.stdout, /^checkpoints {3}2$/m)
   assert.match(show.stdout, new RegExp(`^ {2}cycle 2 +${CKPT.two} `, 'm'))
-  expectOk(await snap(['verify', v2]), 'ok: 22 events, 7 blobs\n')
+  expectOk(await snap(['verify', v2]), 'ok: 31 events, 7 blobs\n')
   assert.equal(await dumpStore(v2), before, 'reading changed nothing')
   assert.is((await rawRuns(v2)).format, 2)
 })
 
-V2('verify of a format 2 store reports a run record whose checkpoints differ from its log', async ({ v2 }) => {
+V2('verify of a format 2 store names a checkpoint its run record lost', async ({ v2 }) => {
   await withDb(v2, async (db) => {
     const runs = sublevel(db, 'p-run')
     for await (const [key, value] of runs.iterator()) {
@@ -81,45 +91,57 @@ V2('verify of a format 2 store reports a run record whose checkpoints differ fro
   })
   const verify = await snap(['verify', v2])
   assert.is(verify.status, 1)
-  assert.match(verify.stdout, /^projection runs [0-9a-f]{64}: differs from a rebuild$/m)
+  // The third checkpoint of DONE was event 11 of the fixture's one origin, at clock 11.
+  assert.is(verify.stdout, `projection checkpoints ${digestOf(DONE)}:000000000000011:${ORIGIN}:000000000000011: missing\n`)
 })
 
 V2('the first write to a format 2 store moves its checkpoints into rows and makes it the current format; runs read the same and verify passes', async ({ v2 }) => {
   const listed = await listedRuns(v2)
   expectOk(await snap(['tag', v2, 'again', 'start']))
   const raw = await rawRuns(v2)
-  assert.is(raw.format, FORMAT_VERSION)
-  assert.is(raw.rows.length, 7, 'one row per checkpoint')
+  assert.equal([raw.format, raw.upgrading], [FORMAT_VERSION, false])
+  assert.is(raw.rows.length, CHECKPOINT_ROWS, 'one row per checkpoint')
   assert.ok(raw.records.every((record) => !('checkpoints' in record)), 'no run record holds checkpoints any more')
+  assert.is(raw.records.length, 5, 'the record of a checkpoint alone is gone, as a rebuild keeps none')
   assert.equal(await listedRuns(v2), listed, 'every run reads as it did')
-  expectOk(await snap(['verify', v2]), 'ok: 23 events, 7 blobs\n')
+  expectOk(await snap(['verify', v2]), 'ok: 32 events, 7 blobs\n')
   const upgraded = await dumpStore(v2)
   expectOk(await snap(['reindex', v2]))
   assert.equal(await dumpStore(v2), upgraded, 'a rebuild from the log gives the same rows')
 })
 
-V2('an upgrade interrupted after some run records were split is completed by the next write', async ({ v2 }) => {
+V2('an upgrade cut short after the format was raised reads the same, verifies, and is completed by the next write', async ({ v2 }) => {
   const listed = await listedRuns(v2)
-  // What a killed upgrade leaves: one record split (its rows written with it), the others not, the format still 2.
+  // What a killed upgrade leaves: the format raised with the note that it is unfinished, one record split
+  // (its rows written with it), the others not.
   await withDb(v2, async (db) => {
     const runs = sublevel(db, 'p-run')
     const [key, value] = (await collect(runs.iterator({ limit: 1 })))[0]!
     const { checkpoints, ...rest } = decode<{ checkpoints: Array<{ at: { clock: number, origin: string, seq: number } }> }>(value)
+    assert.ok(checkpoints.length > 0)
+    const pad = (n: number): string => String(n).padStart(15, '0')
     await db.batch([
-      ...checkpoints.map((checkpoint) => ({
-        type: 'put' as const,
-        key: `!p-run-checkpoint!${key}:${String(checkpoint.at.clock).padStart(15, '0')}:${checkpoint.at.origin}:${String(checkpoint.at.seq).padStart(15, '0')}`,
-        value: encode(checkpoint)
-      })),
+      { type: 'put', key: '!meta!format', value: encode(FORMAT_VERSION) },
+      { type: 'put', key: '!meta!upgrading', value: encode(true) },
+      ...checkpoints.map(({ at }, i) => ({ type: 'put' as const, key: `!p-run-checkpoint!${key}:${pad(at.clock)}:${at.origin}:${pad(at.seq)}`, value: encode(checkpoints[i]) })),
       { type: 'put', key: `!p-run!${key}`, value: encode(rest) }
     ])
   })
-  assert.is((await rawRuns(v2)).format, 2)
+  assert.equal(await listedRuns(v2), listed, 'every run reads as it did')
+  expectOk(await snap(['verify', v2]), 'ok: 31 events, 7 blobs\n')
   expectOk(await snap(['tag', v2, 'again', 'start']))
   const raw = await rawRuns(v2)
-  assert.equal([raw.format, raw.rows.length], [FORMAT_VERSION, 7])
+  assert.equal([raw.format, raw.upgrading, raw.rows.length], [FORMAT_VERSION, false, CHECKPOINT_ROWS])
   assert.equal(await listedRuns(v2), listed)
-  expectOk(await snap(['verify', v2]), 'ok: 23 events, 7 blobs\n')
+  expectOk(await snap(['verify', v2]), 'ok: 32 events, 7 blobs\n')
+})
+
+V2('an append refused for a missing reference leaves a format 2 store as it was', async ({ v2 }) => {
+  const before = await dumpStore(v2)
+  await withLibrary(v2, async (store) => {
+    await expectCode(appendEvents(store, [{ type: 'tag.set', body: { name: 'nowhere', target: CID.parse(blobIdOf('bytes this store never saw')) } }]), 'E_NOT_FOUND')
+  })
+  assert.equal(await dumpStore(v2), before)
 })
 
 V2.run()

@@ -43,61 +43,28 @@ export async function readCheckpoints (store: Store, run: string, record: RunPro
 }
 
 /**
- * Moves the checkpoints of every format 2 run record into rows of their own, in bounded batches.
- * Rerunning it after an interruption completes it: a record is rewritten in the batch that writes its rows.
+ * Moves the checkpoints of every format 2 run record into rows of their own, in bounded batches; a record
+ * left with nothing else (checkpoints of a run whose start the store lacks) is removed, as format 3 keeps
+ * none. Rerunning it after an interruption completes it: a record is rewritten in the batch that writes its rows.
  */
 export async function splitCheckpointRecords (store: Store): Promise<void> {
-  await rewriteRuns(store, (run, record) => {
-    if (record.checkpoints === undefined) return []
-    const { checkpoints, ...rest } = record
-    return [...checkpoints.map((checkpoint) => checkpointOp(run, checkpoint)), { type: 'put', sublevel: 'runs', key: run, value: encode(rest) }]
-  })
-}
-
-/**
- * Turns the rows of a store written in format 3 into the records a format 2 store would hold for the same
- * log: each run record carries its checkpoints (an empty list for none), and a run that has checkpoints
- * but no record yet gets one of them only. Used to compare a format 2 store with a rebuild of its log.
- */
-export async function foldCheckpointRows (store: Store): Promise<void> {
-  let run: string | undefined
-  let checkpoints: RunSnapshot[] = []
-  let ops: Op[] = []
-  const fold = async (): Promise<void> => {
-    if (run === undefined) return
-    const stored = await store.sub.runs.get(run)
-    const record: LegacyRunRecord = stored === undefined ? {} : decode<RunProjection>(stored)
-    ops.push({ type: 'put', sublevel: 'runs', key: run, value: encode({ ...record, checkpoints: checkpoints.sort(compareCheckpoints) }) })
-    if (ops.length >= RECORDS_PER_BATCH) {
-      await writeBatch(store, ops, false)
-      ops = []
-    }
-  }
-  for await (const [key, value] of store.sub.checkpoints.iterator()) {
-    const owner = key.slice(0, key.indexOf(':'))
-    if (owner !== run) {
-      await fold()
-      run = owner
-      checkpoints = []
-    }
-    checkpoints.push(decode<RunSnapshot>(value))
-  }
-  await fold()
-  await writeBatch(store, ops, false)
-  await store.sub.checkpoints.clear()
-  await rewriteRuns(store, (key, record) => record.checkpoints === undefined ? [{ type: 'put', sublevel: 'runs', key, value: encode({ ...record, checkpoints: [] }) }] : [])
-}
-
-/** Rewrites run records page by page with the writes `change` gives for each. */
-async function rewriteRuns (store: Store, change: (run: string, record: LegacyRunRecord) => Op[]): Promise<void> {
   const iterator = store.sub.runs.iterator()
   try {
     for (;;) {
       const entries = await iterator.nextv(RECORDS_PER_BATCH)
       if (entries.length === 0) return
-      await writeBatch(store, entries.flatMap(([run, value]) => change(run, decode<LegacyRunRecord>(value))), false)
+      await writeBatch(store, entries.flatMap(([run, value]) => splitOps(run, decode<LegacyRunRecord>(value))), false)
     }
   } finally {
     await iterator.close()
   }
+}
+
+/** The writes that split one run record: none for a record that holds no checkpoints. */
+function splitOps (run: string, record: LegacyRunRecord): Op[] {
+  if (record.checkpoints === undefined) return []
+  const { checkpoints, ...rest } = record
+  const ops = checkpoints.map((checkpoint) => checkpointOp(run, checkpoint))
+  ops.push(Object.keys(rest).length === 0 ? { type: 'del', sublevel: 'runs', key: run } : { type: 'put', sublevel: 'runs', key: run, value: encode(rest) })
+  return ops
 }
