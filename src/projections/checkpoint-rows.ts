@@ -14,7 +14,7 @@ type LegacyRunRecord = RunProjection & { checkpoints?: RunSnapshot[] }
 /** The first store format that keeps checkpoints as rows. */
 export const CHECKPOINT_ROWS_FORMAT = 3
 
-// Records rewritten per batch by the upgrade and by `foldCheckpointRows`.
+// Run records split per batch by the upgrade.
 const RECORDS_PER_BATCH = 1000
 
 /** Key of a checkpoint row: the run's hex digest, then the position of its `run.checkpoint` event. */
@@ -28,14 +28,14 @@ export function checkpointOp (run: string, checkpoint: RunSnapshot): Op {
 }
 
 /** The order of a run's checkpoints: by cycle (those without one last), then by position in the log. */
-export function compareCheckpoints (a: RunSnapshot, b: RunSnapshot): number {
-  const byCycle = (a.cycle ?? Number.MAX_SAFE_INTEGER) - (b.cycle ?? Number.MAX_SAFE_INTEGER)
-  return byCycle !== 0 ? byCycle : comparePositions(a.at, b.at)
+function compareCheckpoints (a: RunSnapshot, b: RunSnapshot): number {
+  const byCycle = (a.cycle ?? Infinity) - (b.cycle ?? Infinity)
+  return byCycle !== 0 && !Number.isNaN(byCycle) ? byCycle : comparePositions(a.at, b.at)
 }
 
 /** The checkpoints of a run, in checkpoint order; `record` is its run record, as stored. */
 export async function readCheckpoints (store: Store, run: string, record: RunProjection): Promise<RunSnapshot[]> {
-  // A format 2 store, only read so far, still holds them in the record.
+  // A store not yet upgraded (only read so far, or its upgrade cut short) may still hold them in the record.
   const legacy = (record as LegacyRunRecord).checkpoints
   if (legacy !== undefined) return legacy
   const rows = await store.sub.checkpoints.values({ gte: `${run}:`, lt: prefixEnd(`${run}:`) }).all()
