@@ -6,12 +6,25 @@ import { withStore } from '../store.ts'
 import { hostname } from 'node:os'
 import { storeInit } from './context.ts'
 import { report } from './run.ts'
+import { comparePositions } from '../keys.ts'
+import type { CID } from 'multiformats/cid'
+import type { RunSnapshot } from '../projections/runs.ts'
 import type { SegmentSpec } from '../runs/segment.ts'
 import type { StoreCommandOptions } from './context.ts'
 
 /** Options of `snapstore resume`. */
 export interface ResumeOptions extends StoreCommandOptions {
   jobDir?: string
+}
+
+/**
+ * The checkpoint a run that left no `lastCheckpoint` (its wrapper was killed) is resumed from: the one
+ * of highest cycle, or without cycles, the one recorded last.
+ */
+function latestCheckpoint (checkpoints: readonly RunSnapshot[]): CID | undefined {
+  const numbered = checkpoints.filter((c) => c.cycle !== undefined)
+  const pool = numbered.length > 0 ? numbered : checkpoints
+  return pool.reduce<RunSnapshot | undefined>((latest, c) => latest === undefined || (c.cycle ?? 0) > (latest.cycle ?? 0) || (c.cycle === latest.cycle && comparePositions(c.at, latest.at) > 0) ? c : latest, undefined)?.snapshot
 }
 
 /** `snapstore resume STORE RUN -- CMD`: a new run that continues RUN from its last checkpoint, same config and params. */
@@ -24,7 +37,7 @@ export async function resume (store: string, runText: string, command: string[],
   if (previous.status === 'running' && previous.host === hostname() && !previous.stale) {
     throw new LockedError(`Cannot resume run ${previous.id.toString()}: it is still running here (wrapper process ${previous.start.pid ?? '?'} is alive)`)
   }
-  const last = previous.checkpoints.at(-1)?.snapshot ?? previous.fail?.lastCheckpoint ?? previous.start.from
+  const last = previous.fail?.lastCheckpoint ?? latestCheckpoint(previous.checkpoints) ?? previous.start.from
   const spec: SegmentSpec = { store, command, params: previous.start.params, seed: previous.start.seed, continues: previous.id, ...init }
   if (last !== undefined) spec.from = last
   if (previous.start.config !== undefined) spec.config = previous.start.config

@@ -35,9 +35,14 @@ function parseParams (pairs: readonly string[]): Record<string, Value> {
   return params
 }
 
-/** A parameter value from the command line: a number when it reads as one, else the string. */
+/**
+ * A parameter value from the command line: a number when the text is exactly how that number is written
+ * (`7`, `-2.5`), else the text as given, so that `1.10` and `1.1`, or `007` and `7`, stay different params
+ * (and different run keys) and reach CMD as written.
+ */
 export function parseValue (text: string): Value {
-  return /^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text) ? Number(text) : text
+  const number = Number(text)
+  return text !== '' && Number.isFinite(number) && String(number) === text ? number : text
 }
 
 /** `snapstore run STORE … -- CMD`: runs CMD as one segment, or N chained segments. */
@@ -96,5 +101,6 @@ export async function report (result: SegmentResult, options: { json?: boolean }
     const why = result.reason === undefined || result.reason === result.status ? '' : `: ${result.reason}`
     process.stderr.write(`snapstore: run ${result.run.toString()} ${result.status}${why} (recorded in the store)\n`)
   }
+  if (result.keptJobDir !== undefined) process.stderr.write(`snapstore: files of run ${result.run.toString()} that could not be stored are kept in ${result.keptJobDir}\n`)
   if (result.exitCode !== 0) process.exitCode = result.exitCode
 }

@@ -1,17 +1,19 @@
 import { watch } from 'node:fs'
-import { readdir, stat } from 'node:fs/promises'
+import { link, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 
 /** A checkpoint file seen in the checkpoint directory, with the cycle its name carries. */
 export interface CheckpointFile {
   name: string
+  /** Where to read it: a link to it made when it was first seen, or the file itself where links cannot be made. */
   path: string
   cycle?: number
 }
 
-/** The cycle a checkpoint's name carries: the last number in it ("ckpt-0042.dcd" → 42). */
-function cycleOf (name: string): number | undefined {
-  const numbers = name.match(/\d+/g)
+/** The cycle a checkpoint's name carries: the last number in it before its extensions ("ckpt-0042.dcd" → 42, "ckpt_12.h5" → 12). */
+export function cycleOf (name: string): number | undefined {
+  const stem = name.replace(/(\.[A-Za-z][A-Za-z0-9]*)+$/, '')
+  const numbers = stem.match(/\d+/g)
   return numbers === null ? undefined : Number(numbers[numbers.length - 1])
 }
 
@@ -23,37 +25,69 @@ function isWorkInProgress (name: string): boolean {
   return name.startsWith('.') || WORK_IN_PROGRESS.test(name)
 }
 
+// Names in the order a person reads them: "ckpt_9" before "ckpt_12".
+const byNumbers = new Intl.Collator('en', { numeric: true }).compare
+
+/** Errors of `link` that say the file system cannot link here, as opposed to the file being gone. */
+const NO_LINKS = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK'])
+
 /**
  * Watches a directory into which a simulation moves checkpoint files whole, handing each new file to
- * `store` once, in name order, one at a time. `stop` waits for every file seen so far to be stored.
- * A file that is gone before it is stored (written under one name, then renamed) is skipped: its new
- * name is seen in turn.
+ * `store` once, one at a time, a burst of them in the order of the numbers in their names. A file is
+ * new when its name holds a file not seen under that name before, so a name reused for each checkpoint
+ * (renamed onto) gives a checkpoint each time. Each file is linked into `stagingDir` as soon as it is
+ * seen, so it is stored even when the simulation removes or replaces it before its turn; entries that
+ * are not regular files are skipped. `stop` waits for every file seen so far to be stored.
  */
-export function watchCheckpoints (dir: string, store: (file: CheckpointFile) => Promise<void>, onError: (err: unknown) => void): { stop: () => Promise<void> } {
+export function watchCheckpoints (dir: string, stagingDir: string, store: (file: CheckpointFile) => Promise<void>, onError: (err: unknown) => void): { stop: () => Promise<void> } {
   const seen = new Set<string>()
+  let staged = 0
   let queue: Promise<void> = Promise.resolve()
   let scanning: Promise<void> | undefined
   const scan = async (): Promise<void> => {
-    const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => !isWorkInProgress(name)).sort()
+    const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => !isWorkInProgress(name)).sort(byNumbers)
     for (const name of names) {
-      if (seen.has(name)) continue
-      seen.add(name)
-      const file: CheckpointFile = { name, path: join(dir, name) }
+      // One stat per name and scan: a file already seen is not linked again.
+      const current = await stat(join(dir, name)).catch(() => undefined)
+      if (current === undefined || !current.isFile() || seen.has(identityOf(name, current))) continue
+      const file = await take(dir, name, join(stagingDir, `${++staged}`))
+      if (file === undefined) continue
+      const identity = identityOf(name, file)
+      if (seen.has(identity)) {
+        if (file.staged) await rm(file.path, { force: true })
+        continue
+      }
+      seen.add(identity)
+      const checkpoint: CheckpointFile = { name, path: file.path }
       const cycle = cycleOf(name)
-      if (cycle !== undefined) file.cycle = cycle
+      if (cycle !== undefined) checkpoint.cycle = cycle
       queue = queue.then(async () => {
         try {
-          await store(file)
+          await store(checkpoint)
         } catch (err) {
-          if (await stat(file.path).catch(() => undefined) !== undefined) throw err
-          // Renamed or removed before it could be stored: not a checkpoint under this name.
-          seen.delete(name)
+          // Not linked, and renamed or removed before it could be stored: not a checkpoint under this name.
+          if (file.staged || await stat(file.path).catch(() => undefined) !== undefined) throw err
+          seen.delete(identity)
+        } finally {
+          if (file.staged) await rm(file.path, { force: true })
         }
       }).catch(onError)
     }
   }
+  // A change seen while a scan runs is scanned for as soon as that scan ends, not at the next poll.
+  let again = false
   const trigger = (): void => {
-    scanning ??= scan().finally(() => { scanning = undefined })
+    if (scanning !== undefined) {
+      again = true
+      return
+    }
+    scanning = scan().catch(onError).finally(() => {
+      scanning = undefined
+      if (again) {
+        again = false
+        trigger()
+      }
+    })
   }
   const watcher = watch(dir, trigger)
   watcher.on('error', onError)
@@ -63,9 +97,34 @@ export function watchCheckpoints (dir: string, store: (file: CheckpointFile) => 
     stop: async () => {
       clearInterval(poll)
       watcher.close()
-      await scanning
-      await scan()
+      while (scanning !== undefined) await scanning
+      await scan().catch(onError)
       await queue
     }
   }
+}
+
+/** What tells files under one name apart: a name reused for a new file holds another inode, or the same one born again. */
+function identityOf (name: string, file: { ino: number, birthtimeMs: number }): string {
+  return `${name}\0${file.ino}\0${file.birthtimeMs}`
+}
+
+/** The regular file at `dir/name`, linked to `stagedPath` when the file system allows; undefined when it is gone or not a file. */
+async function take (dir: string, name: string, stagedPath: string): Promise<{ path: string, staged: boolean, ino: number, birthtimeMs: number } | undefined> {
+  const path = join(dir, name)
+  try {
+    await link(path, stagedPath)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? ''
+    if (!NO_LINKS.has(code)) return undefined
+    const info = await stat(path).catch(() => undefined)
+    return info?.isFile() === true ? { path, staged: false, ino: info.ino, birthtimeMs: info.birthtimeMs } : undefined
+  }
+  // The link names exactly the file it was made from, whatever has since been renamed onto `name`.
+  const info = await stat(stagedPath)
+  if (!info.isFile()) {
+    await rm(stagedPath, { force: true })
+    return undefined
+  }
+  return { path: stagedPath, staged: true, ino: info.ino, birthtimeMs: info.birthtimeMs }
 }

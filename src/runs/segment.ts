@@ -65,9 +65,15 @@ export interface SegmentResult {
   /** The exit status for the `run` command: CMD's, or 1 when it wrote no output. */
   exitCode: number
   reason?: string
+  /** A temporary job directory kept because a file in it could not be stored (it is removed otherwise). */
+  keptJobDir?: string
 }
 
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM'] as const
+
+// While CMD runs and its results are recorded, another process may hold the store for a while (a merge, a
+// verify, another run storing a large checkpoint): recording waits this long rather than lose a checkpoint.
+const RECORD_WAIT_SECONDS = 600
 
 /**
  * Runs CMD as one segment: materialises the start snapshot and config as files, runs CMD with the
@@ -83,6 +89,7 @@ export async function runSegment (spec: SegmentSpec): Promise<SegmentResult> {
   const jobDir = given === undefined ? await mkdtemp(join(tmpdir(), 'snapstore-job-')) : resolve(given)
   await mkdir(jobDir, { recursive: true })
   const target = spec.jobDir === undefined ? resolve(spec.store) : join(jobDir, 'checkpoint.store')
+  let keep = false
   try {
     if (spec.jobDir !== undefined && await stat(join(target, 'db')).catch(() => undefined) === undefined) await closeStore(await initStore(target, init))
     const start = await startOf(spec, inputs)
@@ -91,9 +98,11 @@ export async function runSegment (spec: SegmentSpec): Promise<SegmentResult> {
       if (done !== undefined) return done
     }
     const files = await materialise(spec, inputs, jobDir, target, init)
-    return await execute(spec, start, files, jobDir, target, init)
+    const result = await execute(spec, start, files, jobDir, target, init)
+    if (given === undefined && result.keptJobDir !== undefined) keep = true
+    return result
   } finally {
-    if (given === undefined) await rm(jobDir, { recursive: true, force: true })
+    if (given === undefined && !keep) await rm(jobDir, { recursive: true, force: true })
   }
 }
 
@@ -206,28 +215,33 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
   for (const field of ['continues', 'label', 'trajectory', 'batch', 'previousBatch'] as const) {
     if (spec[field] !== undefined) (body as unknown as Record<string, unknown>)[field] = spec[field]
   }
-  const append = async (work: (store: Store) => Promise<void>): Promise<void> => { await withStore(target, init, work) }
+  const recording: StoreInit = { wait: Math.max(init.wait ?? 5, RECORD_WAIT_SECONDS) }
+  const append = async (work: (store: Store) => Promise<void>): Promise<void> => { await withStore(target, recording, work) }
   let run: CID | undefined
-  await append(async (store) => { run = (await appendEvents(store, [{ type: 'run.start', body }]))[0]!.id })
+  await withStore(target, init, async (store) => { run = (await appendEvents(store, [{ type: 'run.start', body }]))[0]!.id })
   spec.onStart?.(run!)
 
   const checkpointDir = join(jobDir, 'checkpoints')
-  await rm(checkpointDir, { recursive: true, force: true })
-  await mkdir(checkpointDir, { recursive: true })
+  const stagingDir = join(jobDir, '.checkpoints-staged')
+  for (const dir of [checkpointDir, stagingDir]) {
+    await rm(dir, { recursive: true, force: true })
+    await mkdir(dir, { recursive: true })
+  }
   const outputPath = join(jobDir, 'end.snapshot')
   await rm(outputPath, { force: true })
 
   let lastCheckpoint: CID | undefined
   let lastCycle: number | undefined
   let storeError: unknown
-  const watcher = watchCheckpoints(checkpointDir, async (file) => {
+  const storeCheckpoint = async (path: string, name: string, cycle: number | undefined): Promise<void> => {
     await append(async (store) => {
-      const { id } = await addBlob(store, 'snapshot', { path: file.path }, { nameIfNew: file.name })
-      await appendEvents(store, [{ type: 'run.checkpoint', body: { run: run!, snapshot: id, ...(file.cycle === undefined ? {} : { cycle: file.cycle }) } }])
+      const { id } = await addBlob(store, 'snapshot', { path }, { nameIfNew: name })
+      await appendEvents(store, [{ type: 'run.checkpoint', body: { run: run!, snapshot: id, ...(cycle === undefined ? {} : { cycle }) } }])
       lastCheckpoint = id
-      lastCycle = file.cycle
+      if (cycle !== undefined) lastCycle = cycle
     })
-  }, (err) => { storeError ??= err })
+  }
+  const watcher = watchCheckpoints(checkpointDir, stagingDir, async (file) => { await storeCheckpoint(file.path, file.name, file.cycle) }, (err) => { storeError ??= err })
 
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -243,37 +257,56 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
   // CMD runs in the job directory; a relative path given to snapstore means the caller's directory.
   const child = spawn(command!.includes('/') ? resolve(command!) : command!, args, { env, stdio: 'inherit', cwd: jobDir })
   let interrupted: NodeJS.Signals | undefined
+  let exited = false
+  // A signal while CMD runs is passed on and makes the run interrupted; one after CMD has ended is ignored
+  // until what it left is recorded (a scheduler's SIGTERM at the time limit must not lose a finished run).
   const forward = (signal: NodeJS.Signals): void => {
+    if (exited) return
     interrupted = signal
     child.kill(signal)
   }
   for (const signal of FORWARDED_SIGNALS) process.on(signal, forward)
-  const exit = await new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolveExit) => {
-    child.on('error', () => resolveExit({ code: 127, signal: null }))
-    child.on('exit', (code, signal) => resolveExit({ code, signal }))
-  })
-  for (const signal of FORWARDED_SIGNALS) process.off(signal, forward)
-  await watcher.stop()
-  if (storeError !== undefined) throw storeError
+  try {
+    const exit = await new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolveExit) => {
+      child.on('error', () => resolveExit({ code: 127, signal: null }))
+      child.on('exit', (code, signal) => resolveExit({ code, signal }))
+    })
+    exited = true
+    await watcher.stop()
+    await rm(stagingDir, { recursive: true, force: true })
 
-  const result: SegmentResult = { run: run!, status: 'failed', memoised: false, exitCode: exit.code ?? 1 }
-  if (start.from !== undefined) result.from = start.from
-  const fail = async (reason: string, extra: Partial<RunFailBody> = {}): Promise<SegmentResult> => {
-    const failure: RunFailBody = { run: run!, reason, ...extra }
-    if (lastCheckpoint !== undefined) failure.lastCheckpoint = lastCheckpoint
-    await append(async (store) => { await appendEvents(store, [{ type: 'run.fail', body: failure }]) })
-    return { ...result, status: reason === 'interrupted' ? 'interrupted' : 'failed', reason }
+    const result: SegmentResult = { run: run!, status: 'failed', memoised: false, exitCode: exit.code ?? 1 }
+    if (start.from !== undefined) result.from = start.from
+    const fail = async (reason: string, extra: Partial<RunFailBody> = {}): Promise<SegmentResult> => {
+      const failure: RunFailBody = { run: run!, reason, ...extra }
+      if (lastCheckpoint !== undefined) failure.lastCheckpoint = lastCheckpoint
+      await append(async (store) => { await appendEvents(store, [{ type: 'run.fail', body: failure }]) })
+      return { ...result, status: reason === 'interrupted' ? 'interrupted' : 'failed', reason }
+    }
+    const output = await stat(outputPath).catch(() => undefined)
+    if (storeError !== undefined) {
+      // The run is recorded as failed, and its files stay where the user can reach them.
+      const message = storeError instanceof Error ? storeError.message : String(storeError)
+      return { ...await fail(`checkpoint not stored: ${message}`), exitCode: exit.code !== 0 && exit.code !== null ? exit.code : 1, keptJobDir: jobDir }
+    }
+    if (interrupted !== undefined) {
+      // What a simulation wrote as it stopped is the state to resume from: kept as a checkpoint without a cycle.
+      const kept = output === undefined ? true : await storeCheckpoint(outputPath, 'end.snapshot', undefined).then(() => true, () => false)
+      const stopped = { ...await fail('interrupted', { signal: interrupted }), exitCode: exit.code !== null && exit.code !== 0 ? exit.code : 128 + signalNumber(interrupted) }
+      return kept ? stopped : { ...stopped, keptJobDir: jobDir }
+    }
+    if (exit.signal !== null) return { ...await fail(`killed by ${exit.signal}`, { signal: exit.signal }), exitCode: 128 + signalNumber(exit.signal) }
+    if (exit.code !== 0) return await fail(`exit code ${exit.code ?? 1}`, { exitCode: exit.code ?? 1 })
+    if (output === undefined) return { ...await fail('no output', { exitCode: 0 }), exitCode: 1 }
+    let end: CID | undefined
+    await append(async (store) => {
+      end = (await addBlob(store, 'snapshot', { path: outputPath }, { nameIfNew: 'end.snapshot' })).id
+      await appendEvents(store, [{ type: 'run.end', body: { run: run!, snapshot: end, ...(lastCycle === undefined ? {} : { cycle: lastCycle }) } }])
+    })
+    return { ...result, status: 'completed', end: end!, exitCode: 0 }
+  } finally {
+    for (const signal of FORWARDED_SIGNALS) process.off(signal, forward)
   }
-  if (interrupted !== undefined) return { ...await fail('interrupted', { signal: interrupted }), exitCode: exit.code ?? 128 + signalNumber(interrupted) }
-  if (exit.signal !== null) return { ...await fail(`killed by ${exit.signal}`, { signal: exit.signal }), exitCode: 128 + signalNumber(exit.signal) }
-  if (exit.code !== 0) return await fail(`exit code ${exit.code ?? 1}`, { exitCode: exit.code ?? 1 })
-  if (await stat(outputPath).catch(() => undefined) === undefined) return { ...await fail('no output', { exitCode: 0 }), exitCode: 1 }
-  let end: CID | undefined
-  await append(async (store) => {
-    end = (await addBlob(store, 'snapshot', { path: outputPath }, { nameIfNew: 'end.snapshot' })).id
-    await appendEvents(store, [{ type: 'run.end', body: { run: run!, snapshot: end, ...(lastCycle === undefined ? {} : { cycle: lastCycle }) } }])
-  })
-  return { ...result, status: 'completed', end: end!, exitCode: 0 }
 }
 
 function signalNumber (signal: NodeJS.Signals): number {

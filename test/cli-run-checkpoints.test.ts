@@ -1,0 +1,140 @@
+import { chmod, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import * as assert from 'uvu/assert'
+import { cycleOf } from '../src/runs/checkpoints.ts'
+import { blobIdOf, expectOk, jsonLines, snap } from './_helpers/cli.ts'
+import { checkpointsOf, hook, runsContext, runsIn, startCli, waitFor } from './_helpers/runs.ts'
+import { holdStoreOpen, specSuite } from './_helpers/store.ts'
+import type { RunsContext } from './_helpers/runs.ts'
+
+// Simulations written as small shell scripts, each doing one thing real codes do with their checkpoints.
+
+/** Writes an executable shell script into the test's directory and returns its path. */
+async function script (dir: string, name: string, body: string): Promise<string> {
+  const path = join(dir, name)
+  await writeFile(path, `#!/bin/sh\nset -e\nd="$SNAPSTORE_CHECKPOINTS"\n${body}\n`)
+  await chmod(path, 0o755)
+  return path
+}
+
+/** The snapshots of the one run in `store` that has the label, in the order the run lists them, as blob ids. */
+async function checkpointIds (store: string, label: string): Promise<Array<{ snapshot: string, cycle: number | null }>> {
+  const run = (await runsIn(store)).find((r) => r['label'] === label)
+  assert.ok(run !== undefined, `a run labelled ${label}`)
+  return checkpointsOf(run).map(({ snapshot, cycle }) => ({ snapshot, cycle }))
+}
+
+const Files = specSuite<RunsContext>('snapstore run: checkpoint files as simulations write them', {} as RunsContext)
+Files.before.each(hook(async (ctx) => { Object.assign(ctx, await runsContext()) }))
+Files.after.each(hook(async (ctx) => { await ctx.dispose() }))
+
+Files('the cycle of a checkpoint is the last number of its name before its extensions', () => {
+  assert.equal(['ckpt-0042.dcd', 'ckpt_12.h5', 'state.tar.bz2', 'frame-7.xtc.gz', 'run3.ckpt.17', 'equilibrated.state'].map(cycleOf), [42, 12, undefined, 7, 17, undefined])
+})
+
+Files('a name the simulation renames each new checkpoint onto records every checkpoint', async ({ dir, store }) => {
+  const sim = await script(dir, 'same-name.sh', `
+for i in 1 2 3; do echo "state $i" > "$d/.next"; mv "$d/.next" "$d/state.cpt"; sleep 0.7; done
+echo final > "$SNAPSTORE_OUTPUT"`)
+  expectOk(await snap(['run', store, '--label', 'same-name', '--', sim]))
+  assert.equal(await checkpointIds(store, 'same-name'), [1, 2, 3].map((i) => ({ snapshot: blobIdOf(`state ${i}\n`), cycle: null })))
+})
+
+Files('a checkpoint removed soon after it was moved in is stored, even while an earlier one is still being stored', async ({ dir, store }) => {
+  // Keeps only the newest checkpoint, as codes with rolling checkpoints do; the first is large, so storing it takes a while.
+  const sim = await script(dir, 'rolling.sh', `
+head -c 40000000 /dev/zero > "$d/.next"; mv "$d/.next" "$d/ckpt-1"
+sleep 0.2; echo two > "$d/.next"; mv "$d/.next" "$d/ckpt-2"; sleep 0.15; rm "$d/ckpt-1"
+echo three > "$d/.next"; mv "$d/.next" "$d/ckpt-3"; sleep 0.15; rm "$d/ckpt-2"
+echo final > "$SNAPSTORE_OUTPUT"`)
+  expectOk(await snap(['run', store, '--label', 'rolling', '--', sim]))
+  assert.equal((await checkpointIds(store, 'rolling')).slice(1), [{ snapshot: blobIdOf('two\n'), cycle: 2 }, { snapshot: blobIdOf('three\n'), cycle: 3 }])
+})
+
+Files('a directory in the checkpoint directory is skipped and the run completes', async ({ dir, store }) => {
+  const sim = await script(dir, 'frames.sh', `
+mkdir "$d/frames"; echo frame > "$d/frames/f1"
+echo one > "$d/.next"; mv "$d/.next" "$d/ckpt-1"
+echo final > "$SNAPSTORE_OUTPUT"`)
+  expectOk(await snap(['run', store, '--label', 'frames', '--', sim]))
+  assert.equal(await checkpointIds(store, 'frames'), [{ snapshot: blobIdOf('one\n'), cycle: 1 }])
+  assert.is((await runsIn(store))[0]?.['status'], 'completed')
+})
+
+Files('resume starts from the checkpoint of highest cycle, whatever the order of names and extensions', async ({ dir, store }) => {
+  const sim = await script(dir, 'burst.sh', `
+echo equilibrated > "$d/.next"; mv "$d/.next" "$d/equilibrated.state"
+mkdir "$d/../scratch"
+for i in 9 10 12; do echo "prod $i" > "$d/../scratch/ckpt_$i.h5"; done
+mv "$d"/../scratch/ckpt_*.h5 "$d"/
+exit 3`)
+  const failed = await snap(['run', store, '--label', 'burst', '--', sim])
+  assert.is(failed.status, 3)
+  assert.equal((await checkpointIds(store, 'burst')).map((c) => c.cycle), [9, 10, 12, null])
+  const resumer = await script(dir, 'resumer.sh', 'cat "$SNAPSTORE_INPUT" > "$SNAPSTORE_OUTPUT"')
+  const [first] = await runsIn(store)
+  const resumed = await snap(['resume', store, String(first?.['run']), '--', resumer])
+  expectOk(resumed)
+  const second = (await runsIn(store)).find((run) => run['continues'] === first?.['run'])
+  assert.is(second?.['from'], blobIdOf('prod 12\n'))
+})
+
+Files('a store held by another process longer than --wait while a checkpoint is stored delays the record, and loses nothing', async ({ dir, store }) => {
+  const sim = await script(dir, 'held.sh', `
+touch "${join(dir, 'started')}"
+while [ ! -e "${join(dir, 'go')}" ]; do sleep 0.05; done
+echo one > "$d/.next"; mv "$d/.next" "$d/ckpt-1"
+sleep 0.3
+echo final > "$SNAPSTORE_OUTPUT"`)
+  const live = startCli(['run', store, '--wait', '1', '--label', 'held', '--', sim])
+  try {
+    await waitFor('the simulation to start', async () => await stat(join(dir, 'started')).then(() => true, () => undefined))
+    const holder = await holdStoreOpen(store)
+    await writeFile(join(dir, 'go'), '')
+    // Held for twice --wait while the checkpoint waits to be recorded.
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    await holder.release()
+    const result = await live.done
+    expectOk(result)
+  } finally {
+    await live.cleanUp()
+  }
+  assert.equal(await checkpointIds(store, 'held'), [{ snapshot: blobIdOf('one\n'), cycle: 1 }])
+})
+
+Files('a simulation that writes its state and exits 0 on SIGTERM is recorded interrupted, exits 143, and its state is its last checkpoint', async ({ dir, store }) => {
+  const sim = await script(dir, 'trap.sh', `
+trap 'echo stopped > "$SNAPSTORE_OUTPUT"; exit 0' TERM
+echo one > "$d/.next"; mv "$d/.next" "$d/ckpt-1"
+while true; do sleep 0.05; done`)
+  const live = startCli(['run', store, '--label', 'trap', '--', sim])
+  try {
+    await waitFor('the first checkpoint', async () => {
+      const listed = await snap(['ls', 'runs', store, '--json'])
+      const [run] = listed.status === 0 ? jsonLines(listed.stdout) : []
+      return run !== undefined && checkpointsOf(run).length > 0 ? true : undefined
+    })
+    live.signal('SIGTERM')
+    const result = await live.done
+    assert.is(result.status, 143)
+  } finally {
+    await live.cleanUp()
+  }
+  const [run] = await runsIn(store)
+  assert.is(run?.['status'], 'interrupted')
+  assert.equal(await checkpointIds(store, 'trap'), [{ snapshot: blobIdOf('one\n'), cycle: 1 }, { snapshot: blobIdOf('stopped\n'), cycle: null }])
+  assert.is((run?.['failure'] as Record<string, unknown>)['lastCheckpoint'], blobIdOf('stopped\n'))
+})
+
+Files('params written differently are different runs: 1.10 is not 1.1, and reaches the simulation as written', async ({ dir, store }) => {
+  const sim = await script(dir, 'params.sh', 'printf "%s" "$SNAPSTORE_PARAMS" > "$SNAPSTORE_OUTPUT"')
+  expectOk(await snap(['run', store, '--param', 'ver=1.10', '--param', 'n=7', '--', sim]))
+  const second = await snap(['run', store, '--param', 'ver=1.1', '--param', 'n=7', '--', sim])
+  expectOk(second)
+  assert.not.match(second.stderr, 'already completed')
+  const runs = await runsIn(store)
+  assert.equal(runs.map((run) => run['params']), [{ ver: '1.10', n: 7 }, { ver: 1.1, n: 7 }])
+  assert.is(runs[0]?.['end'], blobIdOf('{"ver":"1.10","n":7}'))
+})
+
+Files.run()
