@@ -1,6 +1,6 @@
 import { decode } from './codec.ts'
 import { BadInputError, NotFoundError } from './errors.ts'
-import { RAW } from './ids.ts'
+import { RAW, tryParseCid } from './ids.ts'
 import { appendEvents, readEventById } from './log.ts'
 import { resolveId } from './resolve.ts'
 import type { CID } from 'multiformats/cid'
@@ -11,6 +11,8 @@ import type { EventDraft, StoredEvent } from './types.ts'
 /** The `tag.set` draft that points `name` at `target`, or undefined when the tag already points there. */
 export async function tagEventIfNeeded (store: Store, name: string, target: CID): Promise<EventDraft | undefined> {
   if (name === '' || /[\s]/.test(name)) throw new BadInputError(`Cannot set tag "${name}": a tag name is non-empty and has no spaces`)
+  // A full id always means itself, so a tag of that name could never be used.
+  if (tryParseCid(name) !== undefined) throw new BadInputError(`Cannot set tag "${name}": a tag name cannot be an id`)
   const stored = await store.sub.tags.get(name)
   if (stored !== undefined && decode<TagProjection>(stored).target.equals(target)) return undefined
   return { type: 'tag.set', body: { name, target } }

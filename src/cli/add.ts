@@ -1,6 +1,7 @@
+import { fstatSync } from 'node:fs'
 import { basename } from 'node:path'
 import { recordAdds } from '../add.ts'
-import { UsageError } from '../errors.ts'
+import { BadInputError, UsageError } from '../errors.ts'
 import { platformFingerprint } from '../fingerprint.ts'
 import { checkFileToAdd, putBlob, putFile } from '../ingest/put-blob.ts'
 import { withStore } from '../store.ts'
@@ -31,11 +32,17 @@ export interface AddCommandOptions extends StoreCommandOptions {
   fingerprint?: boolean
 }
 
+/** Fails with `E_BAD_INPUT` when standard input is a directory: "-" would store an empty blob. */
+function checkStandardInput (): void {
+  if (fstatSync(0).isDirectory()) throw new BadInputError('Cannot read standard input: it is a directory')
+}
+
 /** `snapstore add KIND STORE FILE…`: stores each file and prints its id, in argument order. */
 export async function add (kindText: string, path: string, files: readonly string[], options: AddCommandOptions): Promise<void> {
   const kind = parseKind(kindText)
   if (options.tag !== undefined && files.length !== 1) throw new UsageError('Cannot use --tag with more than one file: a tag points at one blob')
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('Cannot read standard input twice: give "-" at most once')
+  if (files.includes('-')) checkStandardInput()
   const meta = { ...(options.fingerprint === true ? platformFingerprint() : {}), ...parsePairs(options.meta, '--meta') }
   // A missing or unreadable file among many fails the command before any is stored.
   const sizes: Array<number | undefined> = []

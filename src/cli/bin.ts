@@ -4,13 +4,14 @@
 // about 70 times (a third of the client's CPU, on V8's helper threads); from 64 MiB, a handful of times.
 import { adoptDeferredCaCerts } from '../sync/extra-ca.ts'
 import { main } from './main.ts'
+import { reportError } from './report-error.ts'
 
 adoptDeferredCaCerts()
 
-// A reader that goes away (`snapstore ls … | head`) is not an error.
+// A reader that goes away (`snapstore ls … | head`) is not an error; standard output that cannot be
+// written (a full disk) is, reported as one line like any other.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(0)
-  throw err
+  process.exit(err.code === 'EPIPE' ? 0 : reportError(err))
 })
 
 process.exitCode = await main(process.argv.slice(2))

@@ -14,6 +14,12 @@ export function storeInit (options: StoreCommandOptions): { wait: number } {
   return { wait }
 }
 
+/** An integer option as written: its value, or `E_USAGE` quoting the text when it is not a whole number. */
+export function integerOption (option: string, text: string): number {
+  if (!/^-?\d+$/.test(text.trim())) throw new UsageError(`Invalid ${option} "${text}": expected a whole number`)
+  return Number(text)
+}
+
 /** Parses repeated K=V options into a map. */
 export function parsePairs (pairs: readonly string[], option: string): Record<string, string> {
   const out: Record<string, string> = {}

@@ -19,7 +19,10 @@ export interface GetOptions extends StoreCommandOptions {
 }
 
 /** `snapstore get KIND STORE ID [-o FILE]` or `get KIND STORE --all DIR`: writes blob bytes, verified against their ids. */
-export async function get (kindText: string, path: string, idText: string | undefined, options: GetOptions): Promise<void> {
+export async function get (kindText: string, path: string, idText: string | undefined, given: GetOptions): Promise<void> {
+  // `-o -` is standard output, as the bytes go without -o.
+  const { output, ...rest } = given
+  const options: GetOptions = output === undefined || output === '-' ? rest : given
   const kind = parseKind(kindText)
   if (options.all !== undefined && (idText !== undefined || options.output !== undefined)) throw new UsageError('Cannot use --all with an ID or -o: --all writes every blob of the kind into DIR')
   if (options.all === undefined && idText === undefined) throw new UsageError('Cannot get: give an ID, or --all DIR for every blob of the kind')

@@ -1,4 +1,5 @@
-import { BadInputError } from '../errors.ts'
+import { BadInputError, UsageError } from '../errors.ts'
+import { requireRun } from '../runs/query.ts'
 import { iterateLog } from '../log.ts'
 import { resolveId } from '../resolve.ts'
 import { withStore } from '../store.ts'
@@ -20,13 +21,16 @@ export interface LogOptions extends StoreCommandOptions {
   merges?: boolean
 }
 
+// A date, optionally with a time (minutes, seconds, fractions) and a zone: what --since accepts.
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/
+
 /** `snapstore log STORE`: the audit trail in total order, one line per event. */
 export async function log (path: string, options: LogOptions): Promise<void> {
   const query: LogQuery = {}
   if (options.origin !== undefined) query.origin = options.origin.toLowerCase()
   if (options.type !== undefined) query.type = options.type
   if (options.since !== undefined) {
-    const since = Date.parse(options.since)
+    const since = ISO_8601.test(options.since) ? Date.parse(options.since) : NaN
     if (Number.isNaN(since)) throw new BadInputError(`Invalid --since "${options.since}": expected an ISO 8601 time such as 2026-11-22 or 2026-11-22T10:00:00Z`)
     query.since = since
   }
@@ -35,17 +39,24 @@ export async function log (path: string, options: LogOptions): Promise<void> {
     if (!Number.isInteger(limit) || limit < 0) throw new BadInputError(`Invalid --limit "${options.limit}": expected a non-negative integer`)
     query.limit = limit
   }
+  if (options.merges === true) {
+    const eventFilter = (['run', 'origin', 'type'] as const).find((name) => options[name] !== undefined)
+    if (eventFilter !== undefined) throw new UsageError(`Cannot use --${eventFilter} with --merges: merges are not events (only --since and --limit apply)`)
+  }
   const out = new LineBuffer()
   await withStore(path, storeInit(options), async (store) => {
     if (options.merges === true) {
+      let left = query.limit ?? Infinity
       for await (const entry of iterateJournal(store)) {
+        if (left <= 0) break
         if (query.since !== undefined && entry.time < query.since) continue
         if (options.json === true) await out.push(JSON.stringify(entry))
         else await out.push(`${isoTime(entry.time)} merged ${entry.events} events, ${entry.blobs} blobs (${entry.bytes} bytes) from ${entry.source}`)
+        left--
       }
       return
     }
-    if (options.run !== undefined) query.run = await resolveId(store, options.run, 'event')
+    if (options.run !== undefined) query.run = (await requireRun(store, await resolveId(store, options.run, 'event'))).id
     for await (const stored of iterateLog(store, query)) {
       if (options.json === true) await out.push(JSON.stringify(eventJson(stored), jsonReplacer))
       else await out.push(logLine(stored))

@@ -9,7 +9,7 @@ import { resolveId } from '../resolve.ts'
 import { listRuns } from '../runs/query.ts'
 import { runJson, runRow } from './run-format.ts'
 import { storeInit } from './context.ts'
-import { LineBuffer, isoTime, jsonReplacer } from './output.ts'
+import { LineBuffer, field, isoTime, jsonReplacer } from './output.ts'
 import type { Store } from '../store.ts'
 import type { BlobKind } from '../types.ts'
 import type { StoreCommandOptions } from './context.ts'
@@ -67,7 +67,7 @@ async function listKind (store: Store, kind: BlobKind, options: LsOptions, out: 
       const json = { id: blob.id, kinds: blob.kinds, size: blob.size, name: blob.name ?? null, meta: blob.meta ?? {}, added: isoTime(blob.firstTime), origin: blob.first.origin, seq: blob.first.seq, clock: blob.first.clock, tags: blob.tags }
       await out.push(JSON.stringify(shared === undefined ? json : { ...json, shared: shared.get(digestHex(blob.id)) ?? 0 }, jsonReplacer))
     } else {
-      await out.push([blob.id.toString(), blob.size, blob.name ?? '-', isoTime(blob.firstTime), blob.first.origin, blob.tags.join(',') || '-', shared?.get(digestHex(blob.id)) ?? 0].join('\t'))
+      await out.push([blob.id.toString(), blob.size, blob.name === undefined ? '-' : field(blob.name), isoTime(blob.firstTime), blob.first.origin, blob.tags.join(',') || '-', shared?.get(digestHex(blob.id)) ?? 0].join('\t'))
     }
   }
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { Command, CommanderError, Option } from 'commander'
 import { collect } from './context.ts'
 import { reportError } from './report-error.ts'
@@ -24,11 +25,17 @@ function withClusterOptions (command: Command): Command {
     .option('--no-merge', 'with --on slurm: no final job merging the job stores into STORE; merge them later with the merge.sh it writes')
 }
 
+/** This snapstore's version, from its own package.json. */
+function packageVersion (): string {
+  const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+  return version
+}
+
 /** Builds the commander program of the CLI contract; command modules load only when their command runs. */
 function buildProgram (): Command {
   const program = new Command('snapstore')
     .description('The history of long simulations: snapshots, configs and runs in an append-only, hash-chained store that merges across hosts.')
-    .version(process.env['npm_package_version'] ?? '0.1.0', '-V, --version')
+    .version(packageVersion(), '-V, --version')
     .showSuggestionAfterError(true)
     .configureOutput({ outputError: () => undefined })
     .exitOverride()

@@ -1,6 +1,13 @@
 import { once } from 'node:events'
 import type { ProgressEvent } from '../types.ts'
 
+/** Text for one field of a line: a backslash, tab, newline or carriage return is written as `\\`, `\t`, `\n`, `\r`, so that a name cannot break the line's columns. */
+export function field (text: string): string {
+  return text.replace(/[\\\t\n\r]/g, (c) => ESCAPES[c]!)
+}
+
+const ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' }
+
 /** Writes text to stdout, waiting when the pipe is full so memory stays bounded. */
 export async function write (text: string | Uint8Array): Promise<void> {
   if (!process.stdout.write(text)) await once(process.stdout, 'drain')

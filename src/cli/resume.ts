@@ -1,4 +1,4 @@
-import { BadInputError, LockedError } from '../errors.ts'
+import { BadInputError, LockedError, UsageError } from '../errors.ts'
 import { resolveId } from '../resolve.ts'
 import { requireRun } from '../runs/query.ts'
 import { runSegment } from '../runs/segment.ts'
@@ -29,6 +29,7 @@ function latestCheckpoint (checkpoints: readonly RunSnapshot[]): CID | undefined
 
 /** `snapstore resume STORE RUN -- CMD`: a new run that continues RUN from its last checkpoint, same config and params. */
 export async function resume (store: string, runText: string, command: string[], options: ResumeOptions): Promise<void> {
+  if (command.length === 0) throw new UsageError('Cannot resume: no command given after "--"')
   const init = storeInit(options)
   const previous = await withStore(store, init, async (s) => await requireRun(s, await resolveId(s, runText, 'event')))
   if (previous.status === 'completed') throw new BadInputError(`Cannot resume run ${previous.id.toString()}: it completed; start a new run from its end snapshot instead`)
@@ -46,5 +47,6 @@ export async function resume (store: string, runText: string, command: string[],
     if (value !== undefined && value !== null) spec[field] = value
   }
   if (options.jobDir !== undefined) spec.jobDir = options.jobDir
+  if (options.json === true) spec.stdoutToStderr = true
   await report(await runSegment(spec), options)
 }

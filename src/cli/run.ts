@@ -3,7 +3,7 @@ import { runSegment } from '../runs/segment.ts'
 import { runSegments } from '../runs/segments.ts'
 import { submitSegments } from '../runs/submit-segments.ts'
 import { submitOptions } from './cluster-options.ts'
-import { parsePairs, storeInit } from './context.ts'
+import { integerOption, parsePairs, storeInit } from './context.ts'
 import { writeJson, writeLine } from './output.ts'
 import { reportSubmission } from './submission-format.ts'
 import type { SegmentResult, SegmentSpec } from '../runs/segment.ts'
@@ -57,6 +57,7 @@ export async function run (store: string, command: string[], options: RunOptions
   if (options.jobDir !== undefined && cluster === undefined) spec.jobDir = options.jobDir
   if (options.force === true) spec.force = true
   if (options.label !== undefined) spec.label = options.label
+  if (options.json === true) spec.stdoutToStderr = true
   if (options.segments === undefined) {
     if (options.trajectory !== undefined || options.seedBase !== undefined || options.template !== undefined || options.step !== undefined) throw new UsageError('Cannot use --trajectory, --seed-base, --template or --step without --segments')
     if (cluster !== undefined) throw new UsageError(`Cannot use --on ${cluster.scheduler.name} without --segments: a single run on a cluster is --segments 1`)
@@ -65,11 +66,11 @@ export async function run (store: string, command: string[], options: RunOptions
   }
   if (options.seed !== undefined && options.seedBase !== undefined) throw new UsageError('Cannot use --seed with --seed-base: the seed base gives each segment its seed')
   const plan = {
-    segments: Number(options.segments),
+    segments: integerOption('--segments', options.segments),
     ...(options.trajectory === undefined ? {} : { trajectory: options.trajectory }),
     ...(options.seedBase === undefined ? {} : { seedBase: options.seedBase }),
     ...(options.template === undefined ? {} : { template: options.template }),
-    ...(options.step === undefined ? {} : { step: Number(options.step) })
+    ...(options.step === undefined ? {} : { step: integerOption('--step', options.step) })
   }
   if (cluster !== undefined) {
     if (options.step !== undefined) throw new UsageError(`Cannot use --step with --on ${cluster.scheduler.name}: the chain is submitted whole`)

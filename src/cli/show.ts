@@ -6,7 +6,7 @@ import { showItem, storeStats } from '../query.ts'
 import { resolveId } from '../resolve.ts'
 import { withStore } from '../store.ts'
 import { storeInit } from './context.ts'
-import { humanBytes, isoTime, jsonReplacer, writeJson, writeLine } from './output.ts'
+import { field, humanBytes, isoTime, jsonReplacer, writeJson, writeLine } from './output.ts'
 import { eventJson, summarize } from './summary.ts'
 import type { ShownItem, StoreStats } from '../query.ts'
 import type { StoreCommandOptions } from './context.ts'
@@ -123,8 +123,8 @@ function describeItem (item: ShownItem): string {
     ['shared', `${humanBytes(shared)} (${shared} bytes) also in other blobs`]
   ]
   if (blob !== undefined) {
-    rows.push(['name', blob.name ?? '-'])
-    for (const [key, value] of Object.entries(blob.meta ?? {})) rows.push([`meta.${key}`, value])
+    rows.push(['name', blob.name === undefined ? '-' : field(blob.name)])
+    for (const [key, value] of Object.entries(blob.meta ?? {})) rows.push([`meta.${field(key)}`, field(value)])
     rows.push(['tags', blob.tags.join(', ') || '-'])
     rows.push(['added', `${isoTime(blob.firstTime)} by ${blob.first.origin}:${blob.first.seq}`])
   }

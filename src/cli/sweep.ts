@@ -2,7 +2,7 @@ import { UsageError } from '../errors.ts'
 import { submitSweep } from '../runs/submit-sweep.ts'
 import { runSweep } from '../runs/sweep.ts'
 import { submitOptions } from './cluster-options.ts'
-import { storeInit } from './context.ts'
+import { integerOption, storeInit } from './context.ts'
 import { parseValue } from './run.ts'
 import { writeJson, writeLine } from './output.ts'
 import { reportSubmission } from './submission-format.ts'
@@ -38,13 +38,13 @@ export async function sweep (store: string, command: string[], options: SweepOpt
   if (command.length === 0) throw new UsageError('Cannot sweep: no command given after "--"')
   const init = storeInit(options)
   const cluster = submitOptions(options, init)
-  const spec = { store, command, ...init, ...(options.from === undefined ? {} : { from: options.from }), ...(options.config === undefined ? {} : { config: options.config }), ...(options.force === true ? { force: true } : {}) }
+  const spec = { store, command, ...init, ...(options.from === undefined ? {} : { from: options.from }), ...(options.config === undefined ? {} : { config: options.config }), ...(options.force === true ? { force: true } : {}), ...(options.json === true ? { stdoutToStderr: true } : {}) }
   if (cluster !== undefined) {
     await submitted(spec, parseGrid(options.param), cluster, options)
     return
   }
   if (options.jobDir !== undefined) throw new UsageError('Cannot use --job-dir without --on slurm: a local sweep records into STORE')
-  const rows = await runSweep(spec, parseGrid(options.param), Number(options.jobs ?? '1'))
+  const rows = await runSweep(spec, parseGrid(options.param), integerOption('--jobs', options.jobs ?? '1'))
   const count = (status: string): number => rows.filter((row) => row.status === status).length
   if (options.json === true) {
     for (const row of rows) await writeJson(row)
@@ -59,7 +59,7 @@ export async function sweep (store: string, command: string[], options: SweepOpt
 
 /** Submits the sweep and prints its table: skipped points with their runs, submitted points with their array tasks. */
 async function submitted (spec: Omit<SegmentSpec, 'params'>, grid: Record<string, Value[]>, cluster: SubmitOptions, options: SweepOptions): Promise<void> {
-  const { rows, submission } = await submitSweep(spec, grid, { ...cluster, ...(options.jobs === undefined ? {} : { jobs: Number(options.jobs) }) })
+  const { rows, submission } = await submitSweep(spec, grid, { ...cluster, ...(options.jobs === undefined ? {} : { jobs: integerOption('--jobs', options.jobs) }) })
   const count = (status: string): number => rows.filter((row) => row.status === status).length
   if (options.json === true) {
     for (const row of rows) await writeJson({ ...row, run: row.run ?? null, end: row.end ?? null, job: row.job ?? null })

@@ -52,6 +52,8 @@ export interface SegmentSpec extends StoreInit {
   scheduler?: RunScheduler
   /** Called with the run id once `run.start` is recorded. */
   onStart?: (run: CID) => void
+  /** Send CMD's standard output to standard error, leaving standard output to the caller (`--json`). */
+  stdoutToStderr?: boolean
 }
 
 /** How a segment ended. */
@@ -255,7 +257,7 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
   if (files.configPath !== undefined) env['SNAPSTORE_CONFIG'] = files.configPath
   const [command, ...args] = spec.command
   // CMD runs in the job directory; a relative path given to snapstore means the caller's directory.
-  const child = spawn(command!.includes('/') ? resolve(command!) : command!, args, { env, stdio: 'inherit', cwd: jobDir })
+  const child = spawn(command!.includes('/') ? resolve(command!) : command!, args, { env, stdio: ['inherit', spec.stdoutToStderr === true ? 2 : 'inherit', 'inherit'], cwd: jobDir })
   let interrupted: NodeJS.Signals | undefined
   let exited = false
   // A signal while CMD runs is passed on and makes the run interrupted; one after CMD has ended is ignored
