@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { CLI, specSuite } from './_helpers/store.ts'
@@ -34,6 +34,13 @@ Edges('output that cannot be written (a full disk) is one E_BAD_INPUT line, not 
   const run = shell('"$NODE" "$CLI" ls snapshots "$STORE" > /dev/full', { STORE: store })
   assert.is(run.status, 1)
   assert.match(run.stderr, /^snapstore: E_BAD_INPUT: [^\n]+\n$/)
+})
+
+Edges('an argument that is not valid UTF-8 fails with E_BAD_INPUT and creates nothing', async ({ dir }) => {
+  const run = shell('cd "$DIR" && "$NODE" "$CLI" init "$(printf \'st\\376\')"', { DIR: dir })
+  assert.is(run.status, 1)
+  assert.match(run.stderr, /^snapstore: E_BAD_INPUT: Cannot use argument "[^\n]*": it is not valid UTF-8[^\n]*\n$/)
+  assert.equal((await readdir(dir)).sort(), ['store'])
 })
 
 Edges('add - with a directory as standard input fails with E_BAD_INPUT and stores nothing', async ({ dir, store }) => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError, Option } from 'commander'
 import { collect } from './context.ts'
+import { BadInputError } from '../errors.ts'
 import { reportError } from './report-error.ts'
 
 const KINDS = ['snapshot', 'config', 'blob']
@@ -203,6 +204,9 @@ function buildProgram (): Command {
 
 /** Runs the CLI on `argv` and returns the exit status; errors become one line on stderr. */
 export async function main (argv: readonly string[]): Promise<number> {
+  // Node decodes arguments as UTF-8, turning bytes that are not into U+FFFD: such a path names another file.
+  const garbled = argv.find((arg) => arg.includes('\uFFFD'))
+  if (garbled !== undefined) return reportError(new BadInputError(`Cannot use argument "${garbled}": it is not valid UTF-8 (snapstore reads paths and names as UTF-8)`))
   const program = buildProgram()
   for (const command of program.commands) command.exitOverride().configureOutput({ outputError: () => undefined })
   try {
