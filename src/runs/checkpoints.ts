@@ -40,24 +40,31 @@ const NO_LINKS = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK'])
  * are not regular files are skipped. `stop` waits for every file seen so far to be stored.
  */
 export function watchCheckpoints (dir: string, stagingDir: string, store: (file: CheckpointFile) => Promise<void>, onError: (err: unknown) => void): { stop: () => Promise<void> } {
-  const seen = new Set<string>()
+  // The file last seen under each name; a name is looked at again only when the watcher reports it.
+  const known = new Map<string, string>()
+  const changed = new Set<string>()
+  let unnamedChange = false
   let staged = 0
   let queue: Promise<void> = Promise.resolve()
   let scanning: Promise<void> | undefined
-  const scan = async (): Promise<void> => {
+  const scan = async (everything: boolean): Promise<void> => {
+    const recheck = new Set(changed)
+    changed.clear()
+    const all = everything || unnamedChange
+    unnamedChange = false
     const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => !isWorkInProgress(name)).sort(byNumbers)
     for (const name of names) {
-      // One stat per name and scan: a file already seen is not linked again.
+      if (known.has(name) && !all && !recheck.has(name)) continue
       const current = await stat(join(dir, name)).catch(() => undefined)
-      if (current === undefined || !current.isFile() || seen.has(identityOf(name, current))) continue
+      if (current === undefined || !current.isFile() || known.get(name) === identityOf(current)) continue
       const file = await take(dir, name, join(stagingDir, `${++staged}`))
       if (file === undefined) continue
-      const identity = identityOf(name, file)
-      if (seen.has(identity)) {
+      const identity = identityOf(file)
+      if (known.get(name) === identity) {
         if (file.staged) await rm(file.path, { force: true })
         continue
       }
-      seen.add(identity)
+      known.set(name, identity)
       const checkpoint: CheckpointFile = { name, path: file.path }
       const cycle = cycleOf(name)
       if (cycle !== undefined) checkpoint.cycle = cycle
@@ -67,7 +74,7 @@ export function watchCheckpoints (dir: string, stagingDir: string, store: (file:
         } catch (err) {
           // Not linked, and renamed or removed before it could be stored: not a checkpoint under this name.
           if (file.staged || await stat(file.path).catch(() => undefined) !== undefined) throw err
-          seen.delete(identity)
+          if (known.get(name) === identity) known.delete(name)
         } finally {
           if (file.staged) await rm(file.path, { force: true })
         }
@@ -81,7 +88,7 @@ export function watchCheckpoints (dir: string, stagingDir: string, store: (file:
       again = true
       return
     }
-    scanning = scan().catch(onError).finally(() => {
+    scanning = scan(false).catch(onError).finally(() => {
       scanning = undefined
       if (again) {
         again = false
@@ -89,24 +96,29 @@ export function watchCheckpoints (dir: string, stagingDir: string, store: (file:
       }
     })
   }
-  const watcher = watch(dir, trigger)
+  const watcher = watch(dir, (_event, filename) => {
+    if (filename === null) unnamedChange = true
+    else changed.add(filename.toString())
+    trigger()
+  })
   watcher.on('error', onError)
-  // fs.watch can miss events on some file systems (NFS, some container mounts); a slow poll covers them.
+  // fs.watch can miss events on some file systems (NFS, some container mounts): a slow poll finds new
+  // names there (a name renamed onto is then seen at the end, when every name is looked at once more).
   const poll = setInterval(trigger, 500)
   return {
     stop: async () => {
       clearInterval(poll)
       watcher.close()
       while (scanning !== undefined) await scanning
-      await scan().catch(onError)
+      await scan(true).catch(onError)
       await queue
     }
   }
 }
 
-/** What tells files under one name apart: a name reused for a new file holds another inode, or the same one born again. */
-function identityOf (name: string, file: { ino: number, birthtimeMs: number }): string {
-  return `${name}\0${file.ino}\0${file.birthtimeMs}`
+/** What tells the files a name held apart: a name reused for a new file holds another inode, or the same one born again. */
+function identityOf (file: { ino: number, birthtimeMs: number }): string {
+  return `${file.ino}:${file.birthtimeMs}`
 }
 
 /** The regular file at `dir/name`, linked to `stagedPath` when the file system allows; undefined when it is gone or not a file. */
