@@ -40,15 +40,38 @@ echo final > "$SNAPSTORE_OUTPUT"`)
   assert.equal(await checkpointIds(store, 'same-name'), [1, 2, 3].map((i) => ({ snapshot: blobIdOf(`state ${i}\n`), cycle: null })))
 })
 
-Files('a checkpoint removed soon after it was moved in is stored, even while an earlier one is still being stored', async ({ dir, store }) => {
-  // Keeps only the newest checkpoint, as codes with rolling checkpoints do; the first is large, so storing it takes a while.
+Files('checkpoints removed by the simulation while the store is held elsewhere are still stored', async ({ dir, store }) => {
+  // Keeps only its newest checkpoints, as rolling-checkpoint codes do, while another process holds the store.
   const sim = await script(dir, 'rolling.sh', `
-head -c 40000000 /dev/zero > "$d/.next"; mv "$d/.next" "$d/ckpt-1"
-sleep 0.2; echo two > "$d/.next"; mv "$d/.next" "$d/ckpt-2"; sleep 0.15; rm "$d/ckpt-1"
-echo three > "$d/.next"; mv "$d/.next" "$d/ckpt-3"; sleep 0.15; rm "$d/ckpt-2"
+touch "${join(dir, 'started')}"
+while [ ! -e "${join(dir, 'go')}" ]; do sleep 0.05; done
+echo one > "$d/.next"; mv "$d/.next" "$d/ckpt-1"
+echo two > "$d/.next"; mv "$d/.next" "$d/ckpt-2"
+sleep 0.5; rm "$d/ckpt-1" "$d/ckpt-2"; touch "${join(dir, 'removed')}"
 echo final > "$SNAPSTORE_OUTPUT"`)
-  expectOk(await snap(['run', store, '--label', 'rolling', '--', sim]))
-  assert.equal((await checkpointIds(store, 'rolling')).slice(1), [{ snapshot: blobIdOf('two\n'), cycle: 2 }, { snapshot: blobIdOf('three\n'), cycle: 3 }])
+  const live = startCli(['run', store, '--wait', '30', '--label', 'rolling', '--', sim])
+  try {
+    await waitFor('the simulation to start', async () => await stat(join(dir, 'started')).then(() => true, () => undefined))
+    const holder = await holdStoreOpen(store)
+    try {
+      await writeFile(join(dir, 'go'), '')
+      await waitFor('the checkpoints to be removed', async () => await stat(join(dir, 'removed')).then(() => true, () => undefined))
+    } finally {
+      await holder.release()
+    }
+    expectOk(await live.done)
+  } finally {
+    await live.cleanUp()
+  }
+  assert.equal(await checkpointIds(store, 'rolling'), [{ snapshot: blobIdOf('one\n'), cycle: 1 }, { snapshot: blobIdOf('two\n'), cycle: 2 }])
+})
+
+Files('a symbolic link in the checkpoint directory is not a checkpoint of its own', async ({ dir, store }) => {
+  const sim = await script(dir, 'latest.sh', `
+echo one > "$d/.next"; mv "$d/.next" "$d/ckpt-1"; ln -s ckpt-1 "$d/latest.ckpt"
+echo final > "$SNAPSTORE_OUTPUT"`)
+  expectOk(await snap(['run', store, '--label', 'latest', '--', sim]))
+  assert.equal(await checkpointIds(store, 'latest'), [{ snapshot: blobIdOf('one\n'), cycle: 1 }])
 })
 
 Files('a directory in the checkpoint directory is skipped and the run completes', async ({ dir, store }) => {
@@ -63,10 +86,10 @@ echo final > "$SNAPSTORE_OUTPUT"`)
 
 Files('resume starts from the checkpoint of highest cycle, whatever the order of names and extensions', async ({ dir, store }) => {
   const sim = await script(dir, 'burst.sh', `
-echo equilibrated > "$d/.next"; mv "$d/.next" "$d/equilibrated.state"
 mkdir "$d/../scratch"
+echo equilibrated > "$d/../scratch/equilibrated.state"
 for i in 9 10 12; do echo "prod $i" > "$d/../scratch/ckpt_$i.h5"; done
-mv "$d"/../scratch/ckpt_*.h5 "$d"/
+mv "$d"/../scratch/* "$d"/
 exit 3`)
   const failed = await snap(['run', store, '--label', 'burst', '--', sim])
   assert.is(failed.status, 3)
@@ -126,15 +149,15 @@ while true; do sleep 0.05; done`)
   assert.is((run?.['failure'] as Record<string, unknown>)['lastCheckpoint'], blobIdOf('stopped\n'))
 })
 
-Files('params written differently are different runs: 1.10 is not 1.1, and reaches the simulation as written', async ({ dir, store }) => {
+Files('params with leading zeros stay text and make other runs; 2.0 and 2 are one number', async ({ dir, store }) => {
   const sim = await script(dir, 'params.sh', 'printf "%s" "$SNAPSTORE_PARAMS" > "$SNAPSTORE_OUTPUT"')
-  expectOk(await snap(['run', store, '--param', 'ver=1.10', '--param', 'n=7', '--', sim]))
-  const second = await snap(['run', store, '--param', 'ver=1.1', '--param', 'n=7', '--', sim])
-  expectOk(second)
-  assert.not.match(second.stderr, 'already completed')
+  expectOk(await snap(['run', store, '--param', 'id=007', '--param', 'T=2.0', '--', sim]))
+  expectOk(await snap(['run', store, '--param', 'id=7', '--param', 'T=2.0', '--', sim]))
+  const same = await snap(['run', store, '--param', 'id=007', '--param', 'T=2', '--', sim])
+  assert.match(same.stderr, 'already completed')
   const runs = await runsIn(store)
-  assert.equal(runs.map((run) => run['params']), [{ ver: '1.10', n: 7 }, { ver: 1.1, n: 7 }])
-  assert.is(runs[0]?.['end'], blobIdOf('{"ver":"1.10","n":7}'))
+  assert.equal(runs.map((run) => run['params']), [{ id: '007', T: 2 }, { id: 7, T: 2 }])
+  assert.is(runs[0]?.['end'], blobIdOf('{"id":"007","T":2}'))
 })
 
 Files.run()

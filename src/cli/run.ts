@@ -36,13 +36,12 @@ function parseParams (pairs: readonly string[]): Record<string, Value> {
 }
 
 /**
- * A parameter value from the command line: a number when the text is exactly how that number is written
- * (`7`, `-2.5`), else the text as given, so that `1.10` and `1.1`, or `007` and `7`, stay different params
- * (and different run keys) and reach CMD as written.
+ * A parameter value from the command line: a number when it reads as a decimal one (`300`, `2.0`, `1e-6`:
+ * numbers compare as numbers, so `2.0` and `2` are one value), else the text, as is one with leading zeros
+ * (`007`, an identifier more than a number).
  */
 export function parseValue (text: string): Value {
-  const number = Number(text)
-  return text !== '' && Number.isFinite(number) && String(number) === text ? number : text
+  return /^-?(0|[1-9]\d*|\d*\.\d+|[1-9]\d*\.\d*|0\.\d*)([eE][-+]?\d+)?$/.test(text) ? Number(text) : text
 }
 
 /** `snapstore run STORE … -- CMD`: runs CMD as one segment, or N chained segments. */

@@ -1,5 +1,6 @@
 import { watch } from 'node:fs'
-import { link, readdir, rm, stat } from 'node:fs/promises'
+import { link, lstat, readdir, rm } from 'node:fs/promises'
+import type { FSWatcher } from 'node:fs'
 import { join } from 'node:path'
 
 /** A checkpoint file seen in the checkpoint directory, with the cycle its name carries. */
@@ -28,16 +29,13 @@ function isWorkInProgress (name: string): boolean {
 // Names in the order a person reads them: "ckpt_9" before "ckpt_12".
 const byNumbers = new Intl.Collator('en', { numeric: true }).compare
 
-/** Errors of `link` that say the file system cannot link here, as opposed to the file being gone. */
-const NO_LINKS = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK'])
-
 /**
  * Watches a directory into which a simulation moves checkpoint files whole, handing each new file to
  * `store` once, one at a time, a burst of them in the order of the numbers in their names. A file is
  * new when its name holds a file not seen under that name before, so a name reused for each checkpoint
  * (renamed onto) gives a checkpoint each time. Each file is linked into `stagingDir` as soon as it is
  * seen, so it is stored even when the simulation removes or replaces it before its turn; entries that
- * are not regular files are skipped. `stop` waits for every file seen so far to be stored.
+ * are not regular files (subdirectories, symbolic links) are skipped. `stop` waits for every file seen so far to be stored.
  */
 export function watchCheckpoints (dir: string, stagingDir: string, store: (file: CheckpointFile) => Promise<void>, onError: (err: unknown) => void): { stop: () => Promise<void> } {
   // The file last seen under each name; a name is looked at again only when the watcher reports it.
@@ -55,9 +53,9 @@ export function watchCheckpoints (dir: string, stagingDir: string, store: (file:
     const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => !isWorkInProgress(name)).sort(byNumbers)
     for (const name of names) {
       if (known.has(name) && !all && !recheck.has(name)) continue
-      const current = await stat(join(dir, name)).catch(() => undefined)
+      const current = await lstat(join(dir, name)).catch(() => undefined)
       if (current === undefined || !current.isFile() || known.get(name) === identityOf(current)) continue
-      const file = await take(dir, name, join(stagingDir, `${++staged}`))
+      const file = await take(dir, name, join(stagingDir, `${++staged}-${name}`))
       if (file === undefined) continue
       const identity = identityOf(file)
       if (known.get(name) === identity) {
@@ -72,12 +70,13 @@ export function watchCheckpoints (dir: string, stagingDir: string, store: (file:
         try {
           await store(checkpoint)
         } catch (err) {
-          // Not linked, and renamed or removed before it could be stored: not a checkpoint under this name.
-          if (file.staged || await stat(file.path).catch(() => undefined) !== undefined) throw err
+          // Linked, it stays in the staging directory for the user; not linked, and renamed or removed
+          // before it could be stored, it is not a checkpoint under this name.
+          if (file.staged || await lstat(file.path).catch(() => undefined) !== undefined) throw err
           if (known.get(name) === identity) known.delete(name)
-        } finally {
-          if (file.staged) await rm(file.path, { force: true })
+          return
         }
+        if (file.staged) await rm(file.path, { force: true })
       }).catch(onError)
     }
   }
@@ -96,19 +95,18 @@ export function watchCheckpoints (dir: string, stagingDir: string, store: (file:
       }
     })
   }
-  const watcher = watch(dir, (_event, filename) => {
+  const watcher = watchIfPossible(dir, (filename) => {
     if (filename === null) unnamedChange = true
-    else changed.add(filename.toString())
+    else changed.add(filename)
     trigger()
-  })
-  watcher.on('error', onError)
+  }, onError)
   // fs.watch can miss events on some file systems (NFS, some container mounts): a slow poll finds new
   // names there (a name renamed onto is then seen at the end, when every name is looked at once more).
   const poll = setInterval(trigger, 500)
   return {
     stop: async () => {
       clearInterval(poll)
-      watcher.close()
+      watcher?.close()
       while (scanning !== undefined) await scanning
       await scan(true).catch(onError)
       await queue
@@ -116,27 +114,42 @@ export function watchCheckpoints (dir: string, stagingDir: string, store: (file:
   }
 }
 
-/** What tells the files a name held apart: a name reused for a new file holds another inode, or the same one born again. */
-function identityOf (file: { ino: number, birthtimeMs: number }): string {
-  return `${file.ino}:${file.birthtimeMs}`
+/**
+ * What tells the files a name held apart: a name reused for a new file holds another inode, or the same
+ * one born again. Where the file system keeps no birth time, the modification time and size stand in.
+ */
+function identityOf (file: { ino: number, birthtimeMs: number, mtimeMs: number, size: number }): string {
+  return file.birthtimeMs > 0 ? `${file.ino}:${file.birthtimeMs}` : `${file.ino}:${file.mtimeMs}:${file.size}`
 }
 
-/** The regular file at `dir/name`, linked to `stagedPath` when the file system allows; undefined when it is gone or not a file. */
-async function take (dir: string, name: string, stagedPath: string): Promise<{ path: string, staged: boolean, ino: number, birthtimeMs: number } | undefined> {
+/** Watches `dir`, reporting the name of each change (null when the system does not say); undefined where watching is impossible (the poll still runs). */
+function watchIfPossible (dir: string, onChange: (filename: string | null) => void, onError: (err: unknown) => void): FSWatcher | undefined {
+  try {
+    const watcher = watch(dir, (_event, filename) => { onChange(filename === null ? null : filename.toString()) })
+    watcher.on('error', onError)
+    return watcher
+  } catch {
+    // Out of inotify watches, for example: the poll finds new files on its own.
+    return undefined
+  }
+}
+
+/** The regular file at `dir/name` (not a link to one), linked to `stagedPath` when the file system allows; undefined when it is gone or not a file. */
+async function take (dir: string, name: string, stagedPath: string): Promise<{ path: string, staged: boolean, ino: number, birthtimeMs: number, mtimeMs: number, size: number } | undefined> {
   const path = join(dir, name)
   try {
     await link(path, stagedPath)
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? ''
-    if (!NO_LINKS.has(code)) return undefined
-    const info = await stat(path).catch(() => undefined)
-    return info?.isFile() === true ? { path, staged: false, ino: info.ino, birthtimeMs: info.birthtimeMs } : undefined
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    // No link here (another file system, no permission, no space): the file is read where it is.
+    const info = await lstat(path).catch(() => undefined)
+    return info?.isFile() === true ? { path, staged: false, ino: info.ino, birthtimeMs: info.birthtimeMs, mtimeMs: info.mtimeMs, size: info.size } : undefined
   }
   // The link names exactly the file it was made from, whatever has since been renamed onto `name`.
-  const info = await stat(stagedPath)
+  const info = await lstat(stagedPath)
   if (!info.isFile()) {
     await rm(stagedPath, { force: true })
     return undefined
   }
-  return { path: stagedPath, staged: true, ino: info.ino, birthtimeMs: info.birthtimeMs }
+  return { path: stagedPath, staged: true, ino: info.ino, birthtimeMs: info.birthtimeMs, mtimeMs: info.mtimeMs, size: info.size }
 }

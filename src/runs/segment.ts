@@ -8,7 +8,7 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { addBlob } from '../add.ts'
 import { hasBlob, readBlob } from '../blobs.ts'
-import { NotFoundError } from '../errors.ts'
+import { LockedError, NotFoundError, SnapstoreError, isSnapstoreError } from '../errors.ts'
 import { RAW, cidFromDigest } from '../ids.ts'
 import { appendEvents } from '../log.ts'
 import { raiseClock } from './clock.ts'
@@ -100,8 +100,7 @@ export async function runSegment (spec: SegmentSpec): Promise<SegmentResult> {
       if (done !== undefined) return done
     }
     const files = await materialise(spec, inputs, jobDir, target, init)
-    const result = await execute(spec, start, files, jobDir, target, init)
-    if (given === undefined && result.keptJobDir !== undefined) keep = true
+    const result = await execute(spec, start, files, jobDir, target, init, () => { keep = true })
     return result
   } finally {
     if (given === undefined && !keep) await rm(jobDir, { recursive: true, force: true })
@@ -210,7 +209,7 @@ async function findCompleted (storePath: string, target: string, key: string, in
 type Start = Pick<RunStartBody, 'params' | 'seed' | 'key' | 'command'> & { from?: CID, config?: CID }
 
 /** Records the start, runs CMD, stores checkpoints as they come, and records how it ended. */
-async function execute (spec: SegmentSpec, start: Start, files: Materialised, jobDir: string, target: string, init: StoreInit): Promise<SegmentResult> {
+async function execute (spec: SegmentSpec, start: Start, files: Materialised, jobDir: string, target: string, init: StoreInit, keepJobDir: () => void): Promise<SegmentResult> {
   const body: RunStartBody = { ...start, pid: process.pid }
   const scheduler = spec.scheduler ?? schedulerJobOf(process.env)
   if (scheduler !== undefined) body.scheduler = scheduler
@@ -224,7 +223,7 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
   spec.onStart?.(run!)
 
   const checkpointDir = join(jobDir, 'checkpoints')
-  const stagingDir = join(jobDir, '.checkpoints-staged')
+  const stagingDir = join(jobDir, 'checkpoints-seen')
   for (const dir of [checkpointDir, stagingDir]) {
     await rm(dir, { recursive: true, force: true })
     await mkdir(dir, { recursive: true })
@@ -232,15 +231,19 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
   const outputPath = join(jobDir, 'end.snapshot')
   await rm(outputPath, { force: true })
 
-  let lastCheckpoint: CID | undefined
+  // The checkpoint to resume from: what CMD wrote as it was stopped, else the highest cycle, else the latest.
+  let restart: { id: CID, cycle?: number, final: boolean } | undefined
   let lastCycle: number | undefined
   let storeError: unknown
-  const storeCheckpoint = async (path: string, name: string, cycle: number | undefined): Promise<void> => {
+  const storeCheckpoint = async (path: string, name: string, cycle: number | undefined, final = false): Promise<void> => {
+    // Once one could not be stored (the store held past the wait), the rest are kept in the job directory, not waited for.
+    if (storeError !== undefined) throw storeError
     await append(async (store) => {
       const { id } = await addBlob(store, 'snapshot', { path }, { nameIfNew: name })
       await appendEvents(store, [{ type: 'run.checkpoint', body: { run: run!, snapshot: id, ...(cycle === undefined ? {} : { cycle }) } }])
-      lastCheckpoint = id
-      if (cycle !== undefined) lastCycle = cycle
+      const better = restart === undefined || (!restart.final && (cycle === undefined ? restart.cycle === undefined : restart.cycle === undefined || cycle >= restart.cycle))
+      if (final || better) restart = cycle === undefined ? { id, final } : { id, cycle, final }
+      if (cycle !== undefined) lastCycle = Math.max(lastCycle ?? cycle, cycle)
     })
   }
   const watcher = watchCheckpoints(checkpointDir, stagingDir, async (file) => { await storeCheckpoint(file.path, file.name, file.cycle) }, (err) => { storeError ??= err })
@@ -260,42 +263,65 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
   const child = spawn(command!.includes('/') ? resolve(command!) : command!, args, { env, stdio: ['inherit', spec.stdoutToStderr === true ? 2 : 'inherit', 'inherit'], cwd: jobDir })
   let interrupted: NodeJS.Signals | undefined
   let exited = false
-  // A signal while CMD runs is passed on and makes the run interrupted; one after CMD has ended is ignored
-  // until what it left is recorded (a scheduler's SIGTERM at the time limit must not lose a finished run).
+  let late = 0
+  // A signal while CMD runs is passed on and makes the run interrupted. One after CMD has ended is ignored
+  // until what it left is recorded (a scheduler's SIGTERM at the time limit must not lose a finished run);
+  // a second one ends snapstore at once, keeping the job directory.
   const forward = (signal: NodeJS.Signals): void => {
-    if (exited) return
-    interrupted = signal
-    child.kill(signal)
+    if (!exited) {
+      interrupted = signal
+      child.kill(signal)
+    } else if (++late > 1) {
+      process.exit(128 + signalNumber(signal))
+    }
   }
   for (const signal of FORWARDED_SIGNALS) process.on(signal, forward)
   try {
+    return await recordEnd()
+  } catch (err) {
+    // What the run left could not all be recorded: its files stay for the user to store or resume from.
+    keepJobDir()
+    if (isSnapstoreError(err)) throw new SnapstoreError(err.code, `${err.message} (the run's files are kept in ${jobDir})`, { cause: err, details: err.details })
+    throw err
+  } finally {
+    for (const signal of FORWARDED_SIGNALS) process.off(signal, forward)
+  }
+
+  /** Waits for CMD, stores what is left to store, and records how the run ended. */
+  async function recordEnd (): Promise<SegmentResult> {
     const exit = await new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolveExit) => {
       child.on('error', () => resolveExit({ code: 127, signal: null }))
       child.on('exit', (code, signal) => resolveExit({ code, signal }))
     })
     exited = true
     await watcher.stop()
-    await rm(stagingDir, { recursive: true, force: true })
 
     const result: SegmentResult = { run: run!, status: 'failed', memoised: false, exitCode: exit.code ?? 1 }
     if (start.from !== undefined) result.from = start.from
     const fail = async (reason: string, extra: Partial<RunFailBody> = {}): Promise<SegmentResult> => {
       const failure: RunFailBody = { run: run!, reason, ...extra }
-      if (lastCheckpoint !== undefined) failure.lastCheckpoint = lastCheckpoint
-      await append(async (store) => { await appendEvents(store, [{ type: 'run.fail', body: failure }]) })
+      if (restart !== undefined) failure.lastCheckpoint = restart.id
+      // After a store held past the wait, the failure is tried once with the usual wait, not another long one.
+      await withStore(target, storeError instanceof LockedError ? init : recording, async (store) => { await appendEvents(store, [{ type: 'run.fail', body: failure }]) })
       return { ...result, status: reason === 'interrupted' ? 'interrupted' : 'failed', reason }
     }
     const output = await stat(outputPath).catch(() => undefined)
-    if (storeError !== undefined) {
-      // The run is recorded as failed, and its files stay where the user can reach them.
-      const message = storeError instanceof Error ? storeError.message : String(storeError)
-      return { ...await fail(`checkpoint not stored: ${message}`), exitCode: exit.code !== 0 && exit.code !== null ? exit.code : 1, keptJobDir: jobDir }
-    }
-    if (interrupted !== undefined) {
+    if (interrupted !== undefined && output !== undefined) {
       // What a simulation wrote as it stopped is the state to resume from: kept as a checkpoint without a cycle.
-      const kept = output === undefined ? true : await storeCheckpoint(outputPath, 'end.snapshot', undefined).then(() => true, () => false)
-      const stopped = { ...await fail('interrupted', { signal: interrupted }), exitCode: exit.code !== null && exit.code !== 0 ? exit.code : 128 + signalNumber(interrupted) }
-      return kept ? stopped : { ...stopped, keptJobDir: jobDir }
+      await storeCheckpoint(outputPath, 'end.snapshot', undefined, true).catch((err: unknown) => { storeError ??= err })
+    }
+    if (storeError !== undefined) {
+      // The run is recorded as failed, and the files not stored stay in the job directory (in checkpoints-seen/).
+      keepJobDir()
+      const message = storeError instanceof Error ? storeError.message : String(storeError)
+      const reason = interrupted !== undefined ? 'interrupted' : `checkpoint not stored: ${message}`
+      const failed = await fail(reason, interrupted === undefined ? {} : { signal: interrupted })
+      const code = exit.code !== 0 && exit.code !== null ? exit.code : interrupted !== undefined ? 128 + signalNumber(interrupted) : 1
+      return { ...failed, exitCode: code, keptJobDir: jobDir }
+    }
+    await rm(stagingDir, { recursive: true, force: true })
+    if (interrupted !== undefined) {
+      return { ...await fail('interrupted', { signal: interrupted }), exitCode: exit.code !== null && exit.code !== 0 ? exit.code : 128 + signalNumber(interrupted) }
     }
     if (exit.signal !== null) return { ...await fail(`killed by ${exit.signal}`, { signal: exit.signal }), exitCode: 128 + signalNumber(exit.signal) }
     if (exit.code !== 0) return await fail(`exit code ${exit.code ?? 1}`, { exitCode: exit.code ?? 1 })
@@ -306,8 +332,6 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
       await appendEvents(store, [{ type: 'run.end', body: { run: run!, snapshot: end, ...(lastCycle === undefined ? {} : { cycle: lastCycle }) } }])
     })
     return { ...result, status: 'completed', end: end!, exitCode: 0 }
-  } finally {
-    for (const signal of FORWARDED_SIGNALS) process.off(signal, forward)
   }
 }
 
