@@ -78,6 +78,8 @@ export type Sublevel = AbstractSublevel<Database, string | Buffer | Uint8Array, 
 export interface StoreInit {
   /** Seconds to wait for another process to release the store before `E_LOCKED`. @default 5 */
   wait?: number
+  /** Stops waiting for another process (then `E_LOCKED` at once) when aborted. */
+  signal?: AbortSignal
 }
 
 /** An open store: one LevelDB database and what this process knows of its metadata. */
@@ -162,7 +164,7 @@ export async function openStore (path: string, init: StoreInit = {}): Promise<St
   if (!info.isDirectory()) throw new NoStoreError(`Cannot open store "${path}": it is a file, not a store directory`)
   const current = await stat(join(databasePath(path), 'CURRENT')).catch(() => undefined)
   if (current === undefined) throw new NoStoreError(`Cannot open store "${path}": not a snapstore store (run "snapstore init" to create one)`)
-  const db = await openDatabase(path, init.wait ?? 5)
+  const db = await openDatabase(path, init.wait ?? 5, init.signal)
   try {
     const sub = Object.fromEntries(Object.entries(SUBLEVELS).map(([name, prefix]) => [name, db.sublevel<string, Uint8Array>(prefix, { valueEncoding: 'view' })])) as Record<SublevelName, Sublevel>
     const [format, origin, clock, chunking, chunkSize, upgrading] = await sub.meta.getMany(['format', 'origin', 'clock', 'chunking', 'chunkSize', 'upgrading'])
@@ -195,7 +197,7 @@ export async function openStore (path: string, init: StoreInit = {}): Promise<St
   }
 }
 
-async function openDatabase (path: string, waitSeconds: number): Promise<Database> {
+async function openDatabase (path: string, waitSeconds: number, signal: AbortSignal | undefined): Promise<Database> {
   const deadline = Date.now() + waitSeconds * 1000
   for (let delay = 25; ; delay = Math.min(delay * 2, 250)) {
     const db = new ClassicLevel<string, Uint8Array>(databasePath(path), { ...LEVEL_OPTIONS, createIfMissing: false })
@@ -212,7 +214,7 @@ async function openDatabase (path: string, waitSeconds: number): Promise<Databas
         throw new CorruptError(`Cannot open store "${path}": its database is damaged (${why})`, { cause: err })
       }
       if (cause?.code !== 'LEVEL_LOCKED') throw new NoStoreError(`Cannot open store "${path}": ${why}`, { cause: err })
-      if (Date.now() >= deadline) {
+      if (Date.now() >= deadline || signal?.aborted === true) {
         const holder = await describeLockHolder(join(databasePath(path), 'LOCK'))
         throw new LockedError(
           `Cannot open store "${path}": ${holder ?? 'another process'} has it open; wait for it to finish, stop it, or pass --wait SECONDS`,

@@ -1,8 +1,8 @@
-import { chmod, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { cycleOf } from '../src/runs/checkpoints.ts'
-import { blobIdOf, expectOk, jsonLines, snap } from './_helpers/cli.ts'
+import { blobIdOf, expectError, expectOk, jsonLines, snap } from './_helpers/cli.ts'
 import { checkpointsOf, hook, runsContext, runsIn, startCli, waitFor } from './_helpers/runs.ts'
 import { holdStoreOpen, specSuite } from './_helpers/store.ts'
 import type { RunsContext } from './_helpers/runs.ts'
@@ -158,6 +158,52 @@ Files('params with leading zeros stay text and make other runs; 2.0 and 2 are on
   const runs = await runsIn(store)
   assert.equal(runs.map((run) => run['params']), [{ id: '007', T: 2 }, { id: 7, T: 2 }])
   assert.is(runs[0]?.['end'], blobIdOf('{"id":"007","T":2}'))
+})
+
+Files('a simulation that removes the staging directory loses no checkpoint', async ({ dir, store }) => {
+  const sim = await script(dir, 'tidy.sh', `
+rmdir checkpoints-seen
+echo one > "$d/.next"; mv "$d/.next" "$d/ckpt-1"
+echo final > "$SNAPSTORE_OUTPUT"`)
+  expectOk(await snap(['run', store, '--label', 'tidy', '--', sim]))
+  assert.equal(await checkpointIds(store, 'tidy'), [{ snapshot: blobIdOf('one\n'), cycle: 1 }])
+})
+
+Files('a job directory holding checkpoints an earlier run could not store is refused with E_EXISTS, and nothing runs', async ({ dir, store }) => {
+  const jobDir = join(dir, 'job')
+  await mkdir(join(jobDir, 'checkpoints-seen'), { recursive: true })
+  await writeFile(join(jobDir, 'checkpoints-seen', '3-ckpt-3'), 'not stored yet')
+  const sim = await script(dir, 'never.sh', `touch "${join(dir, 'ran')}"`)
+  expectError(await snap(['run', store, '--job-dir', jobDir, '--', sim]), 'E_EXISTS')
+  assert.is(await stat(join(dir, 'ran')).then(() => true, () => false), false)
+  assert.is(await readFile(join(jobDir, 'checkpoints-seen', '3-ckpt-3'), 'utf8'), 'not stored yet')
+})
+
+Files('a signal after the simulation ended stops waiting for a held store and names the job directory kept with its end state', async ({ dir, store }) => {
+  const sim = await script(dir, 'quick.sh', `
+while [ ! -e "${join(dir, 'go')}" ]; do sleep 0.05; done
+echo final > "$SNAPSTORE_OUTPUT"; touch "${join(dir, 'done')}"`)
+  const live = startCli(['run', store, '--wait', '1', '--label', 'late', '--', sim], { TMPDIR: dir })
+  let result
+  try {
+    await waitFor('the run to start', async () => (await runsIn(store)).length > 0 ? true : undefined)
+    const holder = await holdStoreOpen(store)
+    try {
+      await writeFile(join(dir, 'go'), '')
+      await waitFor('the simulation to end', async () => await stat(join(dir, 'done')).then(() => true, () => undefined))
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      live.signal('SIGTERM')
+      result = await live.done
+    } finally {
+      await holder.release()
+    }
+  } finally {
+    await live.cleanUp()
+  }
+  assert.is(result.status, 1)
+  const kept = /^snapstore: E_LOCKED: .*\(the run's files are kept in (\S+)\)\n$/.exec(result.stderr)
+  assert.ok(kept !== null, result.stderr)
+  assert.is(await readFile(join(kept[1]!, 'end.snapshot'), 'utf8'), 'final\n')
 })
 
 Files.run()

@@ -1,7 +1,7 @@
 import { watch } from 'node:fs'
-import { link, lstat, readdir, rm } from 'node:fs/promises'
+import { link, lstat, mkdir, readdir, rm } from 'node:fs/promises'
 import type { FSWatcher } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 
 /** A checkpoint file seen in the checkpoint directory, with the cycle its name carries. */
 export interface CheckpointFile {
@@ -116,10 +116,11 @@ export function watchCheckpoints (dir: string, stagingDir: string, store: (file:
 
 /**
  * What tells the files a name held apart: a name reused for a new file holds another inode, or the same
- * one born again. Where the file system keeps no birth time, the modification time and size stand in.
+ * one born again. Where the file system keeps no birth time, the inode alone (writes to a file in place
+ * must not make it new).
  */
-function identityOf (file: { ino: number, birthtimeMs: number, mtimeMs: number, size: number }): string {
-  return file.birthtimeMs > 0 ? `${file.ino}:${file.birthtimeMs}` : `${file.ino}:${file.mtimeMs}:${file.size}`
+function identityOf (file: { ino: number, birthtimeMs: number }): string {
+  return `${file.ino}:${file.birthtimeMs}`
 }
 
 /** Watches `dir`, reporting the name of each change (null when the system does not say); undefined where watching is impossible (the poll still runs). */
@@ -135,15 +136,17 @@ function watchIfPossible (dir: string, onChange: (filename: string | null) => vo
 }
 
 /** The regular file at `dir/name` (not a link to one), linked to `stagedPath` when the file system allows; undefined when it is gone or not a file. */
-async function take (dir: string, name: string, stagedPath: string): Promise<{ path: string, staged: boolean, ino: number, birthtimeMs: number, mtimeMs: number, size: number } | undefined> {
+async function take (dir: string, name: string, stagedPath: string): Promise<{ path: string, staged: boolean, ino: number, birthtimeMs: number } | undefined> {
   const path = join(dir, name)
-  try {
-    await link(path, stagedPath)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    // No link here (another file system, no permission, no space): the file is read where it is.
+  const linked = await link(path, stagedPath).then(() => true, async (err: NodeJS.ErrnoException) => {
+    // The staging directory itself gone (CMD tidied the job directory): made again, once.
+    if (err.code === 'ENOENT') return await mkdir(dirname(stagedPath), { recursive: true }).then(async () => await link(path, stagedPath)).then(() => true, () => false)
+    return false
+  })
+  if (!linked) {
+    // No link here (the file gone, another file system, no permission, no space): the file is read where it is, if it is there.
     const info = await lstat(path).catch(() => undefined)
-    return info?.isFile() === true ? { path, staged: false, ino: info.ino, birthtimeMs: info.birthtimeMs, mtimeMs: info.mtimeMs, size: info.size } : undefined
+    return info?.isFile() === true ? { path, staged: false, ino: info.ino, birthtimeMs: info.birthtimeMs } : undefined
   }
   // The link names exactly the file it was made from, whatever has since been renamed onto `name`.
   const info = await lstat(stagedPath)
@@ -151,5 +154,5 @@ async function take (dir: string, name: string, stagedPath: string): Promise<{ p
     await rm(stagedPath, { force: true })
     return undefined
   }
-  return { path: stagedPath, staged: true, ino: info.ino, birthtimeMs: info.birthtimeMs, mtimeMs: info.mtimeMs, size: info.size }
+  return { path: stagedPath, staged: true, ino: info.ino, birthtimeMs: info.birthtimeMs }
 }

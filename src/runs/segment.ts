@@ -1,14 +1,14 @@
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises'
 import { constants, tmpdir } from 'node:os'
 import { extname, join, resolve } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { addBlob } from '../add.ts'
 import { hasBlob, readBlob } from '../blobs.ts'
-import { LockedError, NotFoundError, SnapstoreError, isSnapstoreError } from '../errors.ts'
+import { ExistsError, LockedError, NotFoundError, SnapstoreError, isSnapstoreError } from '../errors.ts'
 import { RAW, cidFromDigest } from '../ids.ts'
 import { appendEvents } from '../log.ts'
 import { raiseClock } from './clock.ts'
@@ -20,6 +20,7 @@ import { checkExecutable } from './executable.ts'
 import { watchCheckpoints } from './checkpoints.ts'
 import { completedRunsWithKey } from './query.ts'
 import { deriveSeed, runKey } from './run-key.ts'
+import type { ChildProcess } from 'node:child_process'
 import type { CID } from 'multiformats/cid'
 import type { Store, StoreInit } from '../store.ts'
 import type { RunFailBody, RunScheduler, RunStartBody, Value } from '../types.ts'
@@ -216,95 +217,104 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
   for (const field of ['continues', 'label', 'trajectory', 'batch', 'previousBatch'] as const) {
     if (spec[field] !== undefined) (body as unknown as Record<string, unknown>)[field] = spec[field]
   }
-  const recording: StoreInit = { wait: Math.max(init.wait ?? 5, RECORD_WAIT_SECONDS) }
-  const append = async (work: (store: Store) => Promise<void>): Promise<void> => { await withStore(target, recording, work) }
-  let run: CID | undefined
-  await withStore(target, init, async (store) => { run = (await appendEvents(store, [{ type: 'run.start', body }]))[0]!.id })
-  spec.onStart?.(run!)
-
   const checkpointDir = join(jobDir, 'checkpoints')
   const stagingDir = join(jobDir, 'checkpoints-seen')
-  for (const dir of [checkpointDir, stagingDir]) {
-    await rm(dir, { recursive: true, force: true })
-    await mkdir(dir, { recursive: true })
-  }
   const outputPath = join(jobDir, 'end.snapshot')
-  await rm(outputPath, { force: true })
-
-  // The checkpoint to resume from: what CMD wrote as it was stopped, else the highest cycle, else the latest.
-  let restart: { id: CID, cycle?: number, final: boolean } | undefined
-  let lastCycle: number | undefined
-  let storeError: unknown
-  const storeCheckpoint = async (path: string, name: string, cycle: number | undefined, final = false): Promise<void> => {
-    // Once one could not be stored (the store held past the wait), the rest are kept in the job directory, not waited for.
-    if (storeError !== undefined) throw storeError
-    await append(async (store) => {
-      const { id } = await addBlob(store, 'snapshot', { path }, { nameIfNew: name })
-      await appendEvents(store, [{ type: 'run.checkpoint', body: { run: run!, snapshot: id, ...(cycle === undefined ? {} : { cycle }) } }])
-      const better = restart === undefined || (!restart.final && (cycle === undefined ? restart.cycle === undefined : restart.cycle === undefined || cycle >= restart.cycle))
-      if (final || better) restart = cycle === undefined ? { id, final } : { id, cycle, final }
-      if (cycle !== undefined) lastCycle = Math.max(lastCycle ?? cycle, cycle)
-    })
+  // Checkpoints an earlier run could not store are the user's: a run in the same job directory does not wipe them.
+  if ((await readdir(stagingDir).catch(() => [])).length > 0) {
+    throw new ExistsError(`Cannot run in job directory "${jobDir}": ${stagingDir} holds checkpoints an earlier run could not store; store them (snapstore add snapshot) or remove them first`)
   }
-  const watcher = watchCheckpoints(checkpointDir, stagingDir, async (file) => { await storeCheckpoint(file.path, file.name, file.cycle) }, (err) => { storeError ??= err })
-
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    SNAPSTORE_OUTPUT: outputPath,
-    SNAPSTORE_CHECKPOINTS: checkpointDir,
-    SNAPSTORE_SEED: start.seed,
-    SNAPSTORE_RUN: run!.toString(),
-    SNAPSTORE_PARAMS: JSON.stringify(start.params)
-  }
-  if (files.inputPath !== undefined) env['SNAPSTORE_INPUT'] = files.inputPath
-  if (files.configPath !== undefined) env['SNAPSTORE_CONFIG'] = files.configPath
-  const [command, ...args] = spec.command
-  // CMD runs in the job directory; a relative path given to snapstore means the caller's directory.
-  const child = spawn(command!.includes('/') ? resolve(command!) : command!, args, { env, stdio: ['inherit', spec.stdoutToStderr === true ? 2 : 'inherit', 'inherit'], cwd: jobDir })
+  // Once CMD has ended, a signal stops waiting for the store: what is not recorded by then stays in the job directory.
+  const patience = new AbortController()
+  const recording: StoreInit = { wait: Math.max(init.wait ?? 5, RECORD_WAIT_SECONDS), signal: patience.signal }
+  let child: ChildProcess | undefined
   let interrupted: NodeJS.Signals | undefined
   let exited = false
-  let late = 0
-  // A signal while CMD runs is passed on and makes the run interrupted. One after CMD has ended is ignored
-  // until what it left is recorded (a scheduler's SIGTERM at the time limit must not lose a finished run);
-  // a second one ends snapstore at once, keeping the job directory.
+  // A signal while CMD runs is passed on to it and makes the run interrupted; one before CMD starts keeps it from starting.
   const forward = (signal: NodeJS.Signals): void => {
-    if (!exited) {
-      interrupted = signal
-      child.kill(signal)
-    } else if (++late > 1) {
-      process.exit(128 + signalNumber(signal))
+    if (exited) {
+      patience.abort()
+      return
     }
+    interrupted ??= signal
+    child?.kill(signal)
   }
   for (const signal of FORWARDED_SIGNALS) process.on(signal, forward)
   try {
-    return await recordEnd()
-  } catch (err) {
-    // What the run left could not all be recorded: its files stay for the user to store or resume from.
-    keepJobDir()
-    if (isSnapstoreError(err)) throw new SnapstoreError(err.code, `${err.message} (the run's files are kept in ${jobDir})`, { cause: err, details: err.details })
-    throw err
+    let run: CID | undefined
+    await withStore(target, init, async (store) => { run = (await appendEvents(store, [{ type: 'run.start', body }]))[0]!.id })
+    spec.onStart?.(run!)
+    try {
+      return await runAndRecord(run!)
+    } catch (err) {
+      // What the run left could not all be recorded: its files stay for the user to store or resume from.
+      keepJobDir()
+      if (isSnapstoreError(err)) throw new SnapstoreError(err.code, `${err.message} (the run's files are kept in ${jobDir})`, { cause: err, details: err.details })
+      throw err
+    }
   } finally {
     for (const signal of FORWARDED_SIGNALS) process.off(signal, forward)
   }
 
-  /** Waits for CMD, stores what is left to store, and records how the run ended. */
-  async function recordEnd (): Promise<SegmentResult> {
-    const exit = await new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolveExit) => {
-      child.on('error', () => resolveExit({ code: 127, signal: null }))
-      child.on('exit', (code, signal) => resolveExit({ code, signal }))
-    })
+  /** Runs CMD, stores checkpoints as they come and what is left at the end, and records how the run ended. */
+  async function runAndRecord (run: CID): Promise<SegmentResult> {
+    for (const dir of [checkpointDir, stagingDir]) {
+      await rm(dir, { recursive: true, force: true })
+      await mkdir(dir, { recursive: true })
+    }
+    await rm(outputPath, { force: true })
+    const append = async (work: (store: Store) => Promise<void>): Promise<void> => { await withStore(target, recording, work) }
+
+    // The checkpoint to resume from: what CMD wrote as it was stopped, else the highest cycle, else the latest.
+    let restart: { id: CID, cycle?: number, final: boolean } | undefined
+    let lastCycle: number | undefined
+    let storeError: unknown
+    const storeCheckpoint = async (path: string, name: string, cycle: number | undefined, final = false): Promise<void> => {
+      // Once one could not be stored (the store held past the wait), the rest are kept in the job directory, not waited for.
+      if (storeError !== undefined) throw storeError
+      await append(async (store) => {
+        const { id } = await addBlob(store, 'snapshot', { path }, { nameIfNew: name })
+        await appendEvents(store, [{ type: 'run.checkpoint', body: { run, snapshot: id, ...(cycle === undefined ? {} : { cycle }) } }])
+        const better = restart === undefined || (!restart.final && (cycle === undefined ? restart.cycle === undefined : restart.cycle === undefined || cycle >= restart.cycle))
+        if (final || better) restart = cycle === undefined ? { id, final } : { id, cycle, final }
+        if (cycle !== undefined) lastCycle = Math.max(lastCycle ?? cycle, cycle)
+      })
+    }
+    const watcher = watchCheckpoints(checkpointDir, stagingDir, async (file) => { await storeCheckpoint(file.path, file.name, file.cycle) }, (err) => { storeError ??= err })
+
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      SNAPSTORE_OUTPUT: outputPath,
+      SNAPSTORE_CHECKPOINTS: checkpointDir,
+      SNAPSTORE_SEED: start.seed,
+      SNAPSTORE_RUN: run.toString(),
+      SNAPSTORE_PARAMS: JSON.stringify(start.params)
+    }
+    if (files.inputPath !== undefined) env['SNAPSTORE_INPUT'] = files.inputPath
+    if (files.configPath !== undefined) env['SNAPSTORE_CONFIG'] = files.configPath
+    const [command, ...args] = spec.command
+    const exit = interrupted !== undefined
+      ? { code: null, signal: null }
+      : await new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolveExit) => {
+        // CMD runs in the job directory; a relative path given to snapstore means the caller's directory.
+        child = spawn(command!.includes('/') ? resolve(command!) : command!, args, { env, stdio: ['inherit', spec.stdoutToStderr === true ? 2 : 'inherit', 'inherit'], cwd: jobDir })
+        child.on('error', () => resolveExit({ code: 127, signal: null }))
+        child.on('exit', (code, signal) => resolveExit({ code, signal }))
+      })
     exited = true
     await watcher.stop()
 
-    const result: SegmentResult = { run: run!, status: 'failed', memoised: false, exitCode: exit.code ?? 1 }
+    const result: SegmentResult = { run, status: 'failed', memoised: false, exitCode: exit.code ?? 1 }
     if (start.from !== undefined) result.from = start.from
     const fail = async (reason: string, extra: Partial<RunFailBody> = {}): Promise<SegmentResult> => {
-      const failure: RunFailBody = { run: run!, reason, ...extra }
+      const failure: RunFailBody = { run, reason, ...extra }
       if (restart !== undefined) failure.lastCheckpoint = restart.id
-      // After a store held past the wait, the failure is tried once with the usual wait, not another long one.
-      await withStore(target, storeError instanceof LockedError ? init : recording, async (store) => { await appendEvents(store, [{ type: 'run.fail', body: failure }]) })
+      // After the store was held past the wait, or a signal ended the waiting, the failure is tried with the usual wait.
+      const hurry = storeError instanceof LockedError || patience.signal.aborted
+      await withStore(target, hurry ? { wait: init.wait ?? 5 } : recording, async (store) => { await appendEvents(store, [{ type: 'run.fail', body: failure }]) })
       return { ...result, status: reason === 'interrupted' ? 'interrupted' : 'failed', reason }
     }
+    const stopped = interrupted !== undefined ? interrupted : exit.signal ?? undefined
     const output = await stat(outputPath).catch(() => undefined)
     if (interrupted !== undefined && output !== undefined) {
       // What a simulation wrote as it stopped is the state to resume from: kept as a checkpoint without a cycle.
@@ -314,9 +324,8 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
       // The run is recorded as failed, and the files not stored stay in the job directory (in checkpoints-seen/).
       keepJobDir()
       const message = storeError instanceof Error ? storeError.message : String(storeError)
-      const reason = interrupted !== undefined ? 'interrupted' : `checkpoint not stored: ${message}`
-      const failed = await fail(reason, interrupted === undefined ? {} : { signal: interrupted })
-      const code = exit.code !== 0 && exit.code !== null ? exit.code : interrupted !== undefined ? 128 + signalNumber(interrupted) : 1
+      const failed = await fail(interrupted !== undefined ? 'interrupted' : `checkpoint not stored: ${message}`, stopped === undefined ? {} : { signal: stopped })
+      const code = exit.code !== null && exit.code !== 0 ? exit.code : stopped !== undefined ? 128 + signalNumber(stopped) : 1
       return { ...failed, exitCode: code, keptJobDir: jobDir }
     }
     await rm(stagingDir, { recursive: true, force: true })
@@ -327,10 +336,17 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
     if (exit.code !== 0) return await fail(`exit code ${exit.code ?? 1}`, { exitCode: exit.code ?? 1 })
     if (output === undefined) return { ...await fail('no output', { exitCode: 0 }), exitCode: 1 }
     let end: CID | undefined
-    await append(async (store) => {
-      end = (await addBlob(store, 'snapshot', { path: outputPath }, { nameIfNew: 'end.snapshot' })).id
-      await appendEvents(store, [{ type: 'run.end', body: { run: run!, snapshot: end, ...(lastCycle === undefined ? {} : { cycle: lastCycle }) } }])
-    })
+    try {
+      await append(async (store) => {
+        end = (await addBlob(store, 'snapshot', { path: outputPath }, { nameIfNew: 'end.snapshot' })).id
+        await appendEvents(store, [{ type: 'run.end', body: { run, snapshot: end, ...(lastCycle === undefined ? {} : { cycle: lastCycle }) } }])
+      })
+    } catch (err) {
+      // The end state stays in the job directory; the run is at least not left running, if the store allows.
+      storeError = err
+      await fail(`end not stored: ${err instanceof Error ? err.message : String(err)}`).catch(() => undefined)
+      throw err
+    }
     return { ...result, status: 'completed', end: end!, exitCode: 0 }
   }
 }
