@@ -181,12 +181,13 @@ Files('a job directory holding checkpoints an earlier run could not store is ref
 
 Files('a signal after the simulation ended stops waiting for a held store and names the job directory kept with its end state', async ({ dir, store }) => {
   const sim = await script(dir, 'quick.sh', `
+touch "${join(dir, 'started')}"
 while [ ! -e "${join(dir, 'go')}" ]; do sleep 0.05; done
 echo final > "$SNAPSTORE_OUTPUT"; touch "${join(dir, 'done')}"`)
   const live = startCli(['run', store, '--wait', '1', '--label', 'late', '--', sim], { TMPDIR: dir })
   let result
   try {
-    await waitFor('the run to start', async () => (await runsIn(store)).length > 0 ? true : undefined)
+    await waitFor('the simulation to start', async () => await stat(join(dir, 'started')).then(() => true, () => undefined))
     const holder = await holdStoreOpen(store)
     try {
       await writeFile(join(dir, 'go'), '')
