@@ -5,7 +5,8 @@ import { cycleOf } from '../src/runs/checkpoints.ts'
 import { blobIdOf, expectError, expectOk, jsonLines, snap } from './_helpers/cli.ts'
 import { checkpointsOf, hook, runsContext, runsIn, startCli, waitFor } from './_helpers/runs.ts'
 import { holdStoreOpen, specSuite } from './_helpers/store.ts'
-import type { RunsContext } from './_helpers/runs.ts'
+import type { Run } from './_helpers/cli.ts'
+import type { LiveCli, RunsContext } from './_helpers/runs.ts'
 
 // Simulations written as small shell scripts, each doing one thing real codes do with their checkpoints.
 
@@ -22,6 +23,32 @@ async function checkpointIds (store: string, label: string): Promise<Array<{ sna
   const run = (await runsIn(store)).find((r) => r['label'] === label)
   assert.ok(run !== undefined, `a run labelled ${label}`)
   return checkpointsOf(run).map(({ snapshot, cycle }) => ({ snapshot, cycle }))
+}
+
+/** Waits until the simulation has created the file at `path` (its way of saying it reached a point). */
+async function fileAppears (path: string, what: string): Promise<void> {
+  await waitFor(what, async () => await stat(path).then(() => true, () => undefined))
+}
+
+/**
+ * Starts the CLI with `args`; once the simulation has started (it creates `started`), holds the store from
+ * another process, lets the simulation go on (creates `go`) and runs `whileHeld`, then releases the store.
+ */
+async function runWhileHeld (dir: string, store: string, args: string[], whileHeld: (live: LiveCli) => Promise<void>, env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const live = startCli(args, env)
+  try {
+    await fileAppears(join(dir, 'started'), 'the simulation to start')
+    const holder = await holdStoreOpen(store)
+    try {
+      await writeFile(join(dir, 'go'), '')
+      await whileHeld(live)
+    } finally {
+      await holder.release()
+    }
+    return await live.done
+  } finally {
+    await live.cleanUp()
+  }
 }
 
 const Files = specSuite<RunsContext>('snapstore run: checkpoint files as simulations write them', {} as RunsContext)
@@ -49,20 +76,10 @@ echo one > "$d/.next"; mv "$d/.next" "$d/ckpt-1"
 echo two > "$d/.next"; mv "$d/.next" "$d/ckpt-2"
 sleep 0.5; rm "$d/ckpt-1" "$d/ckpt-2"; touch "${join(dir, 'removed')}"
 echo final > "$SNAPSTORE_OUTPUT"`)
-  const live = startCli(['run', store, '--wait', '30', '--label', 'rolling', '--', sim])
-  try {
-    await waitFor('the simulation to start', async () => await stat(join(dir, 'started')).then(() => true, () => undefined))
-    const holder = await holdStoreOpen(store)
-    try {
-      await writeFile(join(dir, 'go'), '')
-      await waitFor('the checkpoints to be removed', async () => await stat(join(dir, 'removed')).then(() => true, () => undefined))
-    } finally {
-      await holder.release()
-    }
-    expectOk(await live.done)
-  } finally {
-    await live.cleanUp()
-  }
+  const result = await runWhileHeld(dir, store, ['run', store, '--wait', '30', '--label', 'rolling', '--', sim], async () => {
+    await fileAppears(join(dir, 'removed'), 'the checkpoints to be removed')
+  })
+  expectOk(result)
   assert.equal(await checkpointIds(store, 'rolling'), [{ snapshot: blobIdOf('one\n'), cycle: 1 }, { snapshot: blobIdOf('two\n'), cycle: 2 }])
 })
 
@@ -109,19 +126,8 @@ while [ ! -e "${join(dir, 'go')}" ]; do sleep 0.05; done
 echo one > "$d/.next"; mv "$d/.next" "$d/ckpt-1"
 sleep 0.3
 echo final > "$SNAPSTORE_OUTPUT"`)
-  const live = startCli(['run', store, '--wait', '1', '--label', 'held', '--', sim])
-  try {
-    await waitFor('the simulation to start', async () => await stat(join(dir, 'started')).then(() => true, () => undefined))
-    const holder = await holdStoreOpen(store)
-    await writeFile(join(dir, 'go'), '')
-    // Held for twice --wait while the checkpoint waits to be recorded.
-    await new Promise((resolve) => setTimeout(resolve, 2000))
-    await holder.release()
-    const result = await live.done
-    expectOk(result)
-  } finally {
-    await live.cleanUp()
-  }
+  // Held for twice --wait while the checkpoint waits to be recorded.
+  expectOk(await runWhileHeld(dir, store, ['run', store, '--wait', '1', '--label', 'held', '--', sim], async () => { await new Promise((resolve) => setTimeout(resolve, 2000)) }))
   assert.equal(await checkpointIds(store, 'held'), [{ snapshot: blobIdOf('one\n'), cycle: 1 }])
 })
 
@@ -184,23 +190,12 @@ Files('a signal after the simulation ended stops waiting for a held store and na
 touch "${join(dir, 'started')}"
 while [ ! -e "${join(dir, 'go')}" ]; do sleep 0.05; done
 echo final > "$SNAPSTORE_OUTPUT"; touch "${join(dir, 'done')}"`)
-  const live = startCli(['run', store, '--wait', '1', '--label', 'late', '--', sim], { TMPDIR: dir })
-  let result
-  try {
-    await waitFor('the simulation to start', async () => await stat(join(dir, 'started')).then(() => true, () => undefined))
-    const holder = await holdStoreOpen(store)
-    try {
-      await writeFile(join(dir, 'go'), '')
-      await waitFor('the simulation to end', async () => await stat(join(dir, 'done')).then(() => true, () => undefined))
-      await new Promise((resolve) => setTimeout(resolve, 300))
-      live.signal('SIGTERM')
-      result = await live.done
-    } finally {
-      await holder.release()
-    }
-  } finally {
-    await live.cleanUp()
-  }
+  const result = await runWhileHeld(dir, store, ['run', store, '--wait', '1', '--label', 'late', '--', sim], async (live) => {
+    await fileAppears(join(dir, 'done'), 'the simulation to end')
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    live.signal('SIGTERM')
+    await live.done
+  }, { TMPDIR: dir })
   assert.is(result.status, 1)
   const kept = /^snapstore: E_LOCKED: .*\(the run's files are kept in (\S+)\)\n$/.exec(result.stderr)
   assert.ok(kept !== null, result.stderr)
