@@ -166,13 +166,13 @@ Files('params with leading zeros stay text and make other runs; 2.0 and 2 are on
   assert.is(runs[0]?.['end'], blobIdOf('{"id":"007","T":2}'))
 })
 
-Files('a simulation that removes the staging directory loses no checkpoint', async ({ dir, store }) => {
+Files('a simulation that removes the staging directory, even right after each checkpoint, loses no checkpoint', async ({ dir, store }) => {
   const sim = await script(dir, 'tidy.sh', `
 rmdir checkpoints-seen
-echo one > "$d/.next"; mv "$d/.next" "$d/ckpt-1"
+for i in 1 2 3; do echo "state $i" > "$d/.next"; mv "$d/.next" "$d/ckpt-$i"; rm -rf checkpoints-seen; sleep 0.1; done
 echo final > "$SNAPSTORE_OUTPUT"`)
   expectOk(await snap(['run', store, '--label', 'tidy', '--', sim]))
-  assert.equal(await checkpointIds(store, 'tidy'), [{ snapshot: blobIdOf('one\n'), cycle: 1 }])
+  assert.equal(await checkpointIds(store, 'tidy'), [1, 2, 3].map((i) => ({ snapshot: blobIdOf(`state ${i}\n`), cycle: i })))
 })
 
 Files('a job directory holding checkpoints an earlier run could not store is refused with E_EXISTS, and nothing runs', async ({ dir, store }) => {
@@ -199,7 +199,7 @@ echo final > "$SNAPSTORE_OUTPUT"; touch "${join(dir, 'done')}"`)
   assert.is(result.status, 1)
   const kept = /^snapstore: E_LOCKED: .*\(the run's files are kept in (\S+)\)\n$/.exec(result.stderr)
   assert.ok(kept !== null, result.stderr)
-  assert.is(await readFile(join(kept[1]!, 'end.snapshot'), 'utf8'), 'final\n')
+  assert.is(await readFile(join(kept[1]!, 'checkpoints-seen', 'end.snapshot'), 'utf8'), 'final\n', 'the end state is kept where no later run in that directory wipes it')
 })
 
 Files.run()

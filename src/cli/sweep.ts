@@ -53,6 +53,7 @@ export async function sweep (store: string, command: string[], options: SweepOpt
     for (const row of rows) await writeLine([row.status, row.run.toString(), row.end?.toString() ?? '-', JSON.stringify(row.params)].join('\t'))
     await writeLine(`ran ${count('ran')}, skipped ${count('skipped')}, failed ${count('failed')}`)
   }
+  for (const row of rows) if (row.keptJobDir !== undefined) process.stderr.write(`snapstore: files of run ${row.run.toString()} that could not be stored are kept in ${row.keptJobDir}\n`)
   if (count('failed') > 0) process.exitCode = 1
 }
 

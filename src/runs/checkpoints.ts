@@ -67,14 +67,26 @@ export function watchCheckpoints (dir: string, stagingDir: string, store: (file:
       const cycle = cycleOf(name)
       if (cycle !== undefined) checkpoint.cycle = cycle
       queue = queue.then(async () => {
-        try {
-          await store(checkpoint)
-        } catch (err) {
-          // Linked, it stays in the staging directory for the user; not linked, and renamed or removed
-          // before it could be stored, it is not a checkpoint under this name.
-          if (file.staged || await lstat(file.path).catch(() => undefined) !== undefined) throw err
-          if (known.get(name) === identity) known.delete(name)
-          return
+        const here = join(dir, name)
+        for (;;) {
+          if (file.staged && !await exists(file.path)) {
+            // The link went with its directory (CMD tidied the job directory): read the file where it is, if it still is.
+            const now = await lstat(here).catch(() => undefined)
+            if (now === undefined || identityOf(now) !== identity) return
+            file.staged = false
+            checkpoint.path = here
+          }
+          try {
+            await store(checkpoint)
+            break
+          } catch (err) {
+            if (file.staged && !await exists(file.path)) continue
+            // Linked, it stays in the staging directory for the user; not linked, and renamed or removed
+            // before it could be stored, it is not a checkpoint under this name.
+            if (file.staged || await exists(file.path)) throw err
+            if (known.get(name) === identity) known.delete(name)
+            return
+          }
         }
         if (file.staged) await rm(file.path, { force: true })
       }).catch(onError)
@@ -114,6 +126,11 @@ export function watchCheckpoints (dir: string, stagingDir: string, store: (file:
   }
 }
 
+/** True when something is at `path` (a file, or a link to none). */
+async function exists (path: string): Promise<boolean> {
+  return await lstat(path).then(() => true, () => false)
+}
+
 /**
  * What tells the files a name held apart: a name reused for a new file holds another inode, or the same
  * one born again. Where the file system keeps no birth time, the inode alone (writes to a file in place
@@ -143,13 +160,14 @@ async function take (dir: string, name: string, stagedPath: string): Promise<{ p
     if (err.code === 'ENOENT') return await mkdir(dirname(stagedPath), { recursive: true }).then(async () => await link(path, stagedPath)).then(() => true, () => false)
     return false
   })
-  if (!linked) {
-    // No link here (the file gone, another file system, no permission, no space): the file is read where it is, if it is there.
-    const info = await lstat(path).catch(() => undefined)
-    return info?.isFile() === true ? { path, staged: false, ino: info.ino, birthtimeMs: info.birthtimeMs } : undefined
-  }
   // The link names exactly the file it was made from, whatever has since been renamed onto `name`.
-  const info = await lstat(stagedPath)
+  const info = linked ? await lstat(stagedPath).catch(() => undefined) : undefined
+  if (info === undefined) {
+    // No link here (the file gone, another file system, no permission, no space), or the link gone with its
+    // directory: the file is read where it is, if it is there.
+    const here = await lstat(path).catch(() => undefined)
+    return here?.isFile() === true ? { path, staged: false, ino: here.ino, birthtimeMs: here.birthtimeMs } : undefined
+  }
   if (!info.isFile()) {
     await rm(stagedPath, { force: true })
     return undefined

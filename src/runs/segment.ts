@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises'
 import { constants, tmpdir } from 'node:os'
 import { extname, join, resolve } from 'node:path'
 import { Readable } from 'node:stream'
@@ -222,7 +222,7 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
   const outputPath = join(jobDir, 'end.snapshot')
   // Checkpoints an earlier run could not store are the user's: a run in the same job directory does not wipe them.
   if ((await readdir(stagingDir).catch(() => [])).length > 0) {
-    throw new ExistsError(`Cannot run in job directory "${jobDir}": ${stagingDir} holds checkpoints an earlier run could not store; store them (snapstore add snapshot) or remove them first`)
+    throw new ExistsError(`Cannot run in job directory "${jobDir}": ${stagingDir} holds files an earlier run could not store; store them (snapstore add snapshot STORE ${stagingDir}/*), then remove them`)
   }
   // Once CMD has ended, a signal stops waiting for the store: what is not recorded by then stays in the job directory.
   const patience = new AbortController()
@@ -248,12 +248,19 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
       return await runAndRecord(run!)
     } catch (err) {
       // What the run left could not all be recorded: its files stay for the user to store or resume from.
-      keepJobDir()
-      if (isSnapstoreError(err)) throw new SnapstoreError(err.code, `${err.message} (the run's files are kept in ${jobDir})`, { cause: err, details: err.details })
+      await keepFiles()
+      if (isSnapstoreError(err)) throw new SnapstoreError(err.code, `${err.message} (the run's files are kept in ${jobDir})`, { cause: err, details: { ...err.details, keptJobDir: jobDir } })
       throw err
     }
   } finally {
     for (const signal of FORWARDED_SIGNALS) process.off(signal, forward)
+  }
+
+  /** Keeps the job directory, with an end state not stored moved among the checkpoints not stored, where no later run wipes it. */
+  async function keepFiles (): Promise<void> {
+    keepJobDir()
+    await mkdir(stagingDir, { recursive: true }).catch(() => undefined)
+    await rename(outputPath, join(stagingDir, 'end.snapshot')).catch(() => undefined)
   }
 
   /** Runs CMD, stores checkpoints as they come and what is left at the end, and records how the run ended. */
@@ -322,7 +329,7 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
     }
     if (storeError !== undefined) {
       // The run is recorded as failed, and the files not stored stay in the job directory (in checkpoints-seen/).
-      keepJobDir()
+      await keepFiles()
       const message = storeError instanceof Error ? storeError.message : String(storeError)
       const failed = await fail(interrupted !== undefined ? 'interrupted' : `checkpoint not stored: ${message}`, stopped === undefined ? {} : { signal: stopped })
       const code = exit.code !== null && exit.code !== 0 ? exit.code : stopped !== undefined ? 128 + signalNumber(stopped) : 1

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { NotFoundError, UsageError } from '../errors.ts'
+import { NotFoundError, UsageError, isSnapstoreError } from '../errors.ts'
 import { withStore } from '../store.ts'
 import { makeBatchConfig } from './batches.ts'
 import { listRuns } from './query.ts'
@@ -43,18 +43,24 @@ export async function runSegments (spec: SegmentSpec, plan: SegmentsPlan, onSegm
   checkPlan(plan)
   const workDir = spec.jobDir !== undefined ? resolve(spec.jobDir) : spec.workDir !== undefined ? resolve(spec.workDir) : await mkdtemp(join(tmpdir(), 'snapstore-segments-'))
   const results: SegmentResult[] = []
+  // A temporary directory is removed unless a segment kept files in it that could not be stored.
+  let keep = false
   try {
     const first = plan.step ?? 0
     let from = first === 0 || spec.from !== undefined ? spec.from : await endOfStep(spec, plan, first - 1)
     for (let step = first; step <= (plan.step ?? plan.segments - 1); step++) {
       const result = await runSegment(await segmentSpec(spec, plan, step, from, workDir))
       results.push(result)
+      if (result.keptJobDir !== undefined) keep = true
       onSegment(result, step)
       if (result.status !== 'completed' || result.end === undefined) break
       from = result.end
     }
+  } catch (err) {
+    if (isSnapstoreError(err) && err.details['keptJobDir'] !== undefined) keep = true
+    throw err
   } finally {
-    if (spec.jobDir === undefined && spec.workDir === undefined) await rm(workDir, { recursive: true, force: true })
+    if (spec.jobDir === undefined && spec.workDir === undefined && !keep) await rm(workDir, { recursive: true, force: true })
   }
   return results
 }

@@ -11,6 +11,8 @@ export interface SweepRow {
   run: CID
   end?: CID
   exitCode: number
+  /** Where files the run could not store are kept (see `SegmentResult.keptJobDir`). */
+  keptJobDir?: string
 }
 
 /** Every combination of the values (batchpy's full factorial design), the first parameter varying slowest. */
@@ -25,24 +27,31 @@ export function factorial (grid: Record<string, readonly Value[]>): Array<Record
 
 /**
  * Runs CMD once per point of the full factorial, up to `jobs` at a time; points whose run already
- * completed (same run key) are skipped. Results come back in factorial order.
+ * completed (same run key) are skipped. Results come back in factorial order. A run interrupted by a
+ * signal, or an error, stops the sweep: no further point starts, and the rows are those that ran.
  */
 export async function runSweep (spec: Omit<SegmentSpec, 'params'> & { params?: Record<string, Value> }, grid: Record<string, readonly Value[]>, jobs: number, onRow: (row: SweepRow) => void = () => undefined): Promise<SweepRow[]> {
   if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`Invalid --jobs "${jobs}": expected a positive integer`)
   const points = factorial(grid)
   const rows: SweepRow[] = new Array(points.length)
   let next = 0
+  let stopped = false
   const worker = async (): Promise<void> => {
-    while (next < points.length) {
+    while (!stopped && next < points.length) {
       const index = next++
       const params = { ...spec.params, ...points[index]! }
-      const result = await runSegment({ ...spec, params })
+      const result = await runSegment({ ...spec, params }).catch((err: unknown) => {
+        stopped = true
+        throw err
+      })
+      if (result.status === 'interrupted') stopped = true
       const row: SweepRow = { status: result.memoised ? 'skipped' : result.status === 'completed' ? 'ran' : 'failed', params, run: result.run, exitCode: result.exitCode }
       if (result.end !== undefined) row.end = result.end
+      if (result.keptJobDir !== undefined) row.keptJobDir = result.keptJobDir
       rows[index] = row
       onRow(row)
     }
   }
   await Promise.all(Array.from({ length: Math.min(jobs, points.length) }, worker))
-  return rows
+  return rows.filter((row) => row !== undefined)
 }
