@@ -202,4 +202,23 @@ echo final > "$SNAPSTORE_OUTPUT"; touch "${join(dir, 'done')}"`)
   assert.is(await readFile(join(kept[1]!, 'checkpoints-seen', 'end.snapshot'), 'utf8'), 'final\n', 'the end state is kept where no later run in that directory wipes it')
 })
 
+Files('a sweep interrupted with SIGINT starts no further point', async ({ dir, store }) => {
+  // The first point waits for the signal; any later one would end at once.
+  const sim = await script(dir, 'long.sh', `
+if [ -e "${join(dir, 'started')}" ]; then echo done > "$SNAPSTORE_OUTPUT"; exit 0; fi
+touch "${join(dir, 'started')}"
+trap 'exit 130' INT
+while true; do sleep 0.05; done`)
+  const live = startCli(['sweep', store, '--param', 'T=1,2,3', '--jobs', '1', '--', sim])
+  try {
+    await fileAppears(join(dir, 'started'), 'the first point to start')
+    live.signal('SIGINT')
+    await live.done
+  } finally {
+    await live.cleanUp()
+  }
+  const runs = await runsIn(store)
+  assert.equal(runs.map((run) => [run['params'], run['status']]), [[{ T: 1 }, 'interrupted']])
+})
+
 Files.run()
