@@ -221,4 +221,21 @@ while true; do sleep 0.05; done`)
   assert.equal(runs.map((run) => [run['params'], run['status']]), [[{ T: 1 }, 'interrupted']])
 })
 
+Files('a chain stopped by a signal while a segment\'s end state is stored records that segment and starts no other', async ({ dir, store }) => {
+  // A large end state takes a moment to store: the signal comes while it is, just after CMD ended.
+  const sim = await script(dir, 'big.sh', `
+head -c 100000000 /dev/urandom > "$SNAPSTORE_OUTPUT"; touch "${join(dir, 'ended')}"`)
+  const live = startCli(['run', store, '--segments', '3', '--', sim])
+  let result
+  try {
+    await fileAppears(join(dir, 'ended'), 'the first segment to end')
+    live.signal('SIGINT')
+    result = await live.done
+  } finally {
+    await live.cleanUp()
+  }
+  assert.is(result.status, 130)
+  assert.is((await runsIn(store)).length, 1)
+})
+
 Files.run()

@@ -143,8 +143,7 @@ function buildProgram (): Command {
     .argument('<store>', 'store directory')
     .argument('<run>', 'the run to continue')
     .argument('[command...]', 'the simulation command, after "--"')
-    .description('start a run that continues RUN from its last checkpoint, with the same config and params')
-    .option('--job-dir <dir>', 'write events and blobs to DIR/checkpoint.store instead'))
+    .description('start a run that continues RUN from its last checkpoint, with the same config and params, recorded in STORE'))
     .action(async (store: string, run: string, command: string[], options) => { await (await import('./resume.ts')).resume(store, run, command, options) })
 
   withClusterOptions(withStoreOptions(program.command('sweep')

@@ -13,9 +13,7 @@ import type { SegmentSpec } from '../runs/segment.ts'
 import type { StoreCommandOptions } from './context.ts'
 
 /** Options of `snapstore resume`. */
-export interface ResumeOptions extends StoreCommandOptions {
-  jobDir?: string
-}
+export type ResumeOptions = StoreCommandOptions
 
 /**
  * The checkpoint a run that left no `lastCheckpoint` (its wrapper was killed) is resumed from: the one
@@ -46,7 +44,6 @@ export async function resume (store: string, runText: string, command: string[],
     const value = previous.start[field]
     if (value !== undefined && value !== null) spec[field] = value
   }
-  if (options.jobDir !== undefined) spec.jobDir = options.jobDir
   if (options.json === true) spec.stdoutToStderr = true
   await report(await runSegment(spec), options)
 }

@@ -1,3 +1,4 @@
+import { constants } from 'node:os'
 import { UsageError } from '../errors.ts'
 import { runSegment } from '../runs/segment.ts'
 import { runSegments } from '../runs/segments.ts'
@@ -76,7 +77,12 @@ export async function run (store: string, command: string[], options: RunOptions
     await reportSubmitted(await submitSegments(spec, plan, cluster), store, options)
     return
   }
-  for (const result of await runSegments(spec, plan)) await report(result, options)
+  const results = await runSegments(spec, plan)
+  for (const result of results) await report(result, options)
+  // A chain a signal stopped between segments exits as an interrupted run does.
+  const late = results.at(-1)?.lateSignal
+  const planned = plan.step !== undefined ? 1 : plan.segments
+  if (late !== undefined && results.length < planned && process.exitCode === undefined) process.exitCode = 128 + (constants.signals[late] ?? 1)
 }
 
 /** Prints a submitted chain: the segments already completed, each job submitted, and how the job stores come home. */

@@ -70,6 +70,8 @@ export interface SegmentResult {
   reason?: string
   /** A temporary job directory kept because a file in it could not be stored (it is removed otherwise). */
   keptJobDir?: string
+  /** A signal that came after CMD had ended: the run is recorded as it ended, and a chain or sweep starts nothing more. */
+  lateSignal?: NodeJS.Signals
 }
 
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM'] as const
@@ -229,10 +231,12 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
   const recording: StoreInit = { wait: Math.max(init.wait ?? 5, RECORD_WAIT_SECONDS), signal: patience.signal }
   let child: ChildProcess | undefined
   let interrupted: NodeJS.Signals | undefined
+  let lateSignal: NodeJS.Signals | undefined
   let exited = false
   // A signal while CMD runs is passed on to it and makes the run interrupted; one before CMD starts keeps it from starting.
   const forward = (signal: NodeJS.Signals): void => {
     if (exited) {
+      lateSignal ??= signal
       patience.abort()
       return
     }
@@ -245,7 +249,8 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
     await withStore(target, init, async (store) => { run = (await appendEvents(store, [{ type: 'run.start', body }]))[0]!.id })
     spec.onStart?.(run!)
     try {
-      return await runAndRecord(run!)
+      const result = await runAndRecord(run!)
+      return lateSignal === undefined ? result : { ...result, lateSignal }
     } catch (err) {
       // What the run left could not all be recorded: its files stay for the user to store or resume from.
       await keepFiles()

@@ -53,7 +53,7 @@ export async function runSegments (spec: SegmentSpec, plan: SegmentsPlan, onSegm
       results.push(result)
       if (result.keptJobDir !== undefined) keep = true
       onSegment(result, step)
-      if (result.status !== 'completed' || result.end === undefined) break
+      if (result.status !== 'completed' || result.end === undefined || result.lateSignal !== undefined) break
       from = result.end
     }
   } catch (err) {

@@ -44,7 +44,7 @@ export async function runSweep (spec: Omit<SegmentSpec, 'params'> & { params?: R
         stopped = true
         throw err
       })
-      if (result.status === 'interrupted') stopped = true
+      if (result.status === 'interrupted' || result.lateSignal !== undefined) stopped = true
       const row: SweepRow = { status: result.memoised ? 'skipped' : result.status === 'completed' ? 'ran' : 'failed', params, run: result.run, exitCode: result.exitCode }
       if (result.end !== undefined) row.end = result.end
       if (result.keptJobDir !== undefined) row.keptJobDir = result.keptJobDir
