@@ -74,6 +74,7 @@ export function watchCheckpoints (dir: string, stagingDir: string, store: (file:
             const now = await lstat(here).catch(() => undefined)
             if (now === undefined || identityOf(now) !== identity) return
             file.staged = false
+            file.path = here
             checkpoint.path = here
           }
           try {
