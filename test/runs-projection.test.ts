@@ -60,6 +60,8 @@ Rules('a checkpoint is a row of its own: recording one leaves the run\'s record 
   assert.equal(await t.store.sub.runs.get(key), record)
   assert.is((await collect(t.store.sub.checkpoints.keys())).length, 3)
   assert.equal((await describeRun(t.store, run!.id))?.checkpoints.map((c) => c.cycle), [1, 2, 3])
+  assert.equal((await collect(listRuns(t.store))).map((r) => r.checkpoints.length), [3])
+  assert.equal((await collect(listRuns(t.store, { checkpoints: false }))).map((r) => r.checkpoints.length), [0], 'a listing that shows no checkpoints need not read them')
 })
 
 Rules('incremental run projections equal a reindex after runs that complete, fail, are interrupted, keep running and continue', async ({ t }) => {

@@ -92,7 +92,8 @@ async function listOriginLines (store: Store, options: LsOptions, out: LineBuffe
 }
 
 async function listRunLines (store: Store, options: LsOptions, out: LineBuffer): Promise<void> {
-  const filter: RunFilter = { where: options.where.map((text) => parseCondition(text, 'params')) }
+  // Only -l (for cycles) and --json print checkpoints.
+  const filter: RunFilter = { where: options.where.map((text) => parseCondition(text, 'params')), checkpoints: options.long === true || options.json === true }
   if (options.status !== undefined) filter.status = options.status
   if (options.from !== undefined) filter.from = await resolveId(store, options.from, 'snapshot')
   if (options.config !== undefined) filter.config = await resolveId(store, options.config, 'config')

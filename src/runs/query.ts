@@ -37,6 +37,8 @@ export interface RunFilter extends OperationOptions {
   from?: CID
   config?: CID
   where?: ParamCondition[]
+  /** False to leave each run's `checkpoints` empty, for a listing that shows none (they are rows of their own to read). @default true */
+  checkpoints?: boolean
 }
 
 const PAGE = 500
@@ -58,7 +60,7 @@ export async function * listRuns (store: Store, filter: RunFilter = {}): AsyncGe
         if (info !== undefined && matches(info, filter)) kept.push({ run, info, record: record! })
       })
       // One range read per run, all of the page's at once: the database answers them on several threads.
-      await Promise.all(kept.map(async ({ run, info, record }) => { info.checkpoints = await readCheckpoints(store, run, record) }))
+      if (filter.checkpoints !== false) await Promise.all(kept.map(async ({ run, info, record }) => { info.checkpoints = await readCheckpoints(store, run, record) }))
       for (const { info } of kept) yield info
     }
   } finally {

@@ -102,7 +102,7 @@ async function endOfStep (spec: SegmentSpec, plan: SegmentsPlan, step: number): 
   const params = sortedJson(spec.params)
   const end = await withStore(spec.store, spec.wait === undefined ? {} : { wait: spec.wait }, async (store) => {
     let found: { snapshot: CID, started: number } | undefined
-    for await (const run of listRuns(store, { status: 'completed' })) {
+    for await (const run of listRuns(store, { status: 'completed', checkpoints: false })) {
       if (run.start.batch !== batch || run.start.trajectory !== wanted || run.end === undefined) continue
       if (JSON.stringify(run.start.command) !== command || sortedJson(run.start.params) !== params) continue
       if (found === undefined || run.started >= found.started) found = { snapshot: run.end.snapshot, started: run.started }
