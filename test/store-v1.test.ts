@@ -1,10 +1,10 @@
-import { cp, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import * as assert from 'uvu/assert'
 import { decode } from '../src/codec.ts'
 import { FORMAT_VERSION, closeStore, initStore, listBlobIds, listTags, mergeStores, openStore, putBlob, readBlobBytes, verifyStore } from '../src/index.ts'
-import { collect, expectCode, fixturePath, seededBytes, specSuite, tempDir } from './_helpers/store.ts'
+import { collect, expectCode, fixtureCopySuite, seededBytes } from './_helpers/store.ts'
 import { digestOf, dumpStore, expectOk, jsonLines, lines, sha256Hex, snap, sublevel, withDb, withLibrary } from './_helpers/cli.ts'
 
 // What the format 1 CLI wrote into fixtures/store-v1 (see its README.md).
@@ -15,13 +15,6 @@ const BLOBS = [SMALL, BIG, CONFIG]
 /** Its distinct chunks: the big snapshot's three 1 MiB-cut chunks (two of them equal), and the two small blobs whole. */
 const INLINE_CHUNKS = 4
 const INLINE_BYTES = 1048576 + 524288 + 15 + 17
-
-interface Ctx {
-  dir: string
-  /** A copy of the fixture (opening a store rewrites LevelDB's own files). */
-  v1: string
-  dispose: () => Promise<void>
-}
 
 /** The format recorded in the (closed) store's metadata, and the keys of its `chunk-at` and `chunk` sublevels. */
 async function rawFormat (path: string): Promise<{ format: number, located: string[], inline: string[] }> {
@@ -49,15 +42,9 @@ async function readFixtureBlobs (path: string): Promise<string[]> {
   })
 }
 
-const V1 = specSuite<Ctx>('format 1 store fixture', {} as Ctx)
-V1.before.each(async (ctx) => {
-  const { dir, dispose } = await tempDir()
-  Object.assign(ctx, { dir, dispose, v1: join(dir, 'store-v1') })
-  await cp(fixturePath('store-v1'), ctx.v1, { recursive: true })
-})
-V1.after.each(async (ctx) => { await ctx.dispose() })
+const V1 = fixtureCopySuite('format 1 store fixture', 'store-v1')
 
-V1('verify (whole and sampled) passes on a format 1 store, and ls, get and show read it while it stays format 1 with no packs', async ({ v1 }) => {
+V1('verify (whole and sampled) passes on a format 1 store, and ls, get and show read it while it stays format 1 with no packs', async ({ copy: v1 }) => {
   const before = await dumpStore(v1)
   expectOk(await snap(['verify', v1]), 'ok: 4 events, 3 blobs\n')
   expectOk(await snap(['verify', v1, '--sample', '100']), 'ok: 4 events, 3 blobs\n')
@@ -80,7 +67,7 @@ V1('verify (whole and sampled) passes on a format 1 store, and ls, get and show 
   assert.equal(await packFiles(v1), [])
 })
 
-V1('a merge that reads a format 1 store as its source leaves it unchanged and copies its inline chunks into the packs of the destination', async ({ dir, v1 }) => {
+V1('a merge that reads a format 1 store as its source leaves it unchanged and copies its inline chunks into the packs of the destination', async ({ dir, copy: v1 }) => {
   const before = await dumpStore(v1)
   const destPath = join(dir, 'dest')
   const dest = await initStore(destPath)
@@ -101,7 +88,7 @@ V1('a merge that reads a format 1 store as its source leaves it unchanged and co
   assert.equal(await readFixtureBlobs(destPath), BLOBS.map((blob) => blob.sha256))
 })
 
-V1('adding a blob to a format 1 store raises it to the current format, with a pack; old and new blobs read back and verify passes', async ({ v1 }) => {
+V1('adding a blob to a format 1 store raises it to the current format, with a pack; old and new blobs read back and verify passes', async ({ copy: v1 }) => {
   const data = seededBytes(3 * 1024 * 1024, 7)
   const added = await withLibrary(v1, async (store) => (await putBlob(store, data)).id.toString())
   const raw = await rawFormat(v1)
@@ -119,7 +106,7 @@ V1('adding a blob to a format 1 store raises it to the current format, with a pa
   expectOk(await snap(['verify', v1]), 'ok: 5 events, 5 blobs\n')
 })
 
-V1('a format 1 store is marked with the current format before its first pack is created, so an older snapstore refuses it rather than miss chunks', async ({ v1 }) => {
+V1('a format 1 store is marked with the current format before its first pack is created, so an older snapstore refuses it rather than miss chunks', async ({ copy: v1 }) => {
   // A file where the packs directory should be: the first pack cannot be created.
   await writeFile(join(v1, 'packs'), 'not a directory')
   const store = await openStore(v1)

@@ -1,10 +1,8 @@
-import { cp } from 'node:fs/promises'
-import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { decode, encode } from '../src/codec.ts'
 import { CID } from 'multiformats/cid'
 import { FORMAT_VERSION, appendEvents } from '../src/index.ts'
-import { collect, expectCode, fixturePath, specSuite, tempDir } from './_helpers/store.ts'
+import { collect, expectCode, fixtureCopySuite } from './_helpers/store.ts'
 import { blobIdOf, digestOf, dumpStore, expectOk, jsonLines, snap, sublevel, withDb, withLibrary } from './_helpers/cli.ts'
 
 // What the format 2 CLI wrote into fixtures/store-v2 (see its README.md): three runs and their checkpoints by cycle.
@@ -32,13 +30,6 @@ const CHECKPOINTS_BY_RUN = {
 /** Checkpoint rows once split: those of the five runs, and the one whose `run` names a tag.set. */
 const CHECKPOINT_ROWS = 12
 
-interface Ctx {
-  dir: string
-  /** A copy of the fixture (opening a store rewrites LevelDB's own files). */
-  v2: string
-  dispose: () => Promise<void>
-}
-
 /** The format recorded in the (closed) store, its run records as stored, and its checkpoint rows. */
 async function rawRuns (path: string): Promise<{ format: number, upgrading: boolean, records: Array<Record<string, unknown>>, rows: string[] }> {
   return await withDb(path, async (db) => ({
@@ -61,15 +52,9 @@ function checkpointsByRun (runs: Array<Record<string, unknown>>): Record<string,
   return Object.fromEntries(runs.map((run) => [run['run'], (run['checkpoints'] as Array<{ snapshot: string }>).map((c) => c.snapshot)]))
 }
 
-const V2 = specSuite<Ctx>('format 2 store fixture', {} as Ctx)
-V2.before.each(async (ctx) => {
-  const { dir, dispose } = await tempDir()
-  Object.assign(ctx, { dir, dispose, v2: join(dir, 'store-v2') })
-  await cp(fixturePath('store-v2'), ctx.v2, { recursive: true })
-})
-V2.after.each(async (ctx) => { await ctx.dispose() })
+const V2 = fixtureCopySuite('format 2 store fixture', 'store-v2')
 
-V2('ls runs, show and verify read a format 2 store\'s checkpoints from its run records and leave it format 2', async ({ v2 }) => {
+V2('ls runs, show and verify read a format 2 store\'s checkpoints from its run records and leave it format 2', async ({ copy: v2 }) => {
   const before = await dumpStore(v2)
   assert.equal(checkpointsByRun(await listedRuns(v2)), CHECKPOINTS_BY_RUN)
   const show = await snap(['show', v2, FAILED])
@@ -81,7 +66,7 @@ V2('ls runs, show and verify read a format 2 store\'s checkpoints from its run r
   assert.is((await rawRuns(v2)).format, 2)
 })
 
-V2('verify of a format 2 store names a checkpoint its run record lost', async ({ v2 }) => {
+V2('verify of a format 2 store names a checkpoint its run record lost', async ({ copy: v2 }) => {
   await withDb(v2, async (db) => {
     const runs = sublevel(db, 'p-run')
     for await (const [key, value] of runs.iterator()) {
@@ -95,7 +80,7 @@ V2('verify of a format 2 store names a checkpoint its run record lost', async ({
   assert.is(verify.stdout, `projection checkpoints ${digestOf(DONE)}:000000000000011:${ORIGIN}:000000000000011: missing\n`)
 })
 
-V2('the first write to a format 2 store moves its checkpoints into rows and makes it the current format; runs read the same and verify passes', async ({ v2 }) => {
+V2('the first write to a format 2 store moves its checkpoints into rows and makes it the current format; runs read the same and verify passes', async ({ copy: v2 }) => {
   const listed = await listedRuns(v2)
   expectOk(await snap(['tag', v2, 'again', 'start']))
   const raw = await rawRuns(v2)
@@ -110,7 +95,7 @@ V2('the first write to a format 2 store moves its checkpoints into rows and make
   assert.equal(await dumpStore(v2), upgraded, 'a rebuild from the log gives the same rows')
 })
 
-V2('an upgrade cut short after the format was raised reads the same, verifies, and is completed by the next write', async ({ v2 }) => {
+V2('an upgrade cut short after the format was raised reads the same, verifies, and is completed by the next write', async ({ copy: v2 }) => {
   const listed = await listedRuns(v2)
   // What a killed upgrade leaves: the format raised with the note that it is unfinished, one record split
   // (its rows written with it), the others not.
@@ -136,7 +121,7 @@ V2('an upgrade cut short after the format was raised reads the same, verifies, a
   expectOk(await snap(['verify', v2]), 'ok: 32 events, 7 blobs\n')
 })
 
-V2('an append refused for a missing reference leaves a format 2 store as it was', async ({ v2 }) => {
+V2('an append refused for a missing reference leaves a format 2 store as it was', async ({ copy: v2 }) => {
   const before = await dumpStore(v2)
   await withLibrary(v2, async (store) => {
     await expectCode(appendEvents(store, [{ type: 'tag.set', body: { name: 'nowhere', target: CID.parse(blobIdOf('bytes this store never saw')) } }]), 'E_NOT_FOUND')

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { appendFile, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises'
+import { appendFile, cp, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -81,6 +81,26 @@ export function specSuite<T = Record<string, never>> (name: string, context?: T)
     })
   }
   return Object.assign(register, s) as unknown as Test<T>
+}
+
+/** What a suite over a copy of a stored fixture gives each test. */
+export interface FixtureCopy {
+  dir: string
+  /** The copy of the fixture (opening a store rewrites LevelDB's own files, so tests never open the fixture itself). */
+  copy: string
+  dispose: () => Promise<void>
+}
+
+/** A suite whose every test gets a fresh copy of the fixture directory `fixture`, in a temp directory. */
+export function fixtureCopySuite (name: string, fixture: string): Test<FixtureCopy> {
+  const s = specSuite<FixtureCopy>(name, {} as FixtureCopy)
+  s.before.each(async (ctx) => {
+    const { dir, dispose } = await tempDir()
+    Object.assign(ctx, { dir, dispose, copy: join(dir, fixture) })
+    await cp(fixturePath(fixture), ctx.copy, { recursive: true })
+  })
+  s.after.each(async (ctx) => { await ctx.dispose() })
+  return s
 }
 
 /** A fresh temp directory removed by `dispose`. */
