@@ -1,8 +1,8 @@
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { cycleOf } from '../src/runs/checkpoints.ts'
-import { blobIdOf, expectError, expectOk, jsonLines, snap } from './_helpers/cli.ts'
+import { blobIdOf, expectError, expectOk, jsonLines, seed, snap } from './_helpers/cli.ts'
 import { checkpointsOf, hook, runsContext, runsIn, startCli, waitFor } from './_helpers/runs.ts'
 import { holdStoreOpen, specSuite } from './_helpers/store.ts'
 import type { Run } from './_helpers/cli.ts'
@@ -237,6 +237,30 @@ head -c 100000000 /dev/urandom > "$SNAPSTORE_OUTPUT"; touch "${join(dir, 'ended'
   }
   assert.is(result.status, 130)
   assert.is((await runsIn(store)).length, 1)
+})
+
+Files('a signal before the simulation starts stops the run there: exit 130, nothing recorded, no job directory left', async ({ dir, store }) => {
+  const [start] = await seed(store, [{ kind: 'snapshot', content: 'start state' }])
+  const sim = await script(dir, 'never.sh', `touch "${join(dir, 'ran')}"`)
+  const tmp = join(dir, 'tmp')
+  await mkdir(tmp)
+  // Another process holds the store, so run waits for it while reading its inputs: the signal comes then.
+  const holder = await holdStoreOpen(store)
+  const live = startCli(['run', store, '--wait', '30', '--from', start!, '--', sim], { TMPDIR: tmp })
+  let result
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    live.signal('SIGINT')
+    await holder.release()
+    result = await live.done
+  } finally {
+    await holder.release()
+    await live.cleanUp()
+  }
+  assert.equal([result.status, result.stderr], [130, 'snapstore: interrupted\n'])
+  assert.equal(await readdir(tmp), [])
+  assert.equal(await runsIn(store), [])
+  assert.is(await stat(join(dir, 'ran')).then(() => true, () => false), false)
 })
 
 Files.run()

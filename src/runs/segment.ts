@@ -87,15 +87,23 @@ const RECORD_WAIT_SECONDS = 600
  * each write, so other commands can read it while the segment runs.
  */
 export async function runSegment (spec: SegmentSpec): Promise<SegmentResult> {
-  const init: StoreInit = spec.wait === undefined ? {} : { wait: spec.wait }
-  const inputs = await resolveInputs(spec, init)
-  await checkExecutable(spec.command[0] ?? '')
+  // A signal before CMD starts (while inputs are copied out) stops the segment there, cleanly.
+  let early: NodeJS.Signals | undefined
+  const note = (signal: NodeJS.Signals): void => { early ??= signal }
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, note)
+  const stopIfSignalled = (): void => {
+    if (early !== undefined) throw new DOMException(`stopped by ${early} before the run started`, 'AbortError')
+  }
+  let jobDir: string | undefined
   const given = spec.jobDir ?? spec.workDir
-  const jobDir = given === undefined ? await mkdtemp(join(tmpdir(), 'snapstore-job-')) : resolve(given)
-  await mkdir(jobDir, { recursive: true })
-  const target = spec.jobDir === undefined ? resolve(spec.store) : join(jobDir, 'checkpoint.store')
   let keep = false
   try {
+    const init: StoreInit = spec.wait === undefined ? {} : { wait: spec.wait }
+    const inputs = await resolveInputs(spec, init)
+    await checkExecutable(spec.command[0] ?? '')
+    jobDir = given === undefined ? await mkdtemp(join(tmpdir(), 'snapstore-job-')) : resolve(given)
+    await mkdir(jobDir, { recursive: true })
+    const target = spec.jobDir === undefined ? resolve(spec.store) : join(jobDir, 'checkpoint.store')
     if (spec.jobDir !== undefined && await stat(join(target, 'db')).catch(() => undefined) === undefined) await closeStore(await initStore(target, init))
     const start = await startOf(spec, inputs)
     if (spec.force !== true) {
@@ -103,10 +111,11 @@ export async function runSegment (spec: SegmentSpec): Promise<SegmentResult> {
       if (done !== undefined) return done
     }
     const files = await materialise(spec, inputs, jobDir, target, init)
-    const result = await execute(spec, start, files, jobDir, target, init, () => { keep = true })
-    return result
+    stopIfSignalled()
+    return await execute(spec, start, files, jobDir, target, init, () => { keep = true }, () => early)
   } finally {
-    if (given === undefined && !keep) await rm(jobDir, { recursive: true, force: true })
+    for (const signal of FORWARDED_SIGNALS) process.off(signal, note)
+    if (given === undefined && !keep && jobDir !== undefined) await rm(jobDir, { recursive: true, force: true })
   }
 }
 
@@ -212,7 +221,7 @@ async function findCompleted (storePath: string, target: string, key: string, in
 type Start = Pick<RunStartBody, 'params' | 'seed' | 'key' | 'command'> & { from?: CID, config?: CID }
 
 /** Records the start, runs CMD, stores checkpoints as they come, and records how it ended. */
-async function execute (spec: SegmentSpec, start: Start, files: Materialised, jobDir: string, target: string, init: StoreInit, keepJobDir: () => void): Promise<SegmentResult> {
+async function execute (spec: SegmentSpec, start: Start, files: Materialised, jobDir: string, target: string, init: StoreInit, keepJobDir: () => void, earlySignal: () => NodeJS.Signals | undefined): Promise<SegmentResult> {
   const body: RunStartBody = { ...start, pid: process.pid }
   const scheduler = spec.scheduler ?? schedulerJobOf(process.env)
   if (scheduler !== undefined) body.scheduler = scheduler
@@ -244,6 +253,8 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
     child?.kill(signal)
   }
   for (const signal of FORWARDED_SIGNALS) process.on(signal, forward)
+  // One that came while this was being set up keeps CMD from starting.
+  interrupted ??= earlySignal()
   try {
     let run: CID | undefined
     await withStore(target, init, async (store) => { run = (await appendEvents(store, [{ type: 'run.start', body }]))[0]!.id })
