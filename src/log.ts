@@ -6,6 +6,7 @@ import { eventKey, parseEventKey, parsePositionKey, pad } from './keys.ts'
 import { StateOverlay } from './ops.ts'
 import { keysNeeded, projectEvent } from './projections/index.ts'
 import { exclusive, needsUpgrade, upgradeFormat } from './store.ts'
+import { runEventPositions } from './projections/run-events.ts'
 import { StoreBatch, writeBatch } from './batch.ts'
 import type { CID } from 'multiformats/cid'
 import type { Op } from './ops.ts'
@@ -253,7 +254,8 @@ export async function * iterateLog (store: Store, query: LogQuery = {}): AsyncGe
   if (query.limit !== undefined && (!Number.isInteger(query.limit) || query.limit < 0)) throw new BadInputError(`Cannot read the log: limit must be a non-negative integer, got ${query.limit}`)
   let left = query.limit ?? Infinity
   if (left === 0) return
-  const iterator = store.sub.order.keys()
+  // One run's events come from its index, where the store has one; else the whole log is read.
+  const iterator = query.run !== undefined && !needsUpgrade(store) ? pages(await runEventPositions(store, digestHex(query.run))) : store.sub.order.keys()
   try {
     for (;;) {
       query.signal?.throwIfAborted()
@@ -273,6 +275,15 @@ export async function * iterateLog (store: Store, query: LogQuery = {}): AsyncGe
     }
   } finally {
     await iterator.close()
+  }
+}
+
+/** A list read as an iterator's pages. */
+function pages (keys: readonly string[]): { nextv: (size: number) => Promise<string[]>, close: () => Promise<void> } {
+  let at = 0
+  return {
+    nextv: async (size) => keys.slice(at, at += size),
+    close: async () => undefined
   }
 }
 

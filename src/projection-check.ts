@@ -85,6 +85,8 @@ export class ProjectionCheck {
     }
     const runs = await this.#runsAsRows(store)
     for (const name of DERIVED_SUBLEVELS) {
+      // A store not yet upgraded has no index of run events (the upgrade builds it from the log).
+      if (name === 'runEvents' && runs !== store) continue
       const stored = name === 'runs' || name === 'checkpoints' ? runs : store
       await compareSublevel(name, stored.sub[name], this.#scratch.sub[name], report, signal)
     }

@@ -9,6 +9,7 @@ import { describeLockHolder } from './lock-holder.ts'
 import { CHUNKING, isChunkingParams } from './chunking/cdc.ts'
 import { Packs } from './packs/packs.ts'
 import { splitCheckpointRecords } from './projections/checkpoint-rows.ts'
+import { indexRunEvents } from './projections/run-events.ts'
 import { describeSystemError } from './system-errors.ts'
 import type { ChunkingParams } from './chunking/cdc.ts'
 import type { AbstractSublevel } from 'abstract-level'
@@ -54,6 +55,8 @@ export const SUBLEVELS = {
   runs: 'p-run',
   /** run digest:clock:origin:seq → checkpoint { snapshot, cycle, at } (a run's checkpoints, one row each) */
   checkpoints: 'p-run-checkpoint',
+  /** run digest:clock:origin:seq → empty (every event of a run: its start, checkpoints, end or failure) */
+  runEvents: 'p-run-event',
   /** clock:origin:seq:digest → run id string (runs in order of first appearance) */
   runOrder: 'p-run-order',
   /** run key:digest → empty (runs by run key, for memoisation) */
@@ -68,7 +71,7 @@ export const SUBLEVELS = {
 export type SublevelName = keyof typeof SUBLEVELS
 
 /** Sublevels that hold only what can be rebuilt from the log; `reindex` clears and rewrites them. */
-export const DERIVED_SUBLEVELS: readonly SublevelName[] = ['order', 'eventId', 'blobs', 'kinds', 'aliases', 'tags', 'tagOrder', 'origins', 'runs', 'checkpoints', 'runOrder', 'runKeys', 'lineage']
+export const DERIVED_SUBLEVELS: readonly SublevelName[] = ['order', 'eventId', 'blobs', 'kinds', 'aliases', 'tags', 'tagOrder', 'origins', 'runs', 'checkpoints', 'runEvents', 'runOrder', 'runKeys', 'lineage']
 
 type Database = ClassicLevel<string, Uint8Array>
 /** One keyspace of a store: string keys, byte values. */
@@ -237,7 +240,8 @@ export async function closeStore (store: Store): Promise<void> {
  * leaves it as it is). The format is raised first, with a note that the upgrade is unfinished, in one
  * synced write: from then on an older snapstore, which would not find chunks in packs or checkpoints in
  * rows, refuses the store with `E_VERSION` instead of misreading it. Then run checkpoints move out of the
- * run records into rows of their own, in batches, and the note is removed. An upgrade cut short is
+ * run records into rows of their own, in batches, the log's run events are indexed by run, and the note
+ * is removed. An upgrade cut short is
  * completed by the next write; readers meanwhile read each run record as it is. Callers in this process
  * share one upgrade per store.
  */
@@ -270,6 +274,7 @@ async function completeUpgrade (store: Store): Promise<void> {
     store.upgrading = true
   }
   await splitCheckpointRecords(store)
+  await indexRunEvents(store)
   await store.db.del(`${meta}upgrading`, { sync: true })
   store.upgrading = false
 }

@@ -29,14 +29,17 @@ const CHECKPOINTS_BY_RUN = {
 }
 /** Checkpoint rows once split: those of the five runs, and the one whose `run` names a tag.set. */
 const CHECKPOINT_ROWS = 12
+/** The run events of the fixture's log: 5 starts, the 12 checkpoints, 3 ends and 2 failures. */
+const RUN_EVENTS = 22
 
 /** The format recorded in the (closed) store, its run records as stored, and its checkpoint rows. */
-async function rawRuns (path: string): Promise<{ format: number, upgrading: boolean, records: Array<Record<string, unknown>>, rows: string[] }> {
+async function rawRuns (path: string): Promise<{ format: number, upgrading: boolean, records: Array<Record<string, unknown>>, rows: string[], runEvents: string[] }> {
   return await withDb(path, async (db) => ({
     format: decode<number>((await sublevel(db, 'meta').get('format'))!),
     upgrading: await sublevel(db, 'meta').get('upgrading') !== undefined,
     records: (await collect(sublevel(db, 'p-run').values())).map((value) => decode<Record<string, unknown>>(value)),
-    rows: await collect(sublevel(db, 'p-run-checkpoint').keys())
+    rows: await collect(sublevel(db, 'p-run-checkpoint').keys()),
+    runEvents: await collect(sublevel(db, 'p-run-event').keys())
   }))
 }
 
@@ -88,6 +91,7 @@ V2('the first write to a format 2 store moves its checkpoints into rows and make
   assert.is(raw.rows.length, CHECKPOINT_ROWS, 'one row per checkpoint')
   assert.ok(raw.records.every((record) => !('checkpoints' in record)), 'no run record holds checkpoints any more')
   assert.is(raw.records.length, 5, 'the record of a checkpoint alone is gone, as a rebuild keeps none')
+  assert.is(raw.runEvents.length, RUN_EVENTS, 'every run event of the log is indexed by its run')
   assert.equal(await listedRuns(v2), listed, 'every run reads as it did')
   expectOk(await snap(['verify', v2]), 'ok: 32 events, 7 blobs\n')
   const upgraded = await dumpStore(v2)

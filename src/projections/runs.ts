@@ -4,7 +4,7 @@ import { comparePositions, positionKey } from '../keys.ts'
 import { checkpointOp } from './checkpoint-rows.ts'
 import type { CID } from 'multiformats/cid'
 import type { Op, StateReader } from '../ops.ts'
-import type { RunStartBody, SnapEvent, StoredEvent } from '../types.ts'
+import type { EventPosition, RunStartBody, SnapEvent, StoredEvent } from '../types.ts'
 import type { TimedPosition } from './blobs.ts'
 
 /** The status of a run: `running` until a `run.end` (completed) or `run.fail` (failed, or interrupted). */
@@ -48,7 +48,7 @@ export function runStatus (run: RunProjection): RunStatus {
 type RunEvent = Extract<SnapEvent, { type: 'run.start' | 'run.checkpoint' | 'run.end' | 'run.fail' }>
 
 /** The run a run event belongs to, as a hex digest. */
-function runOf ({ id, event }: StoredEvent): string | undefined {
+export function runOf ({ id, event }: StoredEvent): string | undefined {
   if (event.type === 'run.start') return digestHex(id)
   if (event.type === 'run.checkpoint' || event.type === 'run.end' || event.type === 'run.fail') return digestHex(event.body.run)
   return undefined
@@ -62,11 +62,21 @@ export function runKeysNeeded (stored: StoredEvent): Array<['runs', string]> {
   return keys
 }
 
+/** The row that lists a run event among its run's events. */
+export function runEventOp (run: string, at: EventPosition): Op {
+  return { type: 'put', sublevel: 'runEvents', key: `${run}:${positionKey(at)}`, value: new Uint8Array(0) }
+}
+
 /** Updates of the run and lineage projections caused by one run event, given the current state. */
 export function runEventOps (stored: StoredEvent & { event: RunEvent }, state: StateReader): Op[] {
-  const { event } = stored
   const run = runOf(stored)!
-  const at: TimedPosition = { clock: event.clock, origin: event.origin, seq: event.seq, time: event.time }
+  const at: TimedPosition = { clock: stored.event.clock, origin: stored.event.origin, seq: stored.event.seq, time: stored.event.time }
+  return [runEventOp(run, at), ...runRecordOps(stored, run, at, state)]
+}
+
+/** The run record, checkpoint and lineage updates of one run event. */
+function runRecordOps (stored: StoredEvent & { event: RunEvent }, run: string, at: TimedPosition, state: StateReader): Op[] {
+  const { event } = stored
   if (event.type === 'run.checkpoint') {
     return [
       checkpointOp(run, withCycle({ snapshot: event.body.snapshot, at }, event.body.cycle)),
