@@ -254,8 +254,9 @@ export async function * iterateLog (store: Store, query: LogQuery = {}): AsyncGe
   if (query.limit !== undefined && (!Number.isInteger(query.limit) || query.limit < 0)) throw new BadInputError(`Cannot read the log: limit must be a non-negative integer, got ${query.limit}`)
   let left = query.limit ?? Infinity
   if (left === 0) return
-  // One run's events come from its index, where the store has one; else the whole log is read.
-  const iterator = query.run !== undefined && !needsUpgrade(store) ? pages(await runEventPositions(store, digestHex(query.run))) : store.sub.order.keys()
+  // A run's events come from their index, where the store has one; else (or for an id that is not a run's) the whole log is read.
+  const viaIndex = query.run !== undefined && !needsUpgrade(store) && (await readEventById(store, query.run))?.event.type === 'run.start'
+  const iterator = viaIndex ? pages(await runEventPositions(store, digestHex(query.run!))) : store.sub.order.keys()
   try {
     for (;;) {
       query.signal?.throwIfAborted()
