@@ -6,8 +6,8 @@ import { BadInputError, isSnapstoreError } from './errors.ts'
 import { describeSystemError, isSystemError, levelErrorCode } from './system-errors.ts'
 import { EVENTS_PER_BATCH, EventCommitter } from './log.ts'
 import { writeBatch } from './batch.ts'
-import { CHECKPOINT_ROWS_FORMAT, splitCheckpointRecords } from './projections/checkpoint-rows.ts'
-import { DERIVED_SUBLEVELS, closeStore, initStore } from './store.ts'
+import { splitCheckpointRecords } from './projections/checkpoint-rows.ts'
+import { DERIVED_SUBLEVELS, closeStore, initStore, needsUpgrade } from './store.ts'
 import type { Store, Sublevel, SublevelName } from './store.ts'
 import type { StoredEvent } from './types.ts'
 
@@ -101,7 +101,7 @@ export class ProjectionCheck {
    * will read as.
    */
   async #runsAsRows (store: Store): Promise<Store> {
-    if (store.format >= CHECKPOINT_ROWS_FORMAT && !store.upgrading) return store
+    if (!needsUpgrade(store)) return store
     const copy = await initStore(join(this.#dir, 'runs')).catch((err: unknown) => { throw scratchError(err) })
     this.#runsCopy = copy
     for (const name of ['runs', 'checkpoints'] as const) {

@@ -241,9 +241,8 @@ export async function closeStore (store: Store): Promise<void> {
  * synced write: from then on an older snapstore, which would not find chunks in packs or checkpoints in
  * rows, refuses the store with `E_VERSION` instead of misreading it. Then run checkpoints move out of the
  * run records into rows of their own, in batches, the log's run events are indexed by run, and the note
- * is removed. An upgrade cut short is
- * completed by the next write; readers meanwhile read each run record as it is. Callers in this process
- * share one upgrade per store.
+ * is removed. An upgrade cut short is completed by the next write; readers meanwhile read each run
+ * record as it is. Callers in this process share one upgrade per store.
  */
 export async function upgradeFormat (store: Store): Promise<void> {
   if (!needsUpgrade(store)) return

@@ -11,9 +11,6 @@ import type { RunProjection, RunSnapshot } from './runs.ts'
  */
 type LegacyRunRecord = RunProjection & { checkpoints?: RunSnapshot[] }
 
-/** The first store format that keeps checkpoints as rows. */
-export const CHECKPOINT_ROWS_FORMAT = 3
-
 // Run records split per batch by the upgrade.
 const RECORDS_PER_BATCH = 1000
 
