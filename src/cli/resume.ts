@@ -1,29 +1,18 @@
 import { BadInputError, LockedError, UsageError } from '../errors.ts'
 import { resolveId } from '../resolve.ts'
 import { requireRun } from '../runs/query.ts'
+import { resumePoint } from '../runs/resume-point.ts'
 import { runSegment } from '../runs/segment.ts'
 import { withStore } from '../store.ts'
 import { hostname } from 'node:os'
 import { storeInit } from './context.ts'
 import { report } from './run.ts'
 import { comparePositions } from '../keys.ts'
-import type { CID } from 'multiformats/cid'
-import type { RunSnapshot } from '../projections/runs.ts'
 import type { SegmentSpec } from '../runs/segment.ts'
 import type { StoreCommandOptions } from './context.ts'
 
 /** Options of `snapstore resume`. */
 export type ResumeOptions = StoreCommandOptions
-
-/**
- * The checkpoint a run that left no `lastCheckpoint` (its wrapper was killed) is resumed from: the one
- * of highest cycle, or without cycles, the one recorded last.
- */
-function latestCheckpoint (checkpoints: readonly RunSnapshot[]): CID | undefined {
-  const numbered = checkpoints.filter((c) => c.cycle !== undefined)
-  const pool = numbered.length > 0 ? numbered : checkpoints
-  return pool.reduce<RunSnapshot | undefined>((latest, c) => latest === undefined || (c.cycle ?? 0) > (latest.cycle ?? 0) || (c.cycle === latest.cycle && comparePositions(c.at, latest.at) > 0) ? c : latest, undefined)?.snapshot
-}
 
 /** `snapstore resume STORE RUN -- CMD`: a new run that continues RUN from its last checkpoint, same config and params. */
 export async function resume (store: string, runText: string, command: string[], options: ResumeOptions): Promise<void> {
@@ -36,7 +25,9 @@ export async function resume (store: string, runText: string, command: string[],
   if (previous.status === 'running' && previous.host === hostname() && !previous.stale) {
     throw new LockedError(`Cannot resume run ${previous.id.toString()}: it is still running here (wrapper process ${previous.start.pid ?? '?'} is alive)`)
   }
-  const last = previous.fail?.lastCheckpoint ?? latestCheckpoint(previous.checkpoints) ?? previous.start.from
+  // A run whose wrapper was killed left no lastCheckpoint: the same rule picks among its checkpoints, in the order recorded.
+  const recorded = [...previous.checkpoints].sort((a, b) => comparePositions(a.at, b.at))
+  const last = previous.fail?.lastCheckpoint ?? resumePoint(recorded)?.snapshot ?? previous.start.from
   const spec: SegmentSpec = { store, command, params: previous.start.params, seed: previous.start.seed, continues: previous.id, ...init }
   if (last !== undefined) spec.from = last
   if (previous.start.config !== undefined) spec.config = previous.start.config

@@ -19,6 +19,7 @@ import { schedulerJobOf } from './backends/backend.ts'
 import { checkExecutable } from './executable.ts'
 import { watchCheckpoints } from './checkpoints.ts'
 import { completedRunsWithKey } from './query.ts'
+import { resumePoint } from './resume-point.ts'
 import { deriveSeed, runKey } from './run-key.ts'
 import type { ChildProcess } from 'node:child_process'
 import type { CID } from 'multiformats/cid'
@@ -288,19 +289,18 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
     await rm(outputPath, { force: true })
     const append = async (work: (store: Store) => Promise<void>): Promise<void> => { await withStore(target, recording, work) }
 
-    // The checkpoint to resume from: what CMD wrote as it was stopped, else the highest cycle, else the latest.
-    let restart: { id: CID, cycle?: number, final: boolean } | undefined
-    let lastCycle: number | undefined
+    // The checkpoints stored, in order, and what CMD wrote as it was stopped: the state to resume from, if any.
+    const stored: Array<{ id: CID, cycle?: number }> = []
+    let final: CID | undefined
     let storeError: unknown
-    const storeCheckpoint = async (path: string, name: string, cycle: number | undefined, final = false): Promise<void> => {
+    const storeCheckpoint = async (path: string, name: string, cycle: number | undefined, isFinal = false): Promise<void> => {
       // Once one could not be stored (the store held past the wait), the rest are kept in the job directory, not waited for.
       if (storeError !== undefined) throw storeError
       await append(async (store) => {
         const { id } = await addBlob(store, 'snapshot', { path }, { nameIfNew: name })
         await appendEvents(store, [{ type: 'run.checkpoint', body: { run, snapshot: id, ...(cycle === undefined ? {} : { cycle }) } }])
-        const better = restart === undefined || (!restart.final && (cycle === undefined ? restart.cycle === undefined : restart.cycle === undefined || cycle >= restart.cycle))
-        if (final || better) restart = cycle === undefined ? { id, final } : { id, cycle, final }
-        if (cycle !== undefined) lastCycle = Math.max(lastCycle ?? cycle, cycle)
+        stored.push(cycle === undefined ? { id } : { id, cycle })
+        if (isFinal) final = id
       })
     }
     const watcher = watchCheckpoints(checkpointDir, stagingDir, async (file) => { await storeCheckpoint(file.path, file.name, file.cycle) }, (err) => { storeError ??= err })
@@ -331,13 +331,14 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
     if (start.from !== undefined) result.from = start.from
     const fail = async (reason: string, extra: Partial<RunFailBody> = {}): Promise<SegmentResult> => {
       const failure: RunFailBody = { run, reason, ...extra }
-      if (restart !== undefined) failure.lastCheckpoint = restart.id
+      const resumeFrom = final ?? resumePoint(stored)?.id
+      if (resumeFrom !== undefined) failure.lastCheckpoint = resumeFrom
       // After the store was held past the wait, or a signal ended the waiting, the failure is tried with the usual wait.
       const hurry = storeError instanceof LockedError || patience.signal.aborted
       await withStore(target, hurry ? { wait: init.wait ?? 5 } : recording, async (store) => { await appendEvents(store, [{ type: 'run.fail', body: failure }]) })
       return { ...result, status: reason === 'interrupted' ? 'interrupted' : 'failed', reason }
     }
-    const stopped = interrupted !== undefined ? interrupted : exit.signal ?? undefined
+    const stopped = interrupted ?? exit.signal ?? undefined
     const output = await stat(outputPath).catch(() => undefined)
     if (interrupted !== undefined && output !== undefined) {
       // What a simulation wrote as it stopped is the state to resume from: kept as a checkpoint without a cycle.
@@ -358,6 +359,8 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
     if (exit.signal !== null) return { ...await fail(`killed by ${exit.signal}`, { signal: exit.signal }), exitCode: 128 + signalNumber(exit.signal) }
     if (exit.code !== 0) return await fail(`exit code ${exit.code ?? 1}`, { exitCode: exit.code ?? 1 })
     if (output === undefined) return { ...await fail('no output', { exitCode: 0 }), exitCode: 1 }
+    // The run's cycles: the highest any checkpoint reached.
+    const lastCycle = stored.reduce<number | undefined>((max, c) => c.cycle === undefined ? max : Math.max(max ?? c.cycle, c.cycle), undefined)
     let end: CID | undefined
     try {
       await append(async (store) => {
