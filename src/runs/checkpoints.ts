@@ -45,6 +45,33 @@ export function watchCheckpoints (dir: string, stagingDir: string, store: (file:
   let staged = 0
   let queue: Promise<void> = Promise.resolve()
   let scanning: Promise<void> | undefined
+  /**
+   * Stores one file seen, from its link; when CMD removed the link (with its directory), from the file
+   * itself if it is still the same. A linked file that cannot be stored keeps its link, for the user.
+   */
+  const storeSeen = async (name: string, file: Taken, identity: string): Promise<void> => {
+    const here = join(dir, name)
+    const cycle = cycleOf(name)
+    for (;;) {
+      if (file.staged && !await exists(file.path)) {
+        const now = await lstat(here).catch(() => undefined)
+        if (now === undefined || identityOf(now) !== identity) return
+        file.staged = false
+        file.path = here
+      }
+      try {
+        await store(cycle === undefined ? { name, path: file.path } : { name, path: file.path, cycle })
+        break
+      } catch (err) {
+        if (file.staged && !await exists(file.path)) continue
+        // Not linked, and renamed or removed before it could be stored: not a checkpoint under this name.
+        if (file.staged || await exists(file.path)) throw err
+        if (known.get(name) === identity) known.delete(name)
+        return
+      }
+    }
+    if (file.staged) await rm(file.path, { force: true })
+  }
   const scan = async (everything: boolean): Promise<void> => {
     const recheck = new Set(changed)
     changed.clear()
@@ -63,34 +90,7 @@ export function watchCheckpoints (dir: string, stagingDir: string, store: (file:
         continue
       }
       known.set(name, identity)
-      const checkpoint: CheckpointFile = { name, path: file.path }
-      const cycle = cycleOf(name)
-      if (cycle !== undefined) checkpoint.cycle = cycle
-      queue = queue.then(async () => {
-        const here = join(dir, name)
-        for (;;) {
-          if (file.staged && !await exists(file.path)) {
-            // The link went with its directory (CMD tidied the job directory): read the file where it is, if it still is.
-            const now = await lstat(here).catch(() => undefined)
-            if (now === undefined || identityOf(now) !== identity) return
-            file.staged = false
-            file.path = here
-            checkpoint.path = here
-          }
-          try {
-            await store(checkpoint)
-            break
-          } catch (err) {
-            if (file.staged && !await exists(file.path)) continue
-            // Linked, it stays in the staging directory for the user; not linked, and renamed or removed
-            // before it could be stored, it is not a checkpoint under this name.
-            if (file.staged || await exists(file.path)) throw err
-            if (known.get(name) === identity) known.delete(name)
-            return
-          }
-        }
-        if (file.staged) await rm(file.path, { force: true })
-      }).catch(onError)
+      queue = queue.then(async () => { await storeSeen(name, file, identity) }).catch(onError)
     }
   }
   // A change seen while a scan runs is scanned for as soon as that scan ends, not at the next poll.
@@ -153,8 +153,16 @@ function watchIfPossible (dir: string, onChange: (filename: string | null) => vo
   }
 }
 
+/** A file taken for storing: where to read it, and whether that is a link the watcher made. */
+interface Taken {
+  path: string
+  staged: boolean
+  ino: number
+  birthtimeMs: number
+}
+
 /** The regular file at `dir/name` (not a link to one), linked to `stagedPath` when the file system allows; undefined when it is gone or not a file. */
-async function take (dir: string, name: string, stagedPath: string): Promise<{ path: string, staged: boolean, ino: number, birthtimeMs: number } | undefined> {
+async function take (dir: string, name: string, stagedPath: string): Promise<Taken | undefined> {
   const path = join(dir, name)
   const linked = await link(path, stagedPath).then(() => true, async (err: NodeJS.ErrnoException) => {
     // The staging directory itself gone (CMD tidied the job directory): made again, once.
