@@ -164,40 +164,61 @@ async function prefetchState (store: Store, events: readonly StoredEvent[], stat
 
 /** Fails with `E_NOT_FOUND` unless every blob and event the events name is stored or among the events. */
 export async function checkReferences (store: Store, events: readonly StoredEvent[]): Promise<void> {
-  const batchIds = new Set(events.map((e) => digestHex(e.id)))
-  const wanted = events.map(({ event }) => {
-    const refs = eventReferences(event)
-    return { event, blobs: refs.blobs.map((cid) => ({ cid, hex: digestHex(cid) })), others: [...refs.events, ...refs.either].map((cid) => ({ cid, hex: digestHex(cid) })) }
-  })
+  const inCall = new Set<string>()
+  for (const { id } of events) inCall.add(digestHex(id))
+  const references: Array<{ event: SnapEvent, cid: CID, hex: string, blob: boolean }> = []
+  // A blob.add's blob is read whole (its size is checked); every other reference is only looked up.
+  const sized = new Set<string>()
   const blobKeys = new Set<string>()
   const eventKeys = new Set<string>()
-  for (const { blobs, others } of wanted) {
-    for (const { hex } of blobs) blobKeys.add(hex)
-    for (const { cid, hex } of others) if (!batchIds.has(hex)) (cid.code === RAW ? blobKeys : eventKeys).add(hex)
+  for (const { event } of events) {
+    const refs = eventReferences(event)
+    for (const cid of refs.blobs) {
+      const hex = digestHex(cid)
+      references.push({ event, cid, hex, blob: true })
+      if (event.type === 'blob.add') sized.add(hex)
+      else blobKeys.add(hex)
+    }
+    for (const cid of [...refs.events, ...refs.either]) {
+      const hex = digestHex(cid)
+      references.push({ event, cid, hex, blob: false })
+      if (!inCall.has(hex)) (cid.code === RAW ? blobKeys : eventKeys).add(hex)
+    }
   }
+  for (const hex of sized) blobKeys.delete(hex)
   // One read per keyspace for the whole call, not one per event.
-  const blobs = await lookUp(store, 'blob', blobKeys)
-  const stored = await lookUp(store, 'eventId', eventKeys)
-  for (const { event, blobs: blobRefs, others } of wanted) {
-    for (const { cid, hex } of blobRefs) {
-      const record = blobs.get(hex)
-      if (record === undefined) throw new NotFoundError(`Cannot record ${event.type}: blob "${cid.toString()}" is not in the store`)
+  const records = await readMany(store, 'blob', sized)
+  const blobs = await holding(store, 'blob', blobKeys)
+  const stored = await holding(store, 'eventId', eventKeys)
+  for (const { event, cid, hex, blob } of references) {
+    if (blob) {
+      const record = records.get(hex)
+      if (record === undefined && !blobs.has(hex)) throw new NotFoundError(`Cannot record ${event.type}: blob "${cid.toString()}" is not in the store`)
       if (event.type === 'blob.add') {
-        const { size } = decode<{ size: number }>(record)
+        const { size } = decode<{ size: number }>(record!)
         if (size !== event.body.size) throw new BadInputError(`Cannot record blob.add: blob "${cid.toString()}" has ${size} bytes, not ${event.body.size}`)
       }
-    }
-    for (const { cid, hex } of others) {
-      if (!batchIds.has(hex) && !blobs.has(hex) && !stored.has(hex)) throw new NotFoundError(`Cannot record ${event.type}: "${cid.toString()}" is not in the store`)
+    } else if (!inCall.has(hex) && !blobs.has(hex) && !records.has(hex) && !stored.has(hex)) {
+      throw new NotFoundError(`Cannot record ${event.type}: "${cid.toString()}" is not in the store`)
     }
   }
 }
 
-async function lookUp (store: Store, sublevel: 'blob' | 'eventId', keys: Set<string>): Promise<Map<string, Uint8Array>> {
+/** The values at `keys` that exist, by key. */
+async function readMany (store: Store, sublevel: 'blob', keys: Set<string>): Promise<Map<string, Uint8Array>> {
   const list = [...keys]
   const values = list.length === 0 ? [] : await store.sub[sublevel].getMany(list)
   const found = new Map<string, Uint8Array>()
   list.forEach((key, i) => { if (values[i] !== undefined) found.set(key, values[i]!) })
+  return found
+}
+
+/** Those of `keys` that exist, without reading their values. */
+async function holding (store: Store, sublevel: 'blob' | 'eventId', keys: Set<string>): Promise<Set<string>> {
+  const list = [...keys]
+  const held = list.length === 0 ? [] : await store.sub[sublevel].hasMany(list)
+  const found = new Set<string>()
+  list.forEach((key, i) => { if (held[i] === true) found.add(key) })
   return found
 }
 
