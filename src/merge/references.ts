@@ -12,7 +12,7 @@ import type { MergeSource } from './source.ts'
 /**
  * What the checking pass of a merge learns from the incoming events, a group at a time: the events that
  * arrive, the blobs the destination lacks (to copy), and the size each `blob.add` states. The destination
- * is asked about a whole group's references with one `getMany` per keyspace, not one read per reference.
+ * is asked about a whole group's references with one read per keyspace, not one read per reference.
  */
 export class IncomingReferences {
   /** The digests of the incoming events' ids, kept compactly: every incoming event adds one. */
@@ -82,8 +82,8 @@ export class IncomingReferences {
     }
     if (eventKeys.size > 0) {
       const keys = [...eventKeys]
-      const found = await this.#dest.sub.eventId.getMany(keys)
-      keys.forEach((hex, i) => { if (found[i] !== undefined) this.#destEvents.add(hex) })
+      const held = await this.#dest.sub.eventId.hasMany(keys)
+      keys.forEach((hex, i) => { if (held[i] === true) this.#destEvents.add(hex) })
     }
   }
 }
