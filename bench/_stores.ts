@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { open, readFile } from 'node:fs/promises'
-import { basename } from 'node:path'
+import { basename, dirname, relative } from 'node:path'
 import { appendEvents, closeStore, digestHex, initStore, putBlob } from '../src/index.ts'
 import { check, command } from './_lib.ts'
 import type { CID } from 'multiformats/cid'
@@ -26,6 +26,21 @@ export async function buildSnapshotStore (path: string, set: InputSet): Promise<
     }
   } finally {
     await closeStore(store)
+  }
+}
+
+/**
+ * Commits every file of every set into a new git repository the way a user does: `git add` of each set's
+ * directory (files stay where they are, the work tree is their common parent), then `git commit`, one commit
+ * per set. The objects are loose, so a fetch from it packs them (compression and a delta search), as a fetch
+ * from a user's repository does.
+ */
+export function gitAddCommits (gitDir: string, workTree: string, sets: readonly InputSet[]): void {
+  command('git', ['init', '-q', '--bare', gitDir])
+  const git = ['-c', 'user.name=bench', '-c', 'user.email=bench@example.invalid', '--git-dir', gitDir, '--work-tree', workTree]
+  for (const [s, set] of sets.entries()) {
+    command('git', [...git, 'add', relative(workTree, dirname(set.files[0]!))])
+    command('git', [...git, 'commit', '-q', '-m', `store ${s}`])
   }
 }
 

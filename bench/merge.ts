@@ -10,7 +10,7 @@ import {
   CLI, QUICK, SNAPSTORE_LEVEL_OPTIONS, blobIdString, check, command, compare, dirBytes, formatNumber, formatSeconds, gitEnabled, knob,
   makeInputs, progress, removeDir, rounds, runAsMain, tempDir, timed
 } from './_lib.ts'
-import { buildSnapshotStore, gitBlobCount, gitImport } from './_stores.ts'
+import { buildSnapshotStore, gitAddCommits, gitBlobCount, gitImport } from './_stores.ts'
 import type { CID } from 'multiformats/cid'
 import type { Comparison, Contender, InputSet, ScenarioResult } from './_lib.ts'
 import type { EventDraft, MergeResult, Store } from '../src/index.ts'
@@ -150,6 +150,9 @@ function checkTotals (who: string, results: readonly MergeResult[], events: numb
     `${who} merged ${sum((r) => r.events)} events, ${sum((r) => r.blobs)} blobs, ${sum((r) => r.bytes)} bytes; expected ${events}, ${blobs}, ${bytes}`)
 }
 
+const GIT_FETCH_ADDED = 'git fetch A → empty bare B, A made with git add + git commit'
+const GIT_FETCH_WHOLE = 'git fetch A → empty bare B, A made by git fast-import (blobs packed whole)'
+
 /** Part 1: many stores of 64 KiB snapshots merged one after another into a fresh store, beside git fetch and plain copies of the same bytes. */
 async function snapshotMerge (
   storeCount: number, perStore: number, kib: number, n: number, withGit: boolean,
@@ -171,12 +174,21 @@ async function snapshotMerge (
   const sourceBytes = await Promise.all(sources.map(async (source) => await dirBytes(source)))
   notes.push(`${storeCount} source stores hold ${(sourceBytes.reduce((a, b) => a + b, 0) / MiB).toFixed(1)} MiB on disk for ${(bytes / MiB).toFixed(1)} MiB of snapshots`)
 
+  // Two git repositories of the same files: one made as users make them (git add, git commit), the
+  // reference of the target; one made by fast-import with every blob stored whole, git's best case.
   let gitA = ''
+  let gitAdded = ''
   if (withGit) {
+    gitAdded = join(data, 'git-added')
+    const added = `git add + git commit ${total} files (${storeCount} commits)`
+    setup[added] = await timed(async () => { gitAddCommits(gitAdded, join(data, 'files'), sets) })
+    check(gitBlobCount(gitAdded) === total, `git add stored ${gitBlobCount(gitAdded)} blobs, not ${total}`)
+    progress(`${added} in ${setup[added]!.toFixed(1)} s`)
     gitA = join(data, 'git-a')
-    setup[`git fast-import ${total} files (${storeCount} commits)`] = await timed(async () => { await gitImport(gitA, sets) })
+    const imported = `git fast-import ${total} files (${storeCount} commits)`
+    setup[imported] = await timed(async () => { await gitImport(gitA, sets) })
     check(gitBlobCount(gitA) === total, `git fast-import stored ${gitBlobCount(gitA)} blobs, not ${total}`)
-    progress(`git fast-import in ${setup[`git fast-import ${total} files (${storeCount} commits)`]!.toFixed(1)} s`)
+    progress(`${imported} in ${setup[imported]!.toFixed(1)} s`)
   }
 
   let dir = ''
@@ -248,10 +260,26 @@ async function snapshotMerge (
   if (withGit) {
     let gitB = ''
     contenders.push({
-      name: 'git fetch A → empty bare B (local path)',
+      name: `${GIT_FETCH_ADDED} (local path)`,
       role: 'reference',
       external: true,
-      note: 'upload-pack + pack-objects in A, index-pack (inflate + SHA-1) in B',
+      note: 'A as users make it: loose objects, which pack-objects in A compresses and searches for deltas; index-pack (inflate + SHA-1) in B',
+      ...(QUICK ? {} : { maxRounds: 1 }),
+      setup: async () => {
+        dir = await tempDir('merge-git-added')
+        command('git', ['init', '-q', '--bare', join(dir, 'b.git')])
+      },
+      run: async () => { command('git', ['--git-dir', join(dir, 'b.git'), 'fetch', '--quiet', gitAdded, 'refs/heads/*:refs/heads/*'], { measureRss: true }) },
+      teardown: async () => {
+        check(gitBlobCount(join(dir, 'b.git')) === total, `git fetch brought ${gitBlobCount(join(dir, 'b.git'))} blobs, not ${total}`)
+        await removeDir(dir)
+      }
+    })
+    contenders.push({
+      name: `${GIT_FETCH_WHOLE} (local path)`,
+      role: 'reference',
+      external: true,
+      note: 'git\'s best case: A\'s blobs are packed whole by fast-import, and pack-objects sends them as they are (no compression, no delta search); index-pack (inflate + SHA-1) in B',
       ...(QUICK ? {} : { maxRounds: 1 }),
       setup: async () => {
         if (gitPair !== undefined) await removeDir(gitPair.b)
@@ -334,12 +362,13 @@ async function snapshotMerge (
   })
   const subject = comparison.measurements.find((m) => m.role === 'subject')!
   notes.push(`snapshot merge as events: ${total} blob.add events with their ${kib} KiB blobs at ${formatNumber(total / subject.seconds)} events/s`)
-  const git = comparison.measurements.find((m) => m.name.startsWith('git fetch'))
-  if (git !== undefined) {
+  const git = comparison.measurements.find((m) => m.name.startsWith(GIT_FETCH_ADDED))
+  const gitBest = comparison.measurements.find((m) => m.name.startsWith(GIT_FETCH_WHOLE))
+  if (git !== undefined && gitBest !== undefined) {
     const met = subject.rate! >= 10 * git.rate!
-    comparison.target = { description: 'snapshot merge ≥ 10× git fetch of the same bytes', value: 10 * git.rate!, kind: 'min', actual: subject.rate!, met }
+    comparison.target = { description: 'snapshot merge ≥ 10× git fetch of the same bytes (from a repository made with git add + git commit)', value: 10 * git.rate!, kind: 'min', actual: subject.rate!, met }
     const floor = comparison.measurements.find((m) => m.name.includes('pack files copied'))!
-    notes.push(`10× git fetch is ${formatNumber(10 * git.rate!)} MiB/s here; writing the same chunk bytes durably, with nothing checked, runs at ${formatNumber(floor.rate!)} MiB/s in this run`)
+    notes.push(`10× git fetch is ${formatNumber(10 * git.rate!)} MiB/s here; the merge runs at ${(subject.rate! / git.rate!).toFixed(1)}× git fetch from a repository made with git add, ${(subject.rate! / gitBest.rate!).toFixed(1)}× git fetch at its best (blobs already packed whole); writing the same chunk bytes durably, with nothing checked, runs at ${formatNumber(floor.rate!)} MiB/s in this run`)
   }
   await removeDir(join(data, 'files'))
   return gitPair === undefined ? { comparison } : { comparison, gitPair }
@@ -544,7 +573,7 @@ export async function mergeScenario (): Promise<ScenarioResult> {
   if (!withGit) notes.push('git references skipped (SNAPSTORE_BENCH_GIT=0 or git missing)')
   else {
     notes.push('git fetch and the CLI snapshot merge run one round outside quick mode (slow and steady); their median is that round')
-    notes.push('git fetch reference: repository A is one pack written by git fast-import, so upload-pack reuses its compressed objects and searches no deltas, git\'s fastest case; DESIGN.md §6 quotes about 7 s per 1,000 such files when A holds loose objects (git add), not measured here')
+    notes.push('git fetch references: the target is judged against a repository made as users make one (git add, git commit: loose objects, which the fetch compresses and searches for deltas, finding none in random bytes; DESIGN.md §6 quotes about 7 s per 1,000 such files); the fast-import repository holds one pack of blobs stored whole, which upload-pack sends as they are: git\'s fastest case, shown beside it')
   }
   if (!QUICK && events < 1_000_000) notes.push(`${events} events, not the issue's 1,000,000: at 1,000,000 the build (95–125 s at 8–11k events/s) and the merge (145–160 s) take the scenario to about 8.5 min on 2 cores; SNAPSTORE_BENCH_MERGE_EVENTS=1000000 for that size`)
   notes.push(WEPY)
