@@ -67,6 +67,22 @@ echo final > "$SNAPSTORE_OUTPUT"`)
   assert.equal(await checkpointIds(store, 'same-name'), [1, 2, 3].map((i) => ({ snapshot: blobIdOf(`state ${i}\n`), cycle: null })))
 })
 
+Files('checkpoints moved in together are recorded in the order of the numbers in their names', async ({ dir, store }) => {
+  // All twelve renames happen within a few milliseconds, highest number first.
+  const sim = await script(dir, 'burst.sh', `
+node -e '
+const fs = require("fs"), d = process.env.SNAPSTORE_CHECKPOINTS
+const order = [12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]
+for (const n of order) fs.writeFileSync(d + "/.c" + n, "state " + n)
+for (const n of order) fs.renameSync(d + "/.c" + n, d + "/ck-" + n)'
+echo final > "$SNAPSTORE_OUTPUT"`)
+  expectOk(await snap(['run', store, '--', sim]))
+  const log = await snap(['log', store, '--type', 'run.checkpoint', '--json'])
+  expectOk(log)
+  const recorded = jsonLines(log.stdout).map((e) => (e['body'] as { cycle: number }).cycle)
+  assert.equal(recorded, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+})
+
 Files('checkpoints removed by the simulation while the store is held elsewhere are still stored', async ({ dir, store }) => {
   // Keeps only its newest checkpoints, as rolling-checkpoint codes do, while another process holds the store.
   const sim = await script(dir, 'rolling.sh', `

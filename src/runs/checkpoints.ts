@@ -29,9 +29,12 @@ function isWorkInProgress (name: string): boolean {
 // Names in the order a person reads them: "ckpt_9" before "ckpt_12".
 const byNumbers = new Intl.Collator('en', { numeric: true }).compare
 
+/** Milliseconds from a change seen in the checkpoint directory to the scan that finds it. */
+const SETTLE_MS = 100
+
 /**
  * Watches a directory into which a simulation moves checkpoint files whole, handing each new file to
- * `store` once, one at a time, a burst of them in the order of the numbers in their names. A file is
+ * `store` once, one at a time, those moved in within SETTLE_MS of each other in the order of the numbers in their names. A file is
  * new when its name holds a file not seen under that name before, so a name reused for each checkpoint
  * (renamed onto) gives a checkpoint each time. Each file is linked into `stagingDir` as soon as it is
  * seen, so it is stored even when the simulation removes or replaces it before its turn; entries that
@@ -108,10 +111,16 @@ export function watchCheckpoints (dir: string, stagingDir: string, store: (file:
       }
     })
   }
+  // A change is scanned for SETTLE_MS after it is seen, with every change seen meanwhile: files moved in
+  // together are found by one scan, and so stored in the order of their numbers.
+  let settling: NodeJS.Timeout | undefined
   const watcher = watchIfPossible(dir, (filename) => {
     if (filename === null) unnamedChange = true
     else changed.add(filename)
-    trigger()
+    settling ??= setTimeout(() => {
+      settling = undefined
+      trigger()
+    }, SETTLE_MS)
   }, onError)
   // fs.watch can miss events on some file systems (NFS, some container mounts): a slow poll finds new
   // names there (a name renamed onto is then seen at the end, when every name is looked at once more).
@@ -119,6 +128,7 @@ export function watchCheckpoints (dir: string, stagingDir: string, store: (file:
   return {
     stop: async () => {
       clearInterval(poll)
+      clearTimeout(settling)
       watcher?.close()
       while (scanning !== undefined) await scanning
       await scan(true).catch(onError)
