@@ -80,7 +80,7 @@ function buildProgram (): Command {
 
   withStoreOptions(program.command('show')
     .argument('<store>', 'store directory')
-    .argument('[id]', 'a blob or event (no id: the store\'s totals)')
+    .argument('[id]', 'a blob, run or event (no id: the store\'s totals)')
     .description('describe a blob, run or event, or the whole store')
     .option('--lineage', 'for a snapshot: the chain of runs that produced it'))
     .action(async (store: string, id: string | undefined, options) => { await (await import('./show.ts')).show(store, id, options) })

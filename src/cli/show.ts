@@ -14,7 +14,7 @@ import type { CID } from 'multiformats/cid'
 import type { RunInfo } from '../runs/query.ts'
 import type { Store } from '../store.ts'
 
-/** `snapstore show STORE [ID]`: describes a blob or event, or (no id) the store's totals. */
+/** `snapstore show STORE [ID]`: describes a blob, run or event, or (no id) the store's totals. */
 export async function show (path: string, idText: string | undefined, options: StoreCommandOptions & { lineage?: boolean }): Promise<void> {
   await withStore(path, storeInit(options), async (store) => {
     if (idText === undefined) {
