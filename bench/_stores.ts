@@ -32,12 +32,13 @@ export async function buildSnapshotStore (path: string, set: InputSet): Promise<
 /**
  * Commits every file of every set into a new git repository the way a user does: `git add` of each set's
  * directory (files stay where they are, the work tree is their common parent), then `git commit`, one commit
- * per set. The objects are loose, so a fetch from it packs them (compression and a delta search), as a fetch
- * from a user's repository does.
+ * per set. The objects stay loose (as they are until git gc packs them), so a fetch from it packs them:
+ * compression and a delta search, as a fetch from a user's repository between two gcs does.
  */
 export function gitAddCommits (gitDir: string, workTree: string, sets: readonly InputSet[]): void {
   command('git', ['init', '-q', '--bare', gitDir])
-  const git = ['-c', 'user.name=bench', '-c', 'user.email=bench@example.invalid', '--git-dir', gitDir, '--work-tree', workTree]
+  // gc.auto=0: git commit would otherwise start packing past 6,700 loose objects, in the background, during the measurements.
+  const git = ['-c', 'user.name=bench', '-c', 'user.email=bench@example.invalid', '-c', 'gc.auto=0', '--git-dir', gitDir, '--work-tree', workTree]
   for (const [s, set] of sets.entries()) {
     command('git', [...git, 'add', relative(workTree, dirname(set.files[0]!))])
     command('git', [...git, 'commit', '-q', '-m', `store ${s}`])

@@ -150,8 +150,8 @@ function checkTotals (who: string, results: readonly MergeResult[], events: numb
     `${who} merged ${sum((r) => r.events)} events, ${sum((r) => r.blobs)} blobs, ${sum((r) => r.bytes)} bytes; expected ${events}, ${blobs}, ${bytes}`)
 }
 
-const GIT_FETCH_ADDED = 'git fetch A → empty bare B, A made with git add + git commit'
-const GIT_FETCH_WHOLE = 'git fetch A → empty bare B, A made by git fast-import (blobs packed whole)'
+const GIT_FETCH_ADDED = 'git fetch A → empty bare B, A made with git add + git commit (loose objects)'
+const GIT_FETCH_WHOLE = 'git fetch A → empty bare B, A\'s blobs packed whole (git fast-import)'
 
 /** Part 1: many stores of 64 KiB snapshots merged one after another into a fresh store, beside git fetch and plain copies of the same bytes. */
 async function snapshotMerge (
@@ -573,7 +573,7 @@ export async function mergeScenario (): Promise<ScenarioResult> {
   if (!withGit) notes.push('git references skipped (SNAPSTORE_BENCH_GIT=0 or git missing)')
   else {
     notes.push('git fetch and the CLI snapshot merge run one round outside quick mode (slow and steady); their median is that round')
-    notes.push('git fetch references: the target is judged against a repository made as users make one (git add, git commit: loose objects, which the fetch compresses and searches for deltas, finding none in random bytes; DESIGN.md §6 quotes about 7 s per 1,000 such files); the fast-import repository holds one pack of blobs stored whole, which upload-pack sends as they are: git\'s fastest case, shown beside it')
+    notes.push('git fetch references: the target is judged against a repository made as users make one (git add, git commit), whose objects are loose until git gc packs them: the fetch compresses them and searches for deltas, finding none in random bytes (DESIGN.md §6 quotes about 7 s per 1,000 such files). In a repository whose blobs are already packed whole (after git gc, or here git fast-import), upload-pack sends them as they are: git\'s fastest case, shown beside it')
   }
   if (!QUICK && events < 1_000_000) notes.push(`${events} events, not the issue's 1,000,000: at 1,000,000 the build (95–125 s at 8–11k events/s) and the merge (145–160 s) take the scenario to about 8.5 min on 2 cores; SNAPSTORE_BENCH_MERGE_EVENTS=1000000 for that size`)
   notes.push(WEPY)
