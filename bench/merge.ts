@@ -153,6 +153,37 @@ function checkTotals (who: string, results: readonly MergeResult[], events: numb
 const GIT_FETCH_ADDED = 'git fetch A → empty bare B, A made with git add + git commit (loose objects)'
 const GIT_FETCH_WHOLE = 'git fetch A → empty bare B, A\'s blobs packed whole (git fast-import)'
 
+/**
+ * `git fetch` of every branch of the repository `from` into a fresh bare repository (one round outside quick
+ * mode), checked to bring `total` blobs; the last pair is handed to `keep` instead of removed.
+ */
+function gitFetchContender (name: string, from: string, total: number, note: string, keep?: (pair: { a: string, b: string }) => void): Contender {
+  let into = ''
+  let kept: string | undefined
+  return {
+    name,
+    role: 'reference',
+    external: true,
+    note,
+    ...(QUICK ? {} : { maxRounds: 1 }),
+    setup: async () => {
+      into = await tempDir('merge-git-b')
+      command('git', ['init', '-q', '--bare', into])
+    },
+    run: async () => { command('git', ['--git-dir', into, 'fetch', '--quiet', from, 'refs/heads/*:refs/heads/*'], { measureRss: true }) },
+    teardown: async () => {
+      check(gitBlobCount(into) === total, `git fetch brought ${gitBlobCount(into)} blobs, not ${total}`)
+      if (keep === undefined) {
+        await removeDir(into)
+        return
+      }
+      if (kept !== undefined) await removeDir(kept)
+      kept = into
+      keep({ a: from, b: into })
+    }
+  }
+}
+
 /** Part 1: many stores of 64 KiB snapshots merged one after another into a fresh store, beside git fetch and plain copies of the same bytes. */
 async function snapshotMerge (
   storeCount: number, perStore: number, kib: number, n: number, withGit: boolean,
@@ -258,41 +289,12 @@ async function snapshotMerge (
   }
   let gitPair: { a: string, b: string } | undefined
   if (withGit) {
-    let gitB = ''
-    contenders.push({
-      name: `${GIT_FETCH_ADDED} (local path)`,
-      role: 'reference',
-      external: true,
-      note: 'A as users make it: loose objects, which pack-objects in A compresses and searches for deltas; index-pack (inflate + SHA-1) in B',
-      ...(QUICK ? {} : { maxRounds: 1 }),
-      setup: async () => {
-        dir = await tempDir('merge-git-added')
-        command('git', ['init', '-q', '--bare', join(dir, 'b.git')])
-      },
-      run: async () => { command('git', ['--git-dir', join(dir, 'b.git'), 'fetch', '--quiet', gitAdded, 'refs/heads/*:refs/heads/*'], { measureRss: true }) },
-      teardown: async () => {
-        check(gitBlobCount(join(dir, 'b.git')) === total, `git fetch brought ${gitBlobCount(join(dir, 'b.git'))} blobs, not ${total}`)
-        await removeDir(dir)
-      }
-    })
-    contenders.push({
-      name: `${GIT_FETCH_WHOLE} (local path)`,
-      role: 'reference',
-      external: true,
-      note: 'git\'s best case: A\'s blobs are packed whole by fast-import, and pack-objects sends them as they are (no compression, no delta search); index-pack (inflate + SHA-1) in B',
-      ...(QUICK ? {} : { maxRounds: 1 }),
-      setup: async () => {
-        if (gitPair !== undefined) await removeDir(gitPair.b)
-        gitB = await tempDir('merge-git-b')
-        command('git', ['init', '-q', '--bare', gitB])
-      },
-      run: async () => { command('git', ['--git-dir', gitB, 'fetch', '--quiet', gitA, 'refs/heads/*:refs/heads/*'], { measureRss: true }) },
-      teardown: async () => {
-        check(gitBlobCount(gitB) === total, `git fetch brought ${gitBlobCount(gitB)} blobs, not ${total}`)
-        // The last one is kept for the no-op fetch reference below.
-        gitPair = { a: gitA, b: gitB }
-      }
-    })
+    contenders.push(gitFetchContender(`${GIT_FETCH_ADDED} (local path)`, gitAdded, total,
+      'A as users make it: loose objects, which pack-objects in A compresses and searches for deltas; index-pack (inflate + SHA-1) in B'))
+    contenders.push(gitFetchContender(`${GIT_FETCH_WHOLE} (local path)`, gitA, total,
+      'git\'s best case: A\'s blobs are packed whole by fast-import, and pack-objects sends them as they are (no compression, no delta search); index-pack (inflate + SHA-1) in B',
+      // The last one is kept for the no-op fetch reference below.
+      (pair) => { gitPair = pair }))
   }
   contenders.push({
     name: `cp -r of the ${total} files (no fsync)`,
