@@ -1,7 +1,13 @@
 import { readFile, stat } from 'node:fs/promises'
 
-/** Names the process holding a LevelDB LOCK file ("process 123: snapstore serve …"), where the OS tells; undefined otherwise. */
-export async function describeLockHolder (lockFile: string): Promise<string | undefined> {
+/** A process holding a store: its pid, and how messages name it ("process 123 (snapstore serve …)"). */
+export interface LockHolder {
+  pid: number
+  description: string
+}
+
+/** The process holding a LevelDB LOCK file, where the OS tells; undefined otherwise. */
+export async function findLockHolder (lockFile: string): Promise<LockHolder | undefined> {
   try {
     const { ino } = await stat(lockFile)
     const locks = await readFile('/proc/locks', 'utf8')
@@ -13,7 +19,7 @@ export async function describeLockHolder (lockFile: string): Promise<string | un
       const pid = fields[4]
       const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
       const command = cmdline.split('\0').filter(Boolean).join(' ').slice(0, 120)
-      return command === '' ? `process ${pid}` : `process ${pid} (${command})`
+      return { pid: Number(pid), description: command === '' ? `process ${pid}` : `process ${pid} (${command})` }
     }
   } catch {
     // Not Linux, or /proc is hidden: the message goes without a name.

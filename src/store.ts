@@ -1,11 +1,11 @@
-import { mkdir, readdir, stat } from 'node:fs/promises'
+import { mkdir, readdir, realpath, stat } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { decode, encode } from './codec.ts'
 import { BadInputError, CorruptError, ExistsError, LockedError, NoStoreError, VersionError } from './errors.ts'
 import { newOrigin } from './ids.ts'
-import { describeLockHolder } from './lock-holder.ts'
+import { findLockHolder } from './lock-holder.ts'
 import { CHUNKING, isChunkingParams } from './chunking/cdc.ts'
 import { Packs } from './packs/packs.ts'
 import { splitCheckpointRecords } from './projections/checkpoint-rows.ts'
@@ -195,19 +195,40 @@ export async function openStore (path: string, init: StoreInit = {}): Promise<St
       inlineChunks: chunkSize !== undefined
     }
   } catch (err) {
-    await db.close()
+    await closeDatabase(db)
     throw err
   }
 }
 
+// Databases this process has open, by real path. LevelDB refuses a second open of a database in one
+// process, but the way it refuses closes a descriptor of the LOCK file, and that drops the process's
+// lock on it (a POSIX lock belongs to the process, and goes with any descriptor of the file): another
+// process could then open the store as well. So a second open in this process is refused here, before
+// LevelDB sees it, and waited for as another process would be.
+const openHere = new Set<string>()
+const openPaths = new WeakMap<Database, string>()
+
 async function openDatabase (path: string, waitSeconds: number, signal: AbortSignal | undefined): Promise<Database> {
   const deadline = Date.now() + waitSeconds * 1000
+  const key = await realpath(databasePath(path))
   for (let delay = 25; ; delay = Math.min(delay * 2, 250)) {
+    const late = Date.now() >= deadline || signal?.aborted === true
+    if (openHere.has(key)) {
+      if (late) {
+        throw new LockedError(`Cannot open store "${path}": this process has it open already; close it first, or pass --wait SECONDS`,
+          { details: { path, holder: `process ${process.pid} (this process)`, pid: process.pid } })
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - Date.now()))))
+      continue
+    }
     const db = new ClassicLevel<string, Uint8Array>(databasePath(path), { ...LEVEL_OPTIONS, createIfMissing: false })
+    openHere.add(key)
+    openPaths.set(db, key)
     try {
       await db.open()
       return db
     } catch (err) {
+      openHere.delete(key)
       const cause = (err as { cause?: { code?: string, message?: string } }).cause
       const why = cause?.message ?? (err as Error).message
       if (cause?.code === 'LEVEL_CORRUPTION') throw new CorruptError(`Cannot open store "${path}": its database is damaged (${why})`, { cause: err })
@@ -218,10 +239,10 @@ async function openDatabase (path: string, waitSeconds: number, signal: AbortSig
       }
       if (cause?.code !== 'LEVEL_LOCKED') throw new NoStoreError(`Cannot open store "${path}": ${why}`, { cause: err })
       if (Date.now() >= deadline || signal?.aborted === true) {
-        const holder = await describeLockHolder(join(databasePath(path), 'LOCK'))
+        const holder = await findLockHolder(join(databasePath(path), 'LOCK'))
         throw new LockedError(
-          `Cannot open store "${path}": ${holder ?? 'another process'} has it open; wait for it to finish, stop it, or pass --wait SECONDS`,
-          { cause: err, details: { path, holder } })
+          `Cannot open store "${path}": ${holder?.description ?? 'another process'} has it open; wait for it to finish, stop it, or pass --wait SECONDS`,
+          { cause: err, details: { path, holder: holder?.description, pid: holder?.pid } })
       }
       await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - Date.now()))))
     }
@@ -232,7 +253,17 @@ async function openDatabase (path: string, waitSeconds: number, signal: AbortSig
 export async function closeStore (store: Store): Promise<void> {
   await store.queue.catch(() => undefined)
   await store.packs.close()
-  await store.db.close()
+  await closeDatabase(store.db)
+}
+
+/** Closes a database opened by `openDatabase`; this process may open it again. */
+async function closeDatabase (db: Database): Promise<void> {
+  try {
+    await db.close()
+  } finally {
+    const key = openPaths.get(db)
+    if (key !== undefined) openHere.delete(key)
+  }
 }
 
 /**

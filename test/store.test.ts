@@ -147,6 +147,16 @@ Lock('openStore waits for another process to let go of the store', async ({ t })
   await t.reopen()
 })
 
+Lock('opening a store this process has open is E_LOCKED, and the store stays locked against other processes', async ({ t }) => {
+  const err = await expectCode(openStore(t.path, { wait: 0 }), 'E_LOCKED')
+  assert.match(err.message, 'this process has it open already')
+  // LevelDB's own refusal of a second open would have dropped this process's lock on the store.
+  await holdStoreOpen(t.path).then(async (holder) => {
+    await holder.release()
+    assert.unreachable('another process opened a store this process holds')
+  }, (refused: Error) => { assert.match(refused.message, 'E_LOCKED') })
+})
+
 Lock.run()
 
 // ---------------------------------------------------------------- verify

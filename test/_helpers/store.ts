@@ -342,11 +342,11 @@ export interface StoreHolder {
   release: () => Promise<void>
 }
 
-/** Opens the store at `path` in a child node process and resolves once the child has it open. */
-export async function holdStoreOpen (path: string): Promise<StoreHolder> {
+/** Opens the store at `path` in a child node process (waiting up to `waitSeconds` for it) and resolves once the child has it open. */
+export async function holdStoreOpen (path: string, waitSeconds = 0): Promise<StoreHolder> {
   const script = `
     import { openStore } from ${JSON.stringify(LIBRARY)}
-    await openStore(process.env.SNAPSTORE_TEST_STORE, { wait: 0 })
+    await openStore(process.env.SNAPSTORE_TEST_STORE, { wait: ${waitSeconds} })
     process.stdout.write('ready\\n')
     setInterval(() => {}, 60000)
   `
