@@ -1,12 +1,15 @@
+import { createServer } from 'node:http'
+import { connect } from 'node:net'
 import { cp, writeFile } from 'node:fs/promises'
 import * as assert from 'uvu/assert'
 import { addBlob, listBlobIds, verifyStore } from '../src/index.ts'
 import { mergeStores } from '../src/merge/merge-stores.ts'
 import { serveStore } from '../src/sync/server.ts'
 import { pushStore } from '../src/sync/push.ts'
+import { redactUrl } from '../src/sync/peer.ts'
 import { assertSameState, collect, heldChunkBytes, listing, storeState, workspaceSuite } from './_helpers/merge.ts'
-import { holdRequest, rawRequest, seedStore, splitFrames, tamperingProxy } from './_helpers/sync.ts'
-import { bytes, expectCode, runCli, seededBytes } from './_helpers/store.ts'
+import { holdRequest, listen, rawRequest, seedStore, splitFrames, tamperingProxy, watchingProxy } from './_helpers/sync.ts'
+import { bytes, expectCode, holdStoreOpen, runCli, seededBytes } from './_helpers/store.ts'
 import type { ServeOptions, SyncServer } from '../src/sync/server.ts'
 import type { Tamper } from './_helpers/sync.ts'
 import type { Workspace } from './_helpers/merge.ts'
@@ -240,6 +243,88 @@ Bounds('requests beyond maxConcurrent answer 503 until one finishes', async ({ w
   } finally {
     await server.close()
   }
+})
+
+Bounds('a served store held by another process answers 423 E_LOCKED; a client asks again only as long as its own wait', async ({ ws }) => {
+  const { server, source, dest } = await served(ws, { wait: 0, allowPush: true })
+  const asked: string[] = []
+  const proxy = await watchingProxy(server.url, async (path) => { asked.push(path) })
+  let holder: Awaited<ReturnType<typeof holdStoreOpen>> | undefined
+  try {
+    // The server lets go of the store a moment after it starts.
+    const held = holder = await holdStoreOpen(source, 5)
+    const raw = await rawRequest(`${server.url}/v1/heads`)
+    assert.is(raw.status, 423)
+    assert.is(JSON.parse(raw.body.toString()).code, 'E_LOCKED')
+    const err = await expectCode(mergeStores(await ws.open(dest), proxy.url, { wait: 0 }), 'E_LOCKED')
+    assert.match(err.message, `process ${held.pid}`)
+    assert.equal(asked, ['/v1/heads'], 'a client that does not wait asks once')
+    await ws.close(dest)
+    await addBlob(await ws.open(dest), 'snapshot', bytes('to push'))
+    await ws.close(dest)
+    await expectCode(pushStore(dest, server.url, { wait: 0 }), 'E_LOCKED')
+    // Released while the client waits: the pull goes through.
+    setTimeout(() => { void held.release() }, 300)
+    assert.is((await mergeStores(await ws.open(dest), proxy.url, { wait: 30 })).events, 6)
+  } finally {
+    await holder?.release()
+    await proxy.close()
+    await server.close()
+  }
+})
+
+Bounds('a pull into the served store itself is E_LOCKED, saying that this process holds it', async ({ ws }) => {
+  const { server, source } = await served(ws, { wait: 0 })
+  try {
+    const err = await expectCode(mergeStores(await ws.open(source), server.url, { wait: 0 }), 'E_LOCKED')
+    assert.match(err.message, 'this process holds it')
+  } finally {
+    await ws.closeAll()
+    await server.close()
+  }
+})
+
+Bounds('a server answers past many idle connections: 40 open sockets do not lock a pull out', async ({ ws }) => {
+  const { server, dest } = await served(ws)
+  const { port } = new URL(server.url)
+  const idle = Array.from({ length: 40 }, () => connect(Number(port), '127.0.0.1'))
+  try {
+    await Promise.all(idle.map(async (socket) => await new Promise((resolve) => socket.once('connect', resolve))))
+    assert.is((await mergeStores(await ws.open(dest), server.url)).events, 6)
+  } finally {
+    for (const socket of idle) socket.destroy()
+    await server.close()
+  }
+})
+
+Bounds('an error answer longer than 64 KiB (a proxy\'s error page) is E_NET naming its status, not E_CORRUPT', async ({ ws }) => {
+  await ws.init('dest')
+  const page = await listen(createServer((_req, res) => {
+    res.writeHead(502, { 'content-type': 'text/html' })
+    res.end('<p>bad gateway</p>'.repeat(6000))
+  }))
+  try {
+    const err = await expectCode(mergeStores(await ws.open('dest'), page.url), 'E_NET')
+    assert.match(err.message, 'answered 502')
+  } finally {
+    await page.close()
+  }
+})
+
+Bounds('a push from a path that is no store is E_NO_STORE, whatever the server would say', async ({ ws }) => {
+  const { server } = await served(ws)
+  try {
+    // The server is read-only: asked first, it would have made this E_AUTH.
+    await expectCode(pushStore(ws.path('absent'), server.url), 'E_NO_STORE')
+  } finally {
+    await server.close()
+  }
+})
+
+Bounds('a URL is shown without its user and password, and otherwise as typed', () => {
+  assert.is(redactUrl('http://user:secret@127.0.0.1:7420'), 'http://127.0.0.1:7420')
+  assert.is(redactUrl('https://token@host.example/base?x=1'), 'https://host.example/base?x=1')
+  assert.is(redactUrl('http://127.0.0.1:7420/'), 'http://127.0.0.1:7420/')
 })
 
 Bounds('a server that cannot listen fails with E_BAD_INPUT naming the address, and a missing store with E_NO_STORE', async ({ ws }) => {

@@ -27,7 +27,11 @@ export interface MergeOptions extends MergeFromOptions, StoreInit {
 export async function mergeStores (dest: Store, source: string | MergeSource, options: MergeOptions = {}): Promise<MergeResult> {
   if (typeof source !== 'string') return await mergeFrom(dest, source, options)
   if (/^https?:\/\//i.test(source)) {
-    const remote = await openHttpSource(source, { ...(options.token === undefined ? {} : { token: options.token }), ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) })
+    const remote = await openHttpSource(source, {
+      ...(options.token === undefined ? {} : { token: options.token }),
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      ...(options.wait === undefined ? {} : { wait: options.wait })
+    })
     // An interruption drops the connections, so a merge waiting for the peer stops at once.
     const drop = (): void => { void remote.close() }
     options.signal?.addEventListener('abort', drop, { once: true })

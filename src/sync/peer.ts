@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs'
+import { hostname } from 'node:os'
 import { Agent as HttpAgent, request as httpRequest } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { pipeline } from 'node:stream/promises'
@@ -16,6 +17,8 @@ export interface PeerOptions {
   token?: string
   /** Milliseconds without a byte from the peer (or to connect) before `E_NET`. @default 30000 */
   timeoutMs?: number
+  /** Seconds to keep asking a server whose store another process holds, before `E_LOCKED`. @default 5 */
+  wait?: number
 }
 
 /** One request to a peer. */
@@ -38,6 +41,8 @@ export interface PeerRequest {
 const CONCURRENCY = 4
 const RETRIES_WHEN_BUSY = 8
 const EMPTY = Buffer.alloc(0)
+/** Bytes of an error answer kept (an error page past it says nothing more). */
+const ERROR_BODY_BYTES = 64 * 1024
 
 /** A peer's answer: its status, and its body read whole or, for a batch, cut into items by its reader. */
 interface Answer {
@@ -63,9 +68,8 @@ function parseUrl (text: string): URL {
 export function redactUrl (text: string): string {
   const url = parseUrl(text)
   if (url.username === '' && url.password === '') return text
-  url.username = ''
-  url.password = ''
-  return url.toString()
+  // Cut from the text, not rebuilt from the URL, so the rest stays as typed (URL would add a "/").
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/]*@/i, '$1')
 }
 
 /**
@@ -81,10 +85,12 @@ export class Peer {
   readonly #basePath: string
   readonly #token: string | undefined
   readonly #timeoutMs: number
+  readonly #waitMs: number
   readonly #agent: HttpAgent
   readonly #request: typeof httpRequest
   #active = 0
   readonly #waiting: Array<() => void> = []
+  #closed = false
 
   constructor (url: string, options: PeerOptions = {}) {
     const base = parseUrl(url)
@@ -95,6 +101,7 @@ export class Peer {
     this.#base = base
     this.#token = options.token
     this.#timeoutMs = options.timeoutMs ?? 30_000
+    this.#waitMs = (options.wait ?? 5) * 1000
     const https = base.protocol === 'https:'
     this.#agent = https ? new HttpsAgent({ keepAlive: true, maxSockets: CONCURRENCY, ca: httpsCa() }) : new HttpAgent({ keepAlive: true, maxSockets: CONCURRENCY })
     this.#request = https ? httpsRequest : httpRequest
@@ -115,7 +122,10 @@ export class Peer {
   }
 
   async #send (request: PeerRequest, newReader?: () => BatchReader): Promise<Answer | undefined> {
+    let lockedUntil: number | undefined
     for (let attempt = 0; ; attempt++) {
+      // Closed (an interruption) while waiting to ask again.
+      if (this.#closed) throw new NetError(`${this.#at(request)}: the connection was closed`, { details: { url: this.name } })
       await this.#acquire()
       let answer: Answer
       try {
@@ -130,12 +140,22 @@ export class Peer {
         await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, (answer.retryAfter ?? 2) * 1000)))
         continue
       }
+      if (answer.status === 423) {
+        // Another process holds the served store: asked again for as long as this client waits for a store.
+        lockedUntil ??= Date.now() + this.#waitMs
+        const left = lockedUntil - Date.now()
+        if (left > 0) {
+          await new Promise((resolve) => setTimeout(resolve, Math.min(250, left)))
+          continue
+        }
+      }
       throw this.#statusError(request, answer.status, answer.body)
     }
   }
 
-  /** Drops kept-alive connections. */
+  /** Drops kept-alive connections; requests after it fail. */
   close (): void {
+    this.#closed = true
     this.#agent.destroy()
   }
 
@@ -182,9 +202,9 @@ export class Peer {
       })
       req.on('response', (res: IncomingMessage) => {
         const status = res.statusCode ?? 0
-        const limit = status === 200 ? request.limit : 64 * 1024
+        const limit = status === 200 ? request.limit : ERROR_BODY_BYTES
         const declared = Number(res.headers['content-length'] ?? 0)
-        if (declared > limit) {
+        if (status === 200 && declared > limit) {
           res.destroy()
           reject(new CorruptError(`${this.#at(request)}: the answer has ${declared} bytes, more than the ${limit} expected`))
           return
@@ -192,8 +212,19 @@ export class Peer {
         const into = status === 200 ? reader : undefined
         const parts: Buffer[] = []
         let size = 0
+        const settle = (): void => {
+          const retryAfter = Number(res.headers['retry-after'])
+          resolve({ status, body: into === undefined ? Buffer.concat(parts) : EMPTY, reader: into, retryAfter: Number.isFinite(retryAfter) ? retryAfter : undefined })
+        }
         res.on('data', (part: Buffer) => {
           size += part.length
+          if (size > limit && status !== 200) {
+            // An error answer's first bytes are enough (a proxy's error page can be long); the rest is not read.
+            parts.push(part.subarray(0, part.length - (size - limit)))
+            settle()
+            res.destroy()
+            return
+          }
           if (size > limit) {
             res.destroy()
             reject(new CorruptError(`${this.#at(request)}: the answer exceeds ${limit} bytes`))
@@ -213,8 +244,7 @@ export class Peer {
         res.on('error', fail)
         res.on('close', () => { if (!res.complete) fail(Object.assign(new Error('the answer broke off'), { code: 'ECONNRESET' })) })
         res.on('end', () => {
-          const retryAfter = Number(res.headers['retry-after'])
-          resolve({ status, body: into === undefined ? Buffer.concat(parts, size) : EMPTY, reader: into, retryAfter: Number.isFinite(retryAfter) ? retryAfter : undefined })
+          settle()
           // Refused before the upload began: the body is never sent, so the request is dropped, not finished.
           if (body !== undefined && !(body instanceof Uint8Array) && !continued) req.destroy()
         })
@@ -262,6 +292,9 @@ export class Peer {
         : `${at}: the server refused the token`, { details: { url: this.name, status } })
     }
     if (status === 403) return new AuthError(`${at}: ${reply?.message ?? 'forbidden'}`, { details: { url: this.name, status } })
+    if (status === 423 && reply?.pid === process.pid && reply.host === hostname()) {
+      return new LockedError(`${at}: the server cannot open the store it serves because this process holds it: is the destination the served store itself? (a store merged into itself copies nothing)`, { details: { url: this.name, status } })
+    }
     const known = reply === undefined ? undefined : REMOTE_ERRORS[reply.code as ErrorCode]
     if (known !== undefined && status !== 404) return new known(`${at}: the server says: ${reply!.message}`, { details: { url: this.name, status } })
     return new NetError(`${at}: the server answered ${status}${reply === undefined ? '' : ` (${reply.message})`}`, { details: { url: this.name, status } })
@@ -276,7 +309,8 @@ const REMOTE_ERRORS: Partial<Record<ErrorCode, new (message: string, options?: {
 function parseReply (body: Buffer): ErrorReply | undefined {
   try {
     const value = JSON.parse(body.toString('utf8')) as Partial<ErrorReply>
-    return typeof value.code === 'string' && typeof value.message === 'string' ? { code: value.code, message: value.message } : undefined
+    if (typeof value.code !== 'string' || typeof value.message !== 'string') return undefined
+    return { code: value.code, message: value.message, ...(typeof value.pid === 'number' && typeof value.host === 'string' ? { pid: value.pid, host: value.host } : {}) }
   } catch {
     return undefined
   }

@@ -10,6 +10,8 @@ import type { Pieces } from '../pieces.ts'
 //   POST /v1/blobs, POST /v1/chunks         body: 32-byte digests; answer: one frame per digest, in order (records, chunks)
 //   POST /v1/lacking/blobs|chunks           body and answer: 32-byte digests; the answer lists those the server lacks
 //   POST /v1/push                           body: a CAR file; answer: the MergeResult as JSON
+// An error is answered as JSON (ErrorReply), 503 when the server is busy (retried a few times) and 423 when
+// another process holds its store (retried for as long as the client's --wait).
 // A frame is a 4-byte big-endian length, then that many bytes; in batch answers the length 0xffffffff
 // (with no bytes) says the server lacks that item.
 
@@ -44,6 +46,10 @@ export interface SyncLimits {
 export interface ErrorReply {
   code: string
   message: string
+  /** For `E_LOCKED`: the process holding the served store, where the server's OS tells. */
+  pid?: number
+  /** For `E_LOCKED` with a pid: the server's host name. */
+  host?: string
 }
 
 /** An origin id: 128 bits in lowercase hex. */

@@ -50,9 +50,13 @@ export async function pushStore (path: string, url: string, options: PushOptions
   const drop = (): void => { peer.close() }
   options.signal?.addEventListener('abort', drop, { once: true })
   try {
-    const remote = await readRemoteHeads(peer)
-    if (!remote.push) throw new AuthError(`Cannot push to ${peer.name}: the server is read-only (start it with "snapstore serve --allow-push")`, { details: { url: peer.name } })
-    await withStore(path, options.wait === undefined ? {} : { wait: options.wait }, async (store) => { await writePushCar(store, peer, remote, temp, options) })
+    // The store is opened first: a path that is no store is reported as such, whatever the server says.
+    const remote = await withStore(path, options.wait === undefined ? {} : { wait: options.wait }, async (store) => {
+      const heads = await readRemoteHeads(peer)
+      if (!heads.push) throw new AuthError(`Cannot push to ${peer.name}: the server is read-only (start it with "snapstore serve --allow-push")`, { details: { url: peer.name } })
+      await writePushCar(store, peer, heads, temp, options)
+      return heads
+    })
     const { size } = await stat(temp)
     if (size > remote.limits.maxPushBytes) {
       throw new BadInputError(`Cannot push to ${peer.name}: the push is ${size} bytes, the server takes at most ${remote.limits.maxPushBytes} (its --max-push-bytes)`)
@@ -109,7 +113,7 @@ async function askLacking (peer: Peer, what: 'blobs' | 'chunks', hexes: readonly
   const lacking: string[] = []
   for (let i = 0; i < hexes.length; i += perRequest) {
     const asked = hexes.slice(i, i + perRequest)
-    const answer = await peer.send({ method: 'POST', path: `${API}/lacking/${what}`, what: `ask which ${what} it lacks`, body: joinDigests(asked), limit: asked.length * 32 })
+    const answer = await peer.send({ method: 'POST', path: `${API}/lacking/${what}`, what: `send the digests of ${what} to push`, to: true, body: joinDigests(asked), limit: asked.length * 32 })
     const digests = parseDigests(answer!)
     const askedSet = new Set(asked)
     if (digests === undefined || digests.some((hex) => !askedSet.has(hex))) throw new CorruptError(`Cannot push to ${peer.name}: its answer about which ${what} it lacks is malformed`)

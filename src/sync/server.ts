@@ -1,5 +1,5 @@
 import { createServer } from 'node:http'
-import { tmpdir } from 'node:os'
+import { hostname, tmpdir } from 'node:os'
 import { AuthError, BadInputError, NotFoundError, isSnapstoreError } from '../errors.ts'
 import { eventKey } from '../keys.ts'
 import { API, DIGEST_PATTERN, ORIGIN_PATTERN, SEQ_PATTERN } from './protocol.ts'
@@ -50,7 +50,11 @@ export interface SyncServer {
 /** The port `serve` listens on unless told otherwise. */
 export const DEFAULT_PORT = 7420
 
-const STATUS: Partial<Record<ErrorCode, number>> = { E_BAD_INPUT: 400, E_AUTH: 403, E_NOT_FOUND: 404, E_FORK: 409, E_CORRUPT: 422, E_LOCKED: 503, E_NET: 400 }
+// A store held by another process is 423 (Locked), not 503: a client waits for that as long as its own --wait
+// says, where it retries a busy server (503) a few times.
+const STATUS: Partial<Record<ErrorCode, number>> = { E_BAD_INPUT: 400, E_AUTH: 403, E_NOT_FOUND: 404, E_FORK: 409, E_CORRUPT: 422, E_LOCKED: 423, E_NET: 400 }
+// Each client keeps up to four connections: this many serve 64 clients at once. Node drops connections past it.
+const MAX_CONNECTIONS = 256
 
 /**
  * Serves a store to `merge` (pull) and `push` over HTTP. The store is opened only while requests are
@@ -80,7 +84,7 @@ export async function serveStore (path: string, options: ServeOptions = {}): Pro
   const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 5_000 })
   // Pushes are long: the whole request has no deadline, but a connection idle for a minute is dropped.
   server.setTimeout(60_000)
-  server.maxConnections = 4 * context.maxConcurrent
+  server.maxConnections = MAX_CONNECTIONS
   server.on('request', (req: IncomingMessage, res: ServerResponse) => { void answer(req, res, context, false) })
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => { void answer(req, res, context, true) })
   const bind = options.bind ?? '127.0.0.1'
@@ -89,7 +93,7 @@ export async function serveStore (path: string, options: ServeOptions = {}): Pro
     server.listen(options.port ?? DEFAULT_PORT, bind, () => { server.off('error', reject); resolve() })
   }).catch(async (err: NodeJS.ErrnoException) => {
     await lease.close()
-    throw new BadInputError(`Cannot listen on ${bind}:${options.port ?? DEFAULT_PORT}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.code === 'EADDRNOTAVAIL' ? 'no interface of this host has that address' : describeSystemError(err.code ?? err.message)}`, { cause: err })
+    throw new BadInputError(`Cannot listen on ${bind}:${options.port ?? DEFAULT_PORT}: ${LISTEN_ERRORS[err.code ?? ''] ?? describeSystemError(err.code ?? err.message)}`, { cause: err })
   })
   const { port } = server.address() as AddressInfo
   return {
@@ -105,6 +109,14 @@ export async function serveStore (path: string, options: ServeOptions = {}): Pro
       await lease.close()
     }
   }
+}
+
+// Why a server cannot listen, in words.
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: 'the port is in use',
+  EADDRNOTAVAIL: 'no interface of this host has that address',
+  ENOTFOUND: 'no host of that name',
+  EAI_AGAIN: 'the name cannot be resolved now'
 }
 
 interface Context {
@@ -149,12 +161,17 @@ async function answer (req: IncomingMessage, res: ServerResponse, context: Conte
     } else if (isSnapstoreError(err)) {
       const status = typeof err.details['status'] === 'number' ? err.details['status'] : STATUS[err.code] ?? 500
       if (status === 413 || expectsContinue) res.setHeader('connection', 'close')
-      sendJson(res, status, { code: err.code, message: err.message })
+      sendJson(res, status, { code: err.code, message: err.message, ...lockHolder(err.details) })
     } else {
       context.onError(err)
       sendJson(res, 500, { code: 'E_INTERNAL', message: 'Internal error' })
     }
   }
+}
+
+/** For a store held by another process: that process's pid and this host's name, so a client can tell when it is itself. */
+function lockHolder (details: Record<string, unknown>): { pid?: number, host?: string } {
+  return typeof details['pid'] === 'number' ? { pid: details['pid'], host: hostname() } : {}
 }
 
 async function route (req: IncomingMessage, res: ServerResponse, context: Context, expectsContinue: boolean): Promise<void> {
@@ -210,6 +227,8 @@ async function route (req: IncomingMessage, res: ServerResponse, context: Contex
       expect('POST', 0)
       if (!context.allowPush) throw new AuthError('Cannot take the push: this server is read-only (start it with "snapstore serve --allow-push")')
       if (Number(req.headers['content-length'] ?? 0) > limits.maxPushBytes) throw tooLarge(limits.maxPushBytes)
+      // A store another process holds is reported before the upload is taken, not after.
+      await lease.use(async () => undefined)
       if (expectsContinue) res.writeContinue()
       return await receivePush(req, res, lease, { maxPushBytes: limits.maxPushBytes, tempDir: context.tempDir })
     }
