@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import * as assert from 'uvu/assert'
 import {
-  CHUNKING, WEPY_MD5_META, addBlob, digestHex, importWepy, listBlobIds, listRuns, listTags, mergeStores, readBlobBytes, reindex, resolveId, setTag, storeStats, verifyStore
+  CHUNKING, WEPY_MD5_META, addBlob, appendEvents, digestHex, importWepy, listBlobIds, listRuns, listTags, mergeStores, putBlob, readBlobBytes, reindex, resolveId, setTag, storeStats, verifyStore
 } from '../src/index.ts'
 import { RAW, cidFromDigest } from '../src/ids.ts'
 import { collect, distinctChunkBytes, expectCode, fixturePath, seededBytes } from './_helpers/store.ts'
@@ -59,6 +59,19 @@ Import('records each run row as a completed run with its config and last cycle i
   assert.is(run!.start.config!.toString(), (await resolveId(store, '96088841a5f0e11cf6b21cacc86ca755', 'config')).toString())
   assert.is(run!.end!.cycle, 992)
   assert.is(run!.start.label, 'wepy')
+})
+
+Import('a run whose start an import cut short left alone is ended by the next import, not started again', async ({ ws }) => {
+  const whole = await ws.init('whole')
+  await importWepy(whole, WEPY.jobA)
+  const [imported] = await collect(listRuns(whole))
+  // What an import killed between a run's start and its end leaves: the start, with its inputs.
+  const cut = await ws.init('cut')
+  for (const id of [imported!.start.from!, imported!.start.config!]) await putBlob(cut, await readBlobBytes(whole, id))
+  await appendEvents(cut, [{ type: 'run.start', body: imported!.start }])
+  await importWepy(cut, WEPY.jobA)
+  const runs = await collect(listRuns(cut))
+  assert.equal(runs.map((run) => [run.status, run.end?.snapshot.toString(), run.end?.cycle]), [['completed', imported!.end!.snapshot.toString(), 992]])
 })
 
 Import('turns the meta defaults into wepy.* tags, storing pickled values as blobs', async ({ ws }) => {

@@ -86,14 +86,19 @@ export async function requireRun (store: Store, id: CID): Promise<RunInfo> {
   return run
 }
 
-/** The completed runs with this run key, oldest first. */
-export async function completedRunsWithKey (store: Store, key: string): Promise<RunInfo[]> {
+/** The runs with this run key, whatever their status, oldest first. */
+export async function runsWithKey (store: Store, key: string): Promise<RunInfo[]> {
   const found: RunInfo[] = []
   for await (const entry of store.sub.runKeys.keys({ gte: `${key}:`, lt: prefixEnd(`${key}:`) })) {
     const run = await describeRun(store, cidFromHex(DAG_CBOR, entry.slice(key.length + 1)))
-    if (run?.status === 'completed') found.push(run)
+    if (run !== undefined) found.push(run)
   }
   return found.sort((a, b) => a.started - b.started)
+}
+
+/** The completed runs with this run key, oldest first. */
+export async function completedRunsWithKey (store: Store, key: string): Promise<RunInfo[]> {
+  return (await runsWithKey(store, key)).filter((run) => run.status === 'completed')
 }
 
 /** What a run record says of a run, its checkpoints (rows of their own) still to be read; undefined without a start. */

@@ -5,7 +5,7 @@ import { BadInputError } from '../errors.ts'
 import { RAW, cidFromDigest, cidFromHex, digestHex } from '../ids.ts'
 import { appendEvents } from '../log.ts'
 import { WEPY_MD5_META, aliasKey, aliasRange } from '../projections/aliases.ts'
-import { completedRunsWithKey } from '../runs/query.ts'
+import { runsWithKey } from '../runs/query.ts'
 import { runKey } from '../runs/run-key.ts'
 import { tagEventIfNeeded } from '../tag.ts'
 import { readOrchestrator } from './orchestrator-db.ts'
@@ -44,7 +44,8 @@ export const WEPY_TAG_PREFIX = 'wepy.'
  * Brings a wepy orchestrator database in: snapshots and configurations as blobs with their stored bytes
  * kept exactly and their wepy MD5 as an alias, runs as completed runs, meta defaults as tags. Every event
  * is a function of the database's rows alone, and what the store already holds is skipped, so importing
- * again records nothing. Everything is checked before anything is written; the events go in one batch.
+ * again records nothing. Everything is checked before anything is written; the events are appended in
+ * one call (consecutive atomic batches: an import cut short is completed by the next).
  * @example
  * const { snapshots, runs } = await importWepy(store, 'master.orch.sqlite')
  */
@@ -161,14 +162,22 @@ async function storeMetaValue (store: Store, row: WepyMetaRow, drafts: DraftSour
 }
 
 /**
- * Queues a run row as a completed run (start and end in one batch), unless a completed run with its key exists.
+ * Queues a run row as a completed run (its start, then its end), unless a completed run with its key exists.
  * Its seed stands for what wepy does not record: the end snapshot's MD5, so that runs from one start
  * and config that ended apart keep apart keys, as wepy's own key (start, end) does.
  */
 async function addRun (store: Store, row: WepyRunRow, from: CID, end: CID, config: CID, drafts: DraftSource[]): Promise<boolean> {
   const seed = `wepy:${row.end}`
   const key = runKey({ from, config, params: {}, seed, command: [] })
-  if ((await completedRunsWithKey(store, key)).length > 0) return false
+  const runs = await runsWithKey(store, key)
+  if (runs.some((run) => run.status === 'completed')) return false
+  // An import cut short between a run's start and its end (they can fall in consecutive batches) left the
+  // start alone: the run is ended now, not started again.
+  const started = runs.find((run) => run.status === 'running' && run.start.label === WEPY_RUN_LABEL)
+  if (started !== undefined) {
+    drafts.push({ type: 'run.end', body: { run: started.id, snapshot: end, cycle: row.lastCycle } })
+    return true
+  }
   const index = drafts.length
   drafts.push({ type: 'run.start', body: { from, config, params: {}, seed, key, label: WEPY_RUN_LABEL } })
   drafts.push((earlier) => ({ type: 'run.end', body: { run: earlier[index]!.id, snapshot: end, cycle: row.lastCycle } }))
