@@ -83,6 +83,11 @@ export interface StoreInit {
   wait?: number
   /** Stops waiting for another process (then `E_LOCKED` at once) when aborted. */
   signal?: AbortSignal
+  /**
+   * Complete a `reindex` that was cut short, whose projections are incomplete, before giving the store back.
+   * Only a reader of the log and blobs alone (a merge's source, which is never written) turns it off. @default true
+   */
+  finishReindex?: boolean
 }
 
 /** An open store: one LevelDB database and what this process knows of its metadata. */
@@ -170,7 +175,7 @@ export async function openStore (path: string, init: StoreInit = {}): Promise<St
   const db = await openDatabase(path, init.wait ?? 5, init.signal)
   try {
     const sub = Object.fromEntries(Object.entries(SUBLEVELS).map(([name, prefix]) => [name, db.sublevel<string, Uint8Array>(prefix, { valueEncoding: 'view' })])) as Record<SublevelName, Sublevel>
-    const [format, origin, clock, chunking, chunkSize, upgrading] = await sub.meta.getMany(['format', 'origin', 'clock', 'chunking', 'chunkSize', 'upgrading'])
+    const [format, origin, clock, chunking, chunkSize, upgrading, reindexing] = await sub.meta.getMany(['format', 'origin', 'clock', 'chunking', 'chunkSize', 'upgrading', REINDEXING])
     if (format === undefined || origin === undefined || clock === undefined) {
       throw new NoStoreError(`Cannot open store "${path}": the database holds no snapstore metadata`)
     }
@@ -180,7 +185,7 @@ export async function openStore (path: string, init: StoreInit = {}): Promise<St
     }
     const params = chunking === undefined ? CHUNKING : decode<unknown>(chunking)
     if (!isChunkingParams(params)) throw new CorruptError(`Cannot open store "${path}": its chunking parameters are not ones this snapstore knows`)
-    return {
+    const store: Store = {
       path: resolve(path),
       db,
       origin: decode<string>(origin),
@@ -194,11 +199,16 @@ export async function openStore (path: string, init: StoreInit = {}): Promise<St
       upgrading: upgrading !== undefined,
       inlineChunks: chunkSize !== undefined
     }
+    if (reindexing !== undefined && init.finishReindex !== false) await (await import('./rebuild.ts')).reindex(store)
+    return store
   } catch (err) {
     await closeDatabase(db)
     throw err
   }
 }
+
+/** The metadata key of the note that a reindex has cleared the projections and not yet rebuilt them all. */
+export const REINDEXING = 'reindexing'
 
 // Databases this process has open, by real path. LevelDB refuses a second open of a database in one
 // process, but the way it refuses closes a descriptor of the LOCK file, and that drops the process's

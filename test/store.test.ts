@@ -3,9 +3,9 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import * as assert from 'uvu/assert'
-import { FORMAT_VERSION, addBlob, appendEvents, closeStore, codec, digestHex, eventId, initStore, openStore, putBlob, reindex, setTag, verifyStore } from '../src/index.ts'
+import { FORMAT_VERSION, addBlob, appendEvents, closeStore, codec, digestHex, eventId, initStore, listTags, openStore, putBlob, reindex, setTag, verifyStore } from '../src/index.ts'
 import { eventKey } from '../src/keys.ts'
-import { bytes, expectCode, expectNoUnhandledRejection, holdStoreOpen, rawChunks, rawSublevel, storeSuite, withRawDb } from './_helpers/store.ts'
+import { bytes, collect, expectCode, expectNoUnhandledRejection, holdStoreOpen, rawChunks, rawSublevel, storeSuite, withRawDb } from './_helpers/store.ts'
 import type { CID } from 'multiformats/cid'
 import type { Store } from '../src/index.ts'
 import type { TagProjection } from '../src/projections/tags.ts'
@@ -215,6 +215,19 @@ Verify('an event missing from the id index is reported as a missing index row, n
   assert.equal(report.problems, [`projection eventId ${hex}: missing`])
   await reindex(store)
   assert.ok((await verifyStore(store)).ok, 'reindex restores the index')
+})
+
+Verify('a reindex cut short while it rebuilds is completed when the store is next opened: the same listings, and verify finds nothing', async ({ t }) => {
+  const h = await healthy(t.store)
+  // Enough events for the rebuild to report progress (every 10,000), where it is interrupted.
+  for (let i = 0; i < 11; i++) await appendEvents(t.store, Array.from({ length: 1000 }, (_, j) => ({ type: 'tag.set', body: { name: `t${i}-${j}`, target: h.snapshot } })), { sync: false })
+  const before = await collect(listTags(t.store))
+  const controller = new AbortController()
+  const interrupted = await reindex(t.store, { signal: controller.signal, onProgress: () => { controller.abort() } }).then(() => undefined, (err: Error) => err)
+  assert.is(interrupted?.name, 'AbortError', 'the reindex stopped in its rebuild')
+  const store = await t.reopen()
+  assert.equal(await collect(listTags(store)), before)
+  assert.equal((await verifyStore(store)).problems, [])
 })
 
 Verify('an id-index row for an event the log lacks does not make a reference to it count as present', async ({ t }) => {

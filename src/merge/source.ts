@@ -42,7 +42,8 @@ export interface MergeSource {
 
 /** A store directory opened as a merge source; it is only read. */
 export async function openStoreSource (path: string, init: StoreInit = {}): Promise<MergeSource & { store: Store, realPath: string }> {
-  const store = await openStore(path, init)
+  // Only the log and blobs are read, never the projections: a reindex the source has not finished is left to it.
+  const store = await openStore(path, { ...init, finishReindex: false })
   return storeSource(store, path, await realpath(path))
 }
 
