@@ -15,7 +15,7 @@ import {
 import { bytes, commitEvents, expectCode, rawChunks, sealChain } from './_helpers/store.ts'
 import { exclusive } from '../src/store.ts'
 import { CID } from 'multiformats/cid'
-import type { BlobRecord, DraftSource, SnapEvent, Store, StoredEvent } from '../src/index.ts'
+import type { AddResult, BlobRecord, DraftSource, SnapEvent, Store, StoredEvent } from '../src/index.ts'
 import type { RawDb, Workspace } from './_helpers/merge.ts'
 
 const TRANSPORTS = [directoryTransport, carTransport]
@@ -272,6 +272,20 @@ Corrupt('a tampered chunk found after more than 32 MiB of good blobs were writte
   const err = await expectCode(mergeStores(await ws.open('dest'), source.path), 'E_CORRUPT')
   assert.ok(err.message.includes(source.ids[39]!), err.message)
   assertSameState(await storeState(ws, 'dest'), before, 'the destination')
+})
+
+Corrupt('a blob added while a merge copies blobs survives the merge being taken back', async ({ ws }) => {
+  const source = await sourceAndDest(ws, Array.from({ length: 40 }, (_, i) => seededBytes(CHUNKING.max, 100 + i)))
+  await withRawDb(source.path, async (db) => { await CORRUPTIONS[0]!.tamper(db, { ...source, blobs: [source.blobs[0]!, source.blobs[1]!, source.blobs[39]!] }) })
+  const dest = await ws.open('dest')
+  const data = seededBytes(2 * 1024 * 1024, 9)
+  let added: Promise<AddResult> | undefined
+  // Added as soon as the merge has copied its first bytes, while it goes on to the tampered blob.
+  const merging = mergeStores(dest, source.path, { onProgress: () => { added ??= addBlob(dest, 'snapshot', data) } })
+  await expectCode(merging, 'E_CORRUPT')
+  const { id } = await added!
+  assert.ok(Buffer.from(await readBlobBytes(dest, id)).equals(Buffer.from(data)), 'the added blob reads back whole')
+  assert.equal((await verifyStore(dest)).problems, [])
 })
 
 // 40 MiB: past the size from which a copied blob's whole id is hashed on a thread of its own.

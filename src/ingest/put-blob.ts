@@ -1,4 +1,5 @@
 import { open } from 'node:fs/promises'
+import { asBlobPut } from '../blob-writers.ts'
 import { encode } from '../codec.ts'
 import { describeSystemError } from '../system-errors.ts'
 import { BadInputError, NotFoundError } from '../errors.ts'
@@ -68,6 +69,10 @@ export async function putFile (store: Store, path: string, options: OperationOpt
 }
 
 async function ingest (store: Store, fill: Fill, sizeHint: number | undefined, options: OperationOptions): Promise<PutBlobResult> {
+  return await asBlobPut(store, async () => await ingestNow(store, fill, sizeHint, options))
+}
+
+async function ingestNow (store: Store, fill: Fill, sizeHint: number | undefined, options: OperationOptions): Promise<PutBlobResult> {
   const { max } = store.chunking
   // A blob known to fit in one slot gets one slot of its size (and a byte more, so its end is seen in one read).
   const slots = sizeHint !== undefined && sizeHint < SLOT_BYTES ? 1 : SLOTS

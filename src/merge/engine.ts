@@ -5,6 +5,7 @@ import { exclusive } from '../store.ts'
 import { hasChunks } from '../chunks.ts'
 import { checkedEvents } from './check-events.ts'
 import { IncomingReferences } from './references.ts'
+import { asBlobCopy } from '../blob-writers.ts'
 import { copyBlobs, keepsVerifiedCopies, uncopyBlobs } from './copy-blobs.ts'
 import { journalOp } from './journal.ts'
 import { HeldEvents } from './held-events.ts'
@@ -71,14 +72,17 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Merg
 
     // Pass 2: blobs, each verified whole; taken back if any fails, except when the peer went away (E_NET)
     // or the user interrupted: what was verified stays, so running the merge again copies only the rest.
+    // Blob puts in this process wait meanwhile: taking back must not take their bytes or chunk rows.
     const copied: CopiedBlobs = { blobs: [], chunks: [], bytes: 0 }
-    const packsEnd = await dest.packs.end()
-    try {
-      await copyBlobs(dest, source, needed, sizes, copied, options)
-    } catch (err) {
-      if (!keepsVerifiedCopies(err)) await uncopyBlobs(dest, copied, packsEnd)
-      throw err
-    }
+    await asBlobCopy(dest, async () => {
+      const packsEnd = await dest.packs.end()
+      try {
+        await copyBlobs(dest, source, needed, sizes, copied, options)
+      } catch (err) {
+        if (!keepsVerifiedCopies(err)) await uncopyBlobs(dest, copied, packsEnd)
+        throw err
+      }
+    })
 
     // Pass 3: events in total order, in bounded atomic batches with their projection updates,
     // each prepared while the one before it is written.

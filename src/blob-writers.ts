@@ -1,0 +1,55 @@
+import type { Store } from './store.ts'
+
+/** Who writes blob bytes into a store in this process now. */
+interface Writers {
+  /** Blob puts in progress. */
+  puts: number
+  /** Settled when the merge copying blobs is done; undefined when none is. */
+  copying: Promise<void> | undefined
+  /** Wakes the copy waiting for the puts in progress to end. */
+  idle: (() => void) | undefined
+}
+
+const writersOf = new WeakMap<Store, Writers>()
+
+function writersFor (store: Store): Writers {
+  let writers = writersOf.get(store)
+  if (writers === undefined) {
+    writers = { puts: 0, copying: undefined, idle: undefined }
+    writersOf.set(store, writers)
+  }
+  return writers
+}
+
+/** Runs `work` as one of any number of blob puts at once; waits while a merge copies blobs (see `asBlobCopy`). */
+export async function asBlobPut<T> (store: Store, work: () => Promise<T>): Promise<T> {
+  const writers = writersFor(store)
+  while (writers.copying !== undefined) await writers.copying
+  writers.puts++
+  try {
+    return await work()
+  } finally {
+    writers.puts--
+    if (writers.puts === 0) writers.idle?.()
+  }
+}
+
+/**
+ * Runs `work` as the only writer of blob bytes: after the puts in progress, and before any new one. A merge
+ * copies blobs so, because it takes back what it copied when its source lies (cutting the packs back to
+ * where they ended, deleting the chunk rows it wrote), and must not take another writer's bytes with it.
+ */
+export async function asBlobCopy<T> (store: Store, work: () => Promise<T>): Promise<T> {
+  const writers = writersFor(store)
+  while (writers.copying !== undefined) await writers.copying
+  let done!: () => void
+  writers.copying = new Promise((resolve) => { done = resolve })
+  try {
+    while (writers.puts > 0) await new Promise<void>((resolve) => { writers.idle = resolve })
+    writers.idle = undefined
+    return await work()
+  } finally {
+    writers.copying = undefined
+    done()
+  }
+}
