@@ -4,9 +4,9 @@ import type { Store } from './store.ts'
 interface Writers {
   /** Blob puts in progress. */
   puts: number
-  /** Settled when the merge copying blobs is done; undefined when none is. */
+  /** Settled when the work that runs without puts is done; undefined when none runs. */
   copying: Promise<void> | undefined
-  /** Wakes the copy waiting for the puts in progress to end. */
+  /** Wakes the work waiting for the puts in progress to end. */
   idle: (() => void) | undefined
 }
 
@@ -21,7 +21,7 @@ function writersFor (store: Store): Writers {
   return writers
 }
 
-/** Runs `work` as one of any number of blob puts at once; waits while a merge copies blobs (see `asBlobCopy`). */
+/** Runs `work` as one of any number of blob puts at once; waits while `withoutBlobPuts` work runs. */
 export async function asBlobPut<T> (store: Store, work: () => Promise<T>): Promise<T> {
   const writers = writersFor(store)
   while (writers.copying !== undefined) await writers.copying
@@ -35,11 +35,12 @@ export async function asBlobPut<T> (store: Store, work: () => Promise<T>): Promi
 }
 
 /**
- * Runs `work` as the only writer of blob bytes: after the puts in progress, and before any new one. A merge
- * copies blobs so, because it takes back what it copied when its source lies (cutting the packs back to
- * where they ended, deleting the chunk rows it wrote), and must not take another writer's bytes with it.
+ * Runs `work` with no blob put running: after the puts in progress, and before any new one. A merge copies
+ * blobs so, because it takes back what it copied when its source lies (cutting the packs back to where
+ * they ended, deleting the chunk rows it wrote) and must not take another writer's bytes with it; `verify`
+ * checks so, seeing no blob half written.
  */
-export async function asBlobCopy<T> (store: Store, work: () => Promise<T>): Promise<T> {
+export async function withoutBlobPuts<T> (store: Store, work: () => Promise<T>): Promise<T> {
   const writers = writersFor(store)
   while (writers.copying !== undefined) await writers.copying
   let done!: () => void

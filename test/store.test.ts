@@ -197,6 +197,14 @@ Verify('verifyStore of a store holding an empty blob is ok', async ({ t }) => {
   assert.equal(report, { ok: true, events: 4, blobs: 3, problems: [] })
 })
 
+Verify('verifyStore beside appends and blob puts on the same open store checks one state of it', async ({ t }) => {
+  await healthy(t.store)
+  const adds = (from: number): Array<Promise<unknown>> => Array.from({ length: 20 }, async (_, i) => await addBlob(t.store, 'snapshot', bytes(`beside ${from + i}`)))
+  const [, report] = await Promise.all([Promise.all(adds(0)), verifyStore(t.store), Promise.all(adds(20))])
+  assert.equal(report.problems, [])
+  assert.equal(await verifyStore(t.store), { ok: true, problems: [], events: 43, blobs: 42 })
+})
+
 Verify('verifyStore counts blobs stored without an event', async ({ t }) => {
   await healthy(t.store)
   await putBlob(t.store, bytes('bare'))

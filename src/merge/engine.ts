@@ -5,7 +5,7 @@ import { exclusive } from '../store.ts'
 import { hasChunks } from '../chunks.ts'
 import { checkedEvents } from './check-events.ts'
 import { IncomingReferences } from './references.ts'
-import { asBlobCopy } from '../blob-writers.ts'
+import { withoutBlobPuts } from '../blob-writers.ts'
 import { copyBlobs, keepsVerifiedCopies, uncopyBlobs } from './copy-blobs.ts'
 import { journalOp } from './journal.ts'
 import { HeldEvents } from './held-events.ts'
@@ -74,7 +74,7 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Merg
     // or the user interrupted: what was verified stays, so running the merge again copies only the rest.
     // Blob puts in this process wait meanwhile: taking back must not take their bytes or chunk rows.
     const copied: CopiedBlobs = { blobs: [], chunks: [], bytes: 0 }
-    await asBlobCopy(dest, async () => {
+    await withoutBlobPuts(dest, async () => {
       const packsEnd = await dest.packs.end()
       try {
         await copyBlobs(dest, source, needed, sizes, copied, options)
