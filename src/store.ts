@@ -10,7 +10,7 @@ import { CHUNKING, isChunkingParams } from './chunking/cdc.ts'
 import { Packs } from './packs/packs.ts'
 import { splitCheckpointRecords } from './projections/checkpoint-rows.ts'
 import { indexRunEvents } from './projections/run-events.ts'
-import { describeSystemError } from './system-errors.ts'
+import { OUT_OF_SPACE, describeSystemError } from './system-errors.ts'
 import type { ChunkingParams } from './chunking/cdc.ts'
 import type { AbstractSublevel } from 'abstract-level'
 
@@ -244,6 +244,8 @@ async function openDatabase (path: string, waitSeconds: number, signal: AbortSig
       if (cause?.code === 'LEVEL_CORRUPTION') throw new CorruptError(`Cannot open store "${path}": its database is damaged (${why})`, { cause: err })
       if (cause?.code === 'LEVEL_IO_ERROR') {
         if (/permission denied/i.test(why)) throw new BadInputError(`Cannot open store "${path}": permission denied (its files must be readable and writable by this user)`, { cause: err })
+        // Opening writes a new log file: a full disk refuses it, and the store is as it was.
+        if (OUT_OF_SPACE.test(why)) throw new BadInputError(`Cannot open store "${path}": no space left on the device (opening a store writes to it)`, { cause: err })
         // The files LevelDB keeps its state in are missing or unreadable: the store is there, but damaged.
         throw new CorruptError(`Cannot open store "${path}": its database is damaged (${why})`, { cause: err })
       }

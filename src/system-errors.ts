@@ -18,6 +18,9 @@ const DESCRIPTIONS: Record<string, string> = {
   EFBIG: 'the file is too large'
 }
 
+/** How LevelDB says that the disk is full: no damage, and nothing to repair once there is room. */
+export const OUT_OF_SPACE = /no space left on device|disk quota exceeded/i
+
 /** The plain words for a file-system error code (`ENOSPC` → "no space left on the device"), or the code itself. */
 export function describeSystemError (code: string): string {
   return DESCRIPTIONS[code] ?? code
@@ -44,6 +47,9 @@ export function levelErrorCode (err: unknown): string | undefined {
 export function withCode (err: unknown): unknown {
   if (err instanceof SnapstoreError) return err
   const level = levelErrorCode(err)
+  if (level === 'LEVEL_IO_ERROR' && OUT_OF_SPACE.test(firstLine(err))) {
+    return new BadInputError(`Cannot write to the store's database: ${describeSystemError(/quota/i.test(firstLine(err)) ? 'EDQUOT' : 'ENOSPC')}`, { cause: err })
+  }
   if (level === 'LEVEL_CORRUPTION' || level === 'LEVEL_IO_ERROR') {
     return new CorruptError(`The store's database is damaged (${firstLine(err)}); "snapstore verify" tells what else is, and merging the stores that still verify into a fresh one brings the history back`, { cause: err })
   }

@@ -1,5 +1,6 @@
-import { spawn } from 'node:child_process'
-import { mkdir, readdir, rm } from 'node:fs/promises'
+import { spawn, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { suite } from 'uvu'
@@ -9,6 +10,7 @@ import { FORMAT_VERSION } from '../src/index.ts'
 import {
   LIBRARY, cliContext, dumpStore, expectError, expectOk, inParallel, lines, put, seed, snap, sublevel, withDb, withLibrary
 } from './_helpers/cli.ts'
+import { CLI } from './_helpers/store.ts'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import type { CliContext } from './_helpers/cli.ts'
 
@@ -117,6 +119,17 @@ Errors('a failed add on a locked store leaves it unchanged', async (ctx) => {
   holder.stdin.end()
   await exited
   assert.equal(await dumpStore(ctx.store), before)
+})
+
+Errors('an add that outgrows the file size limit, as on a full disk, fails with E_BAD_INPUT in one line; the store verifies and the add then succeeds', async ({ dir, store }) => {
+  const file = join(dir, 'big.bin')
+  await writeFile(file, randomBytes(8 * 1024 * 1024))
+  // ulimit -f: the pack write is cut short, as a disk filling up cuts it, and the next write says why.
+  const limited = spawnSync('sh', ['-c', 'ulimit -f 2048 && exec "$@"', 'sh', process.execPath, CLI, 'add', 'snapshot', store, file], { encoding: 'utf8' })
+  const message = expectError({ status: limited.status, signal: limited.signal, stdout: limited.stdout, stderr: limited.stderr, out: Buffer.from(limited.stdout) }, 'E_BAD_INPUT')
+  assert.match(message, 'the file is too large')
+  expectOk(await snap(['verify', store]))
+  expectOk(await snap(['add', 'snapshot', store, file]))
 })
 
 Errors('--wait that is not a number of seconds fails with E_USAGE', async ({ store }) => {

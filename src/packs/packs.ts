@@ -25,6 +25,28 @@ const PACK_LIMIT = 1024 * 1024 * 1024
  * 256 MiB here and 0.1 s with 8 MiB; ingesting a 1 GiB file is as fast with either.
  */
 const BACKGROUND_SYNC_BYTES = 8 * 1024 * 1024
+/**
+ * Writes every byte of `pieces` at `at`. A write can take fewer bytes than it was given (a disk that fills
+ * up on the way): the rest is written again, and that write fails with the reason (`ENOSPC`, `EFBIG`).
+ */
+async function writeAll (handle: FileHandle, pieces: readonly Uint8Array[], at: number): Promise<void> {
+  let rest = pieces
+  let position = at
+  for (;;) {
+    const { bytesWritten } = await handle.writev([...rest], position)
+    let skip = bytesWritten
+    position += bytesWritten
+    while (rest.length > 0 && skip >= rest[0]!.length) {
+      skip -= rest[0]!.length
+      rest = rest.slice(1)
+    }
+    if (rest.length === 0) return
+    if (skip > 0) rest = [rest[0]!.subarray(skip), ...rest.slice(1)]
+    // A write that takes nothing and reports nothing would repeat forever.
+    if (bytesWritten === 0) throw Object.assign(new Error('the write took no bytes'), { code: 'ENOSPC', errno: -28, syscall: 'write' })
+  }
+}
+
 /** The file name of a pack: its number, zero-padded to six digits or more. */
 const PACK_NAME = /^\d{6,}\.pack$/
 
@@ -116,9 +138,7 @@ export class Packs {
   #write (pack: OpenPack, pieces: Uint8Array[], at: number): Promise<void> {
     const length = piecesLength(pieces)
     this.#unsynced = true
-    const written = pack.handle.writev(pieces, at).then(({ bytesWritten }) => {
-      if (bytesWritten !== length) throw new Error(`short write to pack ${pack.number}`)
-    })
+    const written = writeAll(pack.handle, pieces, at)
     this.#track(written)
     this.#sinceSync += length
     if (this.#sinceSync >= BACKGROUND_SYNC_BYTES) {
