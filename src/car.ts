@@ -1,6 +1,6 @@
 import { createWriteStream } from 'node:fs'
 import { rename, rm, stat } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import { dirname } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { CarWriter } from '@ipld/car/writer'
@@ -14,6 +14,7 @@ import { readBlobRecords } from './blobs.ts'
 import { readChunks } from './chunks.ts'
 import { readAhead, settleQuietly } from './merge/read-ahead.ts'
 import { resolveId } from './resolve.ts'
+import { temporaryBeside } from './write-file.ts'
 import type { CID } from 'multiformats/cid'
 import type { BlobRecord } from './blobs.ts'
 import type { Store } from './store.ts'
@@ -109,7 +110,7 @@ export async function writeCar (store: Store, path: string, plan: CarPlan, optio
   const folder = await stat(dirname(path)).catch(() => undefined)
   if (folder?.isDirectory() !== true) throw new BadInputError(`Cannot write "${path}": ${folder === undefined ? 'no such directory' : 'a part of the path is not a directory'}`)
   const { writer, out } = CarWriter.create([rootCid])
-  const temporary = join(dirname(path), `.${basename(path)}.snapstore-${process.pid}.tmp`)
+  const temporary = await temporaryBeside(path)
   const written = pipeline(Readable.from(out), createWriteStream(temporary, { flush: true }))
   // A file that cannot be written fails the pipeline while blocks are still being put: that is awaited below.
   written.catch(() => undefined)

@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { realpath, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { removeAbandoned, temporaryName } from './abandoned.ts'
 import { BadInputError } from './errors.ts'
 import { describeSystemError } from './system-errors.ts'
 
@@ -22,7 +24,7 @@ export async function writeFileAtomically (target: string, bytes: AsyncIterable<
   }
   // The link itself stays: its target gets the new content.
   const file = existing === undefined ? target : await realpath(target)
-  const temporary = join(dirname(file), `.${basename(file)}.snapstore-${process.pid}.tmp`)
+  const temporary = await temporaryBeside(file)
   try {
     await pipeline(Readable.from(bytes), createWriteStream(temporary, { flush: true }))
     await rename(temporary, file)
@@ -30,6 +32,16 @@ export async function writeFileAtomically (target: string, bytes: AsyncIterable<
     await rm(temporary, { force: true }).catch(() => undefined)
     throw writeError(target, err)
   }
+}
+
+/**
+ * A new temporary path beside `file`, for its next content to be written to and renamed into place; those
+ * that snapstore processes killed while writing `file` left beside it are removed first.
+ */
+export async function temporaryBeside (file: string): Promise<string> {
+  const prefix = `.${basename(file)}.snapstore`
+  await removeAbandoned(dirname(file), prefix, '.tmp')
+  return join(dirname(file), temporaryName(prefix, `${randomBytes(4).toString('hex')}.tmp`))
 }
 
 /** A failure to write `target` as `E_BAD_INPUT` in plain words; errors that are not the file system's pass unchanged. */

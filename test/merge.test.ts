@@ -1,6 +1,8 @@
+import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { cp, readdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { CarWriter } from '@ipld/car/writer'
+import { hostname } from 'node:os'
 import { relative } from 'node:path'
 import * as assert from 'uvu/assert'
 import { CHUNKING, FORMAT_VERSION, addBlob, appendEvents, codec, digestHex, iterateLog, listBlobIds, putBlob, readBlobBytes, readEventAt, setTag, storeStats, verifyStore } from '../src/index.ts'
@@ -562,6 +564,17 @@ Car('exportCar with an aborted signal stops with an AbortError and writes no fil
   const err = await exportCar(source, car, [], { signal: AbortSignal.abort() }).then(() => undefined, (error: unknown) => error)
   assert.is((err as Error | undefined)?.name, 'AbortError')
   assert.equal((await readdir(ws.path('.'))).filter((name) => name.includes('aborted')), [])
+})
+
+Car('an export removes the temporary files that killed exports of the same file left beside it, and no other', async ({ ws }) => {
+  const source = await ws.init('source')
+  await addBlob(source, 'snapshot', bytes('exported'))
+  // A process that has ended stands for a killed export; this process's own pid for a running one.
+  const ended = spawnSync(process.execPath, ['-e', '0']).pid!
+  const left = (pid: number, target = 'out.car'): string => `.${target}.snapstore-${pid}@${hostname()}-0a1b2c3d.tmp`
+  for (const name of [left(ended), left(process.pid), left(ended, 'other.car')]) await writeFile(ws.path(name), 'partial')
+  await exportCar(source, ws.path('out.car'))
+  assert.equal((await readdir(ws.path('.'))).filter((name) => name.endsWith('.tmp')).sort(), [left(process.pid), left(ended, 'other.car')].sort())
 })
 
 Car('an export of one snapshot merges into a store that verifies and lists it, without what was added after it', async ({ ws }) => {
