@@ -1,3 +1,4 @@
+import { assertOpen } from './closed-stores.ts'
 import type { Store } from './store.ts'
 
 /** Who writes blob bytes into a store in this process now. */
@@ -25,6 +26,7 @@ function writersFor (store: Store): Writers {
 export async function asBlobPut<T> (store: Store, work: () => Promise<T>): Promise<T> {
   const writers = writersFor(store)
   while (writers.copying !== undefined) await writers.copying
+  assertOpen(store)
   writers.puts++
   try {
     return await work()

@@ -6,6 +6,8 @@ import { decode, encode } from './codec.ts'
 import { BadInputError, CorruptError, ExistsError, LockedError, NoStoreError, VersionError } from './errors.ts'
 import { newOrigin } from './ids.ts'
 import { findLockHolder } from './lock-holder.ts'
+import { withoutBlobPuts } from './blob-writers.ts'
+import { assertOpen, markClosed } from './closed-stores.ts'
 import { CHUNKING, isChunkingParams } from './chunking/cdc.ts'
 import { Packs } from './packs/packs.ts'
 import { splitCheckpointRecords } from './projections/checkpoint-rows.ts'
@@ -261,9 +263,11 @@ async function openDatabase (path: string, waitSeconds: number, signal: AbortSig
   }
 }
 
-/** Closes a store after any write in progress. */
+/** Closes a store after the writes in progress: appends, merges, and blobs being put. */
 export async function closeStore (store: Store): Promise<void> {
   await store.queue.catch(() => undefined)
+  await withoutBlobPuts(store, async () => undefined)
+  markClosed(store)
   await store.packs.close()
   await closeDatabase(store.db)
 }
@@ -345,7 +349,11 @@ export async function withStore<T> (path: string, init: StoreInit, work: (store:
 
 /** Runs `work` after every earlier writer of this store in this process has finished. */
 export function exclusive<T> (store: Store, work: () => Promise<T>): Promise<T> {
-  const result = store.queue.then(work, work)
+  const turn = async (): Promise<T> => {
+    assertOpen(store)
+    return await work()
+  }
+  const result = store.queue.then(turn, turn)
   store.queue = result.catch(() => undefined)
   return result
 }

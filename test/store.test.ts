@@ -112,6 +112,17 @@ Open('openStore gives back the origin and clock the store was closed with', asyn
   assert.is(clock, 2)
 })
 
+Open('an add, an append or a verify asked of a closed store fails with E_BAD_INPUT, not a LevelDB error, and the store reopens whole', async ({ t }) => {
+  const { id } = await addBlob(t.store, 'snapshot', bytes('before closing'))
+  const closed = t.store
+  await closeStore(closed)
+  await expectCode(addBlob(closed, 'snapshot', bytes('after closing')), 'E_BAD_INPUT')
+  await expectCode(appendEvents(closed, [{ type: 'tag.set', body: { name: 'late', target: id } }]), 'E_BAD_INPUT')
+  await expectCode(verifyStore(closed), 'E_BAD_INPUT')
+  const store = await t.reopen()
+  assert.equal(await verifyStore(store), { ok: true, problems: [], events: 1, blobs: 1 })
+})
+
 Open.run()
 
 // ---------------------------------------------------------------- lock
