@@ -8,6 +8,11 @@ export function markClosed (store: Store): void {
   closed.add(store)
 }
 
+/** True once `store` was closed. */
+export function isClosed (store: Store): boolean {
+  return closed.has(store)
+}
+
 /** Fails with `E_BAD_INPUT` when `store` was closed. */
 export function assertOpen (store: Store): void {
   if (closed.has(store)) throw new BadInputError(`Cannot use store "${store.path}": it was closed (open it again)`)

@@ -7,7 +7,7 @@ import { BadInputError, CorruptError, ExistsError, LockedError, NoStoreError, Ve
 import { newOrigin } from './ids.ts'
 import { findLockHolder } from './lock-holder.ts'
 import { withoutBlobPuts } from './blob-writers.ts'
-import { assertOpen, markClosed } from './closed-stores.ts'
+import { assertOpen, isClosed, markClosed } from './closed-stores.ts'
 import { CHUNKING, isChunkingParams } from './chunking/cdc.ts'
 import { Packs } from './packs/packs.ts'
 import { splitCheckpointRecords } from './projections/checkpoint-rows.ts'
@@ -201,7 +201,7 @@ export async function openStore (path: string, init: StoreInit = {}): Promise<St
       upgrading: upgrading !== undefined,
       inlineChunks: chunkSize !== undefined
     }
-    if (reindexing !== undefined && init.finishReindex !== false) await (await import('./rebuild.ts')).reindex(store)
+    if (reindexing !== undefined && init.finishReindex !== false) await (await import('./rebuild.ts')).reindex(store, init.signal === undefined ? {} : { signal: init.signal })
     return store
   } catch (err) {
     await closeDatabase(db)
@@ -263,11 +263,11 @@ async function openDatabase (path: string, waitSeconds: number, signal: AbortSig
   }
 }
 
-/** Closes a store after the writes in progress: appends, merges, and blobs being put. */
+/** Closes a store after the writes in progress (appends, merges, blobs being put); closing it again does nothing. */
 export async function closeStore (store: Store): Promise<void> {
-  await store.queue.catch(() => undefined)
-  await withoutBlobPuts(store, async () => undefined)
-  markClosed(store)
+  if (isClosed(store)) return
+  // In turn after every write asked for before, and with no blob being put: what is asked later is refused.
+  await exclusive(store, async () => { await withoutBlobPuts(store, async () => { markClosed(store) }) }).catch(() => undefined)
   await store.packs.close()
   await closeDatabase(store.db)
 }

@@ -5,12 +5,14 @@ import { CarWriter } from '@ipld/car/writer'
 import { hostname } from 'node:os'
 import { relative } from 'node:path'
 import * as assert from 'uvu/assert'
-import { CHUNKING, FORMAT_VERSION, addBlob, appendEvents, codec, digestHex, iterateLog, listBlobIds, putBlob, readBlobBytes, readEventAt, setTag, storeStats, verifyStore } from '../src/index.ts'
+import { CHUNKING, FORMAT_VERSION, addBlob, appendEvents, closeStore, codec, digestHex, iterateLog, listBlobIds, putBlob, readBlobBytes, readEventAt, setTag, storeStats, verifyStore } from '../src/index.ts'
 import { exportCar } from '../src/car.ts'
 import { DAG_CBOR, cidFromDigest } from '../src/ids.ts'
 import { eventKey } from '../src/keys.ts'
 import { iterateJournal } from '../src/merge/journal.ts'
 import { mergeStores } from '../src/merge/merge-stores.ts'
+import { mergeFrom } from '../src/merge/engine.ts'
+import { openStoreSource } from '../src/merge/source.ts'
 import {
   assertSameState, carTransport, collect, directoryTransport, dumpDerived, holdOpen, rawSub, seededBytes, storeState, withRawDb, workspaceSuite
 } from './_helpers/merge.ts'
@@ -18,6 +20,7 @@ import { bytes, commitEvents, expectCode, rawChunks, sealChain } from './_helper
 import { exclusive } from '../src/store.ts'
 import { CID } from 'multiformats/cid'
 import type { AddResult, BlobRecord, DraftSource, SnapEvent, Store, StoredEvent } from '../src/index.ts'
+import type { MergeSource } from '../src/merge/source.ts'
 import type { RawDb, Workspace } from './_helpers/merge.ts'
 
 const TRANSPORTS = [directoryTransport, carTransport]
@@ -288,6 +291,56 @@ Corrupt('a blob added while a merge copies blobs survives the merge being taken 
   const { id } = await added!
   assert.ok(Buffer.from(await readBlobBytes(dest, id)).equals(Buffer.from(data)), 'the added blob reads back whole')
   assert.equal((await verifyStore(dest)).problems, [])
+})
+
+Corrupt('a blob put into the destination while a merge checks its events is neither copied nor taken back by it', async ({ ws }) => {
+  const texts = ['put meanwhile', 'two', 'three'].map((text) => bytes(`only in the source: ${text}`))
+  const facts = await sourceAndDest(ws, texts)
+  // Past the first group of events checked (1,000), which notes the blob as one to copy.
+  const more = await ws.open(facts.path)
+  await appendEvents(more, Array.from({ length: 1100 }, (_, i) => ({ type: 'tag.set' as const, body: { name: `t${i}`, target: CID.parse(facts.ids[1]!) } })))
+  await ws.close(facts.path)
+  await withRawDb(facts.path, async (db) => { await CORRUPTIONS[0]!.tamper(db, facts) })
+  const dest = await ws.open('dest')
+  const opened = await openStoreSource(facts.path)
+  try {
+    // The source's events are read in the checking pass: the blob is put once the first group is checked.
+    const source: MergeSource = {
+      ...opened,
+      events: async function * (origin, from, to) {
+        let read = 0
+        for await (const bytes of opened.events(origin, from, to)) {
+          yield bytes
+          if (++read === 1001) await putBlob(dest, texts[0]!)
+        }
+      }
+    }
+    await expectCode(mergeFrom(dest, source), 'E_CORRUPT')
+  } finally {
+    await opened.close()
+  }
+  assert.ok(Buffer.from(await readBlobBytes(dest, CID.parse(facts.ids[0]!))).equals(Buffer.from(texts[0]!)), 'the blob put meanwhile reads back')
+  assert.equal((await verifyStore(dest)).problems, [])
+})
+
+Corrupt('a store closed while a merge copies and an add waits for it: the add fails with E_BAD_INPUT, and the store reopens whole', async ({ ws }) => {
+  const facts = await sourceAndDest(ws, Array.from({ length: 20 }, (_, i) => seededBytes(CHUNKING.max, 300 + i)))
+  const dest = await ws.open('dest')
+  let added: Promise<unknown> | undefined
+  let closed: Promise<void> | undefined
+  const merged = mergeStores(dest, facts.path, {
+    onProgress: () => {
+      // Its failure is looked at once the merge is done.
+      added ??= addBlob(dest, 'snapshot', bytes('added while copying')).then(() => undefined, (err: unknown) => err)
+      closed ??= closeStore(dest)
+    }
+  })
+  assert.is((await merged).blobs, 20)
+  assert.is((await added as { code?: string } | undefined)?.code, 'E_BAD_INPUT')
+  await closed
+  await ws.close('dest')
+  const again = await ws.open('dest')
+  assert.equal((await verifyStore(again)).problems, [])
 })
 
 // 40 MiB: past the size from which a copied blob's whole id is hashed on a thread of its own.

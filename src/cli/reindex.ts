@@ -7,7 +7,8 @@ import type { StoreCommandOptions } from './context.ts'
 /** `snapstore reindex STORE`: rebuilds every projection from the log. */
 export async function reindexCommand (path: string, options: StoreCommandOptions): Promise<void> {
   const progress = progressReporter('reindexing')
-  const { events } = await interruptible(async (signal) => await withStore(path, storeInit(options), async (store) => await reindex(store, {
+  // A reindex cut short is not completed on opening: this one does it, with progress.
+  const { events } = await interruptible(async (signal) => await withStore(path, { ...storeInit(options), signal, finishReindex: false }, async (store) => await reindex(store, {
     signal,
     ...(progress.onProgress === undefined ? {} : { onProgress: progress.onProgress })
   })))

@@ -75,9 +75,10 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Merg
     // Blob puts in this process wait meanwhile: taking back must not take their bytes or chunk rows.
     const copied: CopiedBlobs = { blobs: [], chunks: [], bytes: 0 }
     await withoutBlobPuts(dest, async () => {
+      const lacking = await incoming.stillNeeded()
       const packsEnd = await dest.packs.end()
       try {
-        await copyBlobs(dest, source, needed, sizes, copied, options)
+        await copyBlobs(dest, source, lacking, sizes, copied, options)
       } catch (err) {
         if (!keepsVerifiedCopies(err)) await uncopyBlobs(dest, copied, packsEnd)
         throw err

@@ -2,12 +2,15 @@ import { decode } from '../codec.ts'
 import { CorruptError } from '../errors.ts'
 import { eventReferences } from '../event-format.ts'
 import { DigestSet } from '../digest-set.ts'
-import { RAW, digestHex } from '../ids.ts'
+import { RAW, cidFromHex, digestHex } from '../ids.ts'
 import type { CID } from 'multiformats/cid'
 import type { BlobRecord } from '../blobs.ts'
 import type { Store } from '../store.ts'
 import type { StoredEvent } from '../types.ts'
 import type { MergeSource } from './source.ts'
+
+/** Blobs looked up in the destination at once when the checking pass is over. */
+const LOOKUP_PAGE = 1000
 
 /**
  * What the checking pass of a merge learns from the incoming events, a group at a time: the events that
@@ -61,6 +64,29 @@ export class IncomingReferences {
       if (event.type === 'blob.add') this.#noteSize(event.body.blob, named[i]!.find(({ cid }) => cid === event.body.blob)?.hex ?? digestHex(event.body.blob), event.body.size)
       this.events.add(group[i]!.id.multihash.digest)
     }
+  }
+
+  /**
+   * The needed blobs the destination still lacks. Those another call of this process put into it since they
+   * were noted are dropped (their sizes checked against what events say): a merge neither copies nor, when
+   * its source turns out to lie, takes back a blob it did not bring.
+   */
+  async stillNeeded (): Promise<Set<string>> {
+    const hexes = [...this.needed]
+    for (let i = 0; i < hexes.length; i += LOOKUP_PAGE) {
+      const page = hexes.slice(i, i + LOOKUP_PAGE)
+      const records = await this.#dest.sub.blob.getMany(page)
+      for (const [j, hex] of page.entries()) {
+        const record = records[j]
+        if (record === undefined) continue
+        this.needed.delete(hex)
+        const size = decode<BlobRecord>(record).size
+        this.#destBlobs.set(hex, size)
+        const claimed = this.sizes.get(hex)
+        if (claimed !== undefined && claimed !== size) this.#noteSize(cidFromHex(RAW, hex), hex, claimed)
+      }
+    }
+    return this.needed
   }
 
   /** Every `blob.add` must state its blob's true size: checked against the destination's record now, the source's when copied. */
