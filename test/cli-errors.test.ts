@@ -127,6 +127,7 @@ Errors('an add that outgrows the file size limit, as on a full disk, fails with 
   // ulimit -f: the pack write is cut short, as a disk filling up cuts it, and the next write says why.
   const limited = spawnSync('sh', ['-c', 'ulimit -f 2048 && exec "$@"', 'sh', process.execPath, CLI, 'add', 'snapshot', store, file], { encoding: 'utf8' })
   const message = expectError({ status: limited.status, signal: limited.signal, stdout: limited.stdout, stderr: limited.stderr, out: Buffer.from(limited.stdout) }, 'E_BAD_INPUT')
+  assert.match(message, 'Cannot write to the packs')
   assert.match(message, 'the file is too large')
   expectOk(await snap(['verify', store]))
   expectOk(await snap(['add', 'snapshot', store, file]))

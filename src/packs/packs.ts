@@ -1,8 +1,8 @@
 import { mkdir, open, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { CorruptError } from '../errors.ts'
+import { BadInputError, CorruptError } from '../errors.ts'
 import { piecesLength } from '../pieces.ts'
-import { describeSystemError } from '../system-errors.ts'
+import { describeSystemError, isSystemError } from '../system-errors.ts'
 import type { FileHandle } from 'node:fs/promises'
 import type { Pieces } from '../pieces.ts'
 
@@ -138,7 +138,10 @@ export class Packs {
   #write (pack: OpenPack, pieces: Uint8Array[], at: number): Promise<void> {
     const length = piecesLength(pieces)
     this.#unsynced = true
-    const written = writeAll(pack.handle, pieces, at)
+    // The store's disk refusing bytes (full, over a quota or a size limit) is said of the packs, not of what was being stored.
+    const written = writeAll(pack.handle, pieces, at).catch((err: unknown) => {
+      throw isSystemError(err) ? new BadInputError(`Cannot write to the packs in ${this.dir}: ${describeSystemError(err.code)}`, { cause: err }) : err
+    })
     this.#track(written)
     this.#sinceSync += length
     if (this.#sinceSync >= BACKGROUND_SYNC_BYTES) {
