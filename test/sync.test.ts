@@ -325,6 +325,10 @@ Bounds('a URL is shown without its user and password, and otherwise as typed', (
   assert.is(redactUrl('http://user:secret@127.0.0.1:7420'), 'http://127.0.0.1:7420')
   assert.is(redactUrl('https://token@host.example/base?x=1'), 'https://host.example/base?x=1')
   assert.is(redactUrl('http://127.0.0.1:7420/'), 'http://127.0.0.1:7420/')
+  assert.is(redactUrl('http://u:p@host.example?x=a@b'), 'http://host.example?x=a@b')
+  for (const odd of ['http:\\\\u:secret@host.example/x', 'http:/u:secret@host.example/x', 'http:u:secret@host.example/x', ' http://u:secret@host.example/']) {
+    assert.not.match(redactUrl(odd), 'secret', odd)
+  }
 })
 
 Bounds('a server that cannot listen fails with E_BAD_INPUT naming the address, and a missing store with E_NO_STORE', async ({ ws }) => {

@@ -68,8 +68,14 @@ function parseUrl (text: string): URL {
 export function redactUrl (text: string): string {
   const url = parseUrl(text)
   if (url.username === '' && url.password === '') return text
-  // Cut from the text, not rebuilt from the URL, so the rest stays as typed (URL would add a "/").
-  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/]*@/i, '$1')
+  // Cut from the text, not rebuilt from the URL, so the rest stays as typed (URL would add a "/"); a form
+  // the cut misses (URL accepts "http:\\u:p@h" and more) is rebuilt from the URL without them.
+  const cut = text.replace(/^(\s*[a-z][a-z0-9+.-]*:[\\/]*)[^/?#\\]*@/i, '$1')
+  const left = URL.canParse(cut) ? new URL(cut) : undefined
+  if (left !== undefined && left.username === '' && left.password === '' && left.host === url.host && left.pathname === url.pathname) return cut
+  url.username = ''
+  url.password = ''
+  return url.toString()
 }
 
 /**
@@ -123,24 +129,26 @@ export class Peer {
 
   async #send (request: PeerRequest, newReader?: () => BatchReader): Promise<Answer | undefined> {
     let lockedUntil: number | undefined
-    for (let attempt = 0; ; attempt++) {
-      // Closed (an interruption) while waiting to ask again.
-      if (this.#closed) throw new NetError(`${this.#at(request)}: the connection was closed`, { details: { url: this.name } })
+    let busy = 0
+    for (;;) {
       await this.#acquire()
       let answer: Answer
       try {
+        // Closed (an interruption) while waiting to ask, or to ask again.
+        if (this.#closed) throw new NetError(`${this.#at(request)}: the connection was closed`, { details: { url: this.name } })
         answer = await this.#exchange(request, newReader?.())
       } finally {
         this.#release()
       }
       if (answer.status === 200) return answer
       if (answer.status === 404 && request.missingOk === true) return undefined
-      if (answer.status === 503 && attempt < RETRIES_WHEN_BUSY) {
+      if (answer.status === 503 && busy < RETRIES_WHEN_BUSY) {
         // Retry-After is in whole seconds; a busy server frees a slot much sooner, so back off from 50 ms, up to what it asks.
-        await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, (answer.retryAfter ?? 2) * 1000)))
+        await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** busy++, (answer.retryAfter ?? 2) * 1000)))
         continue
       }
-      if (answer.status === 423) {
+      // Held by this very process (the served store is the one this command works on): waiting cannot help.
+      if (answer.status === 423 && !heldHere(answer.body)) {
         // Another process holds the served store: asked again for as long as this client waits for a store.
         lockedUntil ??= Date.now() + this.#waitMs
         const left = lockedUntil - Date.now()
@@ -292,8 +300,8 @@ export class Peer {
         : `${at}: the server refused the token`, { details: { url: this.name, status } })
     }
     if (status === 403) return new AuthError(`${at}: ${reply?.message ?? 'forbidden'}`, { details: { url: this.name, status } })
-    if (status === 423 && reply?.pid === process.pid && reply.host === hostname()) {
-      return new LockedError(`${at}: the server cannot open the store it serves because this process holds it: is the destination the served store itself? (a store merged into itself copies nothing)`, { details: { url: this.name, status } })
+    if (status === 423 && heldHere(body)) {
+      return new LockedError(`${at}: the server cannot open the store it serves because this process holds it: is the server serving the store this command works on? (a store merged into itself copies nothing)`, { details: { url: this.name, status } })
     }
     const known = reply === undefined ? undefined : REMOTE_ERRORS[reply.code as ErrorCode]
     if (known !== undefined && status !== 404) return new known(`${at}: the server says: ${reply!.message}`, { details: { url: this.name, status } })
@@ -304,6 +312,12 @@ export class Peer {
 // Errors a server reports about what it was sent (a push) keep their codes on the client.
 const REMOTE_ERRORS: Partial<Record<ErrorCode, new (message: string, options?: { details?: Record<string, unknown> }) => SnapstoreError>> = {
   E_CORRUPT: CorruptError, E_FORK: ForkError, E_BAD_INPUT: BadInputError, E_LOCKED: LockedError, E_NOT_FOUND: NotFoundError
+}
+
+/** True when an `E_LOCKED` answer names this process, on this host, as the holder of the served store. */
+function heldHere (body: Buffer): boolean {
+  const reply = parseReply(body)
+  return reply?.pid === process.pid && reply.host === hostname()
 }
 
 function parseReply (body: Buffer): ErrorReply | undefined {

@@ -53,8 +53,9 @@ export const DEFAULT_PORT = 7420
 // A store held by another process is 423 (Locked), not 503: a client waits for that as long as its own --wait
 // says, where it retries a busy server (503) a few times.
 const STATUS: Partial<Record<ErrorCode, number>> = { E_BAD_INPUT: 400, E_AUTH: 403, E_NOT_FOUND: 404, E_FORK: 409, E_CORRUPT: 422, E_LOCKED: 423, E_NET: 400 }
-// Each client keeps up to four connections: this many serve 64 clients at once. Node drops connections past it.
-const MAX_CONNECTIONS = 256
+// Each client keeps up to four connections: this many serve 64 clients at once (more when more requests
+// are answered at once). Node drops connections past it.
+const MIN_CONNECTIONS = 256
 
 /**
  * Serves a store to `merge` (pull) and `push` over HTTP. The store is opened only while requests are
@@ -84,7 +85,7 @@ export async function serveStore (path: string, options: ServeOptions = {}): Pro
   const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 5_000 })
   // Pushes are long: the whole request has no deadline, but a connection idle for a minute is dropped.
   server.setTimeout(60_000)
-  server.maxConnections = MAX_CONNECTIONS
+  server.maxConnections = Math.max(MIN_CONNECTIONS, 4 * context.maxConcurrent)
   server.on('request', (req: IncomingMessage, res: ServerResponse) => { void answer(req, res, context, false) })
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => { void answer(req, res, context, true) })
   const bind = options.bind ?? '127.0.0.1'
