@@ -26,7 +26,7 @@
  *              directory of as many files, and `git cat-file --batch-all-objects --batch-check`. Target < 0.5 s.
  * - cli-start: the installed `snapstore --help`, median of 10, beside `node -e 0` (with and without NODE_EXTRA_CA_CERTS) and the library's import
  *              alone. Target < 150 ms.
- * - large:     large snapshots (issue 5): one 1 GiB and one 4 GiB random file ingested (addBlob by path) and read
+ * - large:     large snapshots: one 1 GiB and one 4 GiB random file ingested (addBlob by path) and read
  *              back (readBlob, and the CLI's get -o), beside sha-256, copy + fsync, classic-level (defaults, and tuned for
  *              large values: the design pack files were chosen over), blockstore-level and git add (1 GiB only, one round);
  *              peak RSS of the 4 GiB rows; twenty checkpoints of a 256 MiB state, each changing 5% of it in place,
@@ -41,17 +41,19 @@
  * - merge:     8 stores of 1,000 × 64 KiB random snapshots (built with putBlob + appendEvents) merged one after
  *              another into a fresh store with mergeStores, then closeStore; the destination is checked to list
  *              exactly the 8,000 snapshot ids and (first round) to pass verifyStore. Beside the CLI's
- *              `merge DEST SRC…`, `git fetch` of a repository holding the same files (git fast-import, 8 commits)
- *              into an empty bare one by local path (one round: 9–18 s here), `cp -r` of the files, and
+ *              `merge DEST SRC…`, `git fetch` into an empty bare repository by local path (one round each) of two
+ *              repositories holding the same files in 8 commits: one made with git add + git commit (loose objects,
+ *              which the fetch packs: the target's reference) and one made by git fast-import with the blobs packed
+ *              whole (git's best case), `cp -r` of the files, and
  *              classic-level copying every key/value of the source databases into a fresh one.
- *              Target: ≥ 10× git fetch. Then a store of 300,000 tag.set events over 1,000 tiny blobs (the issue's
+ *              Target: ≥ 10× git fetch. Then a store of 300,000 tag.set events over 1,000 tiny blobs (the target's
  *              1,000,000 with SNAPSTORE_BENCH_MERGE_EVENTS=1000000: about 8.5 min in all; built with appendEvents
  *              in batches of 10,000 without sync; build time printed) merged into a fresh store
  *              (events/s, one round, beside the classic-level copy of the same database; target ≥ 50,000
  *              events/s), and merged again with nothing to copy, median of 10: the mergeStores call on an open
  *              destination (target < 100 ms), open + merge + close, and the whole CLI process beside `node -e 0`
  *              and a no-op `git fetch`. The wepy orchestrator's figures (DESIGN.md §6) are quoted in the notes.
- * - sync:      pull over loopback HTTP (issue 6): a source store of 1,000 × 64 KiB random snapshots (putBlob +
+ * - sync:      pull over loopback HTTP: a source store of 1,000 × 64 KiB random snapshots (putBlob +
  *              appendEvents), then separately one of a single 1 GiB snapshot (addBlob by path), each served by the real
  *              server (`node dist/src/cli/bin.js serve SRC --port 0` in a child process, stopped by its pid at the end)
  *              and pulled with mergeStores(fresh dest, URL), then closeStore; the destination is checked to list exactly

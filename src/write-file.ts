@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { realpath, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
@@ -39,7 +39,9 @@ export async function writeFileAtomically (target: string, bytes: AsyncIterable<
  * that snapstore processes killed while writing `file` left beside it are removed first.
  */
 export async function temporaryBeside (file: string): Promise<string> {
-  const prefix = `.${basename(file)}.snapstore`
+  // A long name is stood for by its digest, so that the temporary name stays within the file system's limit.
+  const name = basename(file)
+  const prefix = `.${Buffer.byteLength(name) <= 100 ? name : createHash('sha256').update(name).digest('hex').slice(0, 16)}.snapstore`
   await removeAbandoned(dirname(file), prefix, '.tmp')
   return join(dirname(file), temporaryName(prefix, `${randomBytes(4).toString('hex')}.tmp`))
 }

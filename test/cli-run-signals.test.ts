@@ -174,7 +174,7 @@ Kill('CMD of the resumed run gets the last checkpoint as SNAPSTORE_INPUT and the
 })
 
 Kill('a resumed run no longer shows as running or stale', async ({ store, killed }) => {
-  // DESIGN/issue 4: a run whose wrapper died "shows as running until resumed".
+  // A run whose wrapper died "shows as running until resumed".
   const [old] = await runsIn(store, { status: 'stale' })
   assert.is(old?.['run'], undefined, `run ${killed} was resumed, yet ls runs --status stale still lists it`)
   assert.equal((await runsIn(store, { status: 'running' })).map((r) => r['run']), [])

@@ -34,7 +34,7 @@ const SETTLE_MS = 100
 
 /**
  * Watches a directory into which a simulation moves checkpoint files whole, handing each new file to
- * `store` once, one at a time, those moved in within SETTLE_MS of each other in the order of the numbers in their names. A file is
+ * `store` once, one at a time, those moved in within SETTLE_MS of the first in the order of the numbers in their names. A file is
  * new when its name holds a file not seen under that name before, so a name reused for each checkpoint
  * (renamed onto) gives a checkpoint each time. Each file is linked into `stagingDir` as soon as it is
  * seen, so it is stored even when the simulation removes or replaces it before its turn; entries that
@@ -124,7 +124,7 @@ export function watchCheckpoints (dir: string, stagingDir: string, store: (file:
   }, onError)
   // fs.watch can miss events on some file systems (NFS, some container mounts): a slow poll finds new
   // names there (a name renamed onto is then seen at the end, when every name is looked at once more).
-  const poll = setInterval(trigger, 500)
+  const poll = setInterval(() => { if (settling === undefined) trigger() }, 500)
   return {
     stop: async () => {
       clearInterval(poll)
