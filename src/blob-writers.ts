@@ -5,6 +5,8 @@ import type { Store } from './store.ts'
 interface Writers {
   /** Blob puts in progress. */
   puts: number
+  /** Blob puts ended so far, whether they stored anything or failed. */
+  ended: number
   /** Settled when the work that runs without puts is done; undefined when none runs. */
   copying: Promise<void> | undefined
   /** Wakes the work waiting for the puts in progress to end. */
@@ -16,7 +18,7 @@ const writersOf = new WeakMap<Store, Writers>()
 function writersFor (store: Store): Writers {
   let writers = writersOf.get(store)
   if (writers === undefined) {
-    writers = { puts: 0, copying: undefined, idle: undefined }
+    writers = { puts: 0, ended: 0, copying: undefined, idle: undefined }
     writersOf.set(store, writers)
   }
   return writers
@@ -32,8 +34,14 @@ export async function asBlobPut<T> (store: Store, work: () => Promise<T>): Promi
     return await work()
   } finally {
     writers.puts--
+    writers.ended++
     if (writers.puts === 0) writers.idle?.()
   }
+}
+
+/** How many blob puts into `store` have ended in this process: unchanged between two readings, none stored anything meanwhile. */
+export function blobPutsEnded (store: Store): number {
+  return writersFor(store).ended
 }
 
 /**

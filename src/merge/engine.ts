@@ -5,7 +5,7 @@ import { exclusive } from '../store.ts'
 import { hasChunks } from '../chunks.ts'
 import { checkedEvents } from './check-events.ts'
 import { IncomingReferences } from './references.ts'
-import { withoutBlobPuts } from '../blob-writers.ts'
+import { blobPutsEnded, withoutBlobPuts } from '../blob-writers.ts'
 import { copyBlobs, keepsVerifiedCopies, uncopyBlobs } from './copy-blobs.ts'
 import { journalOp } from './journal.ts'
 import { HeldEvents } from './held-events.ts'
@@ -47,6 +47,7 @@ const HOLD_BYTES = 128 * 1024 * 1024
  */
 export async function mergeFrom (dest: Store, source: MergeSource, options: MergeFromOptions = {}): Promise<MergeResult> {
   return await exclusive(dest, async () => {
+    const putsEnded = blobPutsEnded(dest)
     const sourceHeads = await source.heads()
     const before = new Map((await listHeads(dest)).map((head) => [head.origin, head]))
     const ranges = await planRanges(dest, source, sourceHeads, before)
@@ -75,7 +76,8 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Merg
     // Blob puts in this process wait meanwhile: taking back must not take their bytes or chunk rows.
     const copied: CopiedBlobs = { blobs: [], chunks: [], bytes: 0 }
     await withoutBlobPuts(dest, async () => {
-      const lacking = await incoming.stillNeeded()
+      // Only when a blob put of this process ended since the checking pass began can it have stored one of them.
+      const lacking = blobPutsEnded(dest) === putsEnded ? needed : await incoming.stillNeeded()
       const packsEnd = await dest.packs.end()
       try {
         await copyBlobs(dest, source, lacking, sizes, copied, options)
