@@ -182,6 +182,16 @@ Files('params with leading zeros stay text and make other runs; 2.0 and 2 are on
   assert.is(runs[0]?.['end'], blobIdOf('{"id":"007","T":2}'))
 })
 
+Files('params a number cannot hold exactly stay text; a param given twice is E_USAGE, in run and in sweep', async ({ dir, store }) => {
+  const sim = await script(dir, 'params.sh', 'printf "%s" "$SNAPSTORE_PARAMS" > "$SNAPSTORE_OUTPUT"')
+  expectOk(await snap(['run', store, '--param', 'x=1e400', '--param', 'id=12345678901234567890', '--param', 'n=9007199254740991', '--', sim]))
+  assert.equal((await runsIn(store)).map((run) => run['params']), [{ x: '1e400', id: '12345678901234567890', n: 9007199254740991 }])
+  expectError(await snap(['run', store, '--param', 'a=1', '--param', 'a=2', '--', sim]), 'E_USAGE')
+  expectError(await snap(['sweep', store, '--param', 'a=1', '--param', 'a=2', '--', sim]), 'E_USAGE')
+  expectError(await snap(['sweep', store, '--param', 'a=1,2,1', '--', sim]), 'E_USAGE')
+  assert.is((await runsIn(store)).length, 1, 'nothing ran')
+})
+
 Files('a simulation that removes the staging directory, even right after each checkpoint, loses no checkpoint', async ({ dir, store }) => {
   const sim = await script(dir, 'tidy.sh', `
 rmdir checkpoints-seen

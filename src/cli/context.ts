@@ -26,7 +26,9 @@ export function parsePairs (pairs: readonly string[], option: string): Record<st
   for (const pair of pairs) {
     const at = pair.indexOf('=')
     if (at <= 0) throw new UsageError(`Invalid ${option} "${pair}": expected KEY=VALUE`)
-    out[pair.slice(0, at)] = pair.slice(at + 1)
+    const key = pair.slice(0, at)
+    if (Object.hasOwn(out, key)) throw new UsageError(`Invalid ${option} "${pair}": ${key} is given twice`)
+    out[key] = pair.slice(at + 1)
   }
   return out
 }

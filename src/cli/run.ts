@@ -39,11 +39,18 @@ function parseParams (pairs: readonly string[]): Record<string, Value> {
 /**
  * A parameter value from the command line: a number when it reads as a decimal one (`300`, `2.0`, `1e-6`:
  * numbers compare as numbers, so `2.0` and `2` are one value), else the text, as is one with leading zeros
- * (`007`, an identifier more than a number).
+ * (`007`, an identifier more than a number), and one a number cannot hold exactly: past the largest double
+ * (`1e400`), or a whole number past 2^53 (`12345678901234567890`, an identifier too).
  */
 export function parseValue (text: string): Value {
-  return /^-?(0|[1-9]\d*|\d*\.\d+|[1-9]\d*\.\d*|0\.\d*)([eE][-+]?\d+)?$/.test(text) ? Number(text) : text
+  if (!DECIMAL.test(text)) return text
+  const value = Number(text)
+  if (!Number.isFinite(value) || (WHOLE.test(text) && !Number.isSafeInteger(value))) return text
+  return value
 }
+
+const DECIMAL = /^-?(0|[1-9]\d*|\d*\.\d+|[1-9]\d*\.\d*|0\.\d*)([eE][-+]?\d+)?$/
+const WHOLE = /^-?\d+$/
 
 /** `snapstore run STORE … -- CMD`: runs CMD as one segment, or N chained segments. */
 export async function run (store: string, command: string[], options: RunOptions): Promise<void> {

@@ -27,7 +27,12 @@ function parseGrid (pairs: readonly string[]): Record<string, Value[]> {
   for (const pair of pairs) {
     const at = pair.indexOf('=')
     if (at <= 0) throw new UsageError(`Invalid --param "${pair}": expected NAME=V1,V2,…`)
-    grid[pair.slice(0, at)] = pair.slice(at + 1).split(',').map((v) => parseValue(v.trim()))
+    const name = pair.slice(0, at)
+    if (Object.hasOwn(grid, name)) throw new UsageError(`Invalid --param "${pair}": ${name} is given twice (give its values once, separated by commas)`)
+    const values = pair.slice(at + 1).split(',').map((v) => parseValue(v.trim()))
+    const repeated = values.find((value, i) => values.indexOf(value) !== i)
+    if (repeated !== undefined) throw new UsageError(`Invalid --param "${pair}": the value ${String(repeated)} is given twice`)
+    grid[name] = values
   }
   if (Object.keys(grid).length === 0) throw new UsageError('Cannot sweep: give at least one --param NAME=V1,V2,…')
   return grid
