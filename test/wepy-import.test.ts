@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import * as assert from 'uvu/assert'
 import {
   CHUNKING, WEPY_MD5_META, addBlob, appendEvents, digestHex, importWepy, listBlobIds, listRuns, listTags, mergeStores, putBlob, readBlobBytes, reindex, resolveId, setTag, storeStats, verifyStore
@@ -154,6 +154,46 @@ Import('fails with E_BAD_INPUT and writes nothing when a stored MD5 does not mat
     ['INSERT INTO snapshots VALUES (?, ?)', [md5(bytes), bytes]],
     ['INSERT INTO runs VALUES (?, ?, ?, ?)', [md5(bytes), 'f'.repeat(32), 'e'.repeat(32), 3]]])
   assert.match((await expectCode(importWepy(store, dangling), 'E_BAD_INPUT')).message, `end snapshot ${'f'.repeat(32)} is neither in the database nor in the store`)
+  assert.equal(await dumpDerived(store), before)
+})
+
+// wepy's own tables, without the keys and constraints WEPY_SCHEMA adds: what databases in use may hold.
+const LOOSE_SCHEMA: ReadonlyArray<[string]> = [
+  ['CREATE TABLE runs (start_hash, end_hash, config_hash, last_cycle_idx)'],
+  ['CREATE TABLE meta (key, value)'],
+  ['CREATE TABLE snapshots (snaphash, snapshot)'],
+  ['CREATE TABLE configurations (config_hash, config)']
+]
+
+Import('a row repeated in a database is one snapshot and one run', async ({ ws }) => {
+  const store = await ws.init('s')
+  const [s1, s2, c] = ['s1', 's2', 'c'].map((text) => new TextEncoder().encode(text)) as [Uint8Array, Uint8Array, Uint8Array]
+  const db = await writeSqlite(ws.scratch('.sqlite'), [...LOOSE_SCHEMA,
+    ...[s1, s1, s2].map((bytes): [string, Array<string | Uint8Array>] => ['INSERT INTO snapshots VALUES (?, ?)', [md5(bytes), bytes]]),
+    ['INSERT INTO configurations VALUES (?, ?)', [md5(c), c]],
+    ...[1, 2].map((): [string, string[]] => ['INSERT INTO runs VALUES (?, ?, ?, 3)', [md5(s1), md5(s2), md5(c)]])])
+  assert.equal(await importWepy(store, db), { snapshots: 2, configs: 1, runs: 1, tags: 0 })
+  assert.is((await collect(listRuns(store))).length, 1)
+})
+
+Import('a run without a last cycle index, a damaged database, and one with changes in its write-ahead log are E_BAD_INPUT, and nothing is written', async ({ ws }) => {
+  const store = await ws.init('s')
+  const before = await dumpDerived(store)
+  const bytes = new TextEncoder().encode('start')
+  const noCycle = await writeSqlite(ws.scratch('.sqlite'), [...LOOSE_SCHEMA,
+    ['INSERT INTO snapshots VALUES (?, ?)', [md5(bytes), bytes]],
+    ['INSERT INTO runs VALUES (?, ?, ?, NULL)', [md5(bytes), md5(bytes), md5(bytes)]]])
+  assert.match((await expectCode(importWepy(store, noCycle), 'E_BAD_INPUT')).message, 'not a whole number')
+  // Many rows, then the middle of the file overwritten: SQLite finds it out only while reading the rows.
+  const damaged = await writeSqlite(ws.scratch('.sqlite'), [...LOOSE_SCHEMA,
+    ...Array.from({ length: 400 }, (_, i): [string, Array<string | Uint8Array>] => { const b = seededBytes(3000, i); return ['INSERT INTO snapshots VALUES (?, ?)', [md5(b), b]] })])
+  const file = await readFile(damaged)
+  file.fill(0x41, file.length >> 1, (file.length >> 1) + 40_000)
+  await writeFile(damaged, file)
+  assert.match((await expectCode(importWepy(store, damaged), 'E_BAD_INPUT')).message, 'damaged')
+  const pending = await writeSqlite(ws.scratch('.sqlite'), [...LOOSE_SCHEMA])
+  await writeFile(`${pending}-wal`, 'frames not yet checkpointed')
+  assert.match((await expectCode(importWepy(store, pending), 'E_BAD_INPUT')).message, 'wal_checkpoint')
   assert.equal(await dumpDerived(store), before)
 })
 

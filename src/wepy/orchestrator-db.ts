@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import initSqlJs from 'sql.js'
-import { BadInputError, NotFoundError } from '../errors.ts'
+import { BadInputError, NotFoundError, isSnapstoreError } from '../errors.ts'
 import type { Database, SqlJsStatic, SqlValue } from 'sql.js'
 
 /** A snapshot or configuration row: the stored bytes, exactly, and the wepy MD5 of them. */
@@ -48,6 +48,7 @@ export async function readOrchestrator (path: string): Promise<WepyOrchestrator>
     if (err.code === 'ENOENT') throw new NotFoundError(`Cannot import "${path}": no such file`, { cause: err })
     throw new BadInputError(`Cannot import "${path}": ${err.code === 'EISDIR' ? 'it is a directory, not a file' : err.message}`, { cause: err })
   })
+  await refuseUnfinishedWrites(path)
   sqlite ??= initSqlJs()
   const SQL = await sqlite
   let db: Database
@@ -58,15 +59,45 @@ export async function readOrchestrator (path: string): Promise<WepyOrchestrator>
   }
   try {
     checkSchema(db, path)
+    // A row repeated in the database (wepy's tables have no unique keys) is one snapshot, configuration or run.
     return {
-      snapshots: select(db, 'SELECT snaphash, snapshot FROM snapshots ORDER BY snaphash').map((row) => blobRow(row, 'snapshot', path)),
-      configs: select(db, 'SELECT config_hash, config FROM configurations ORDER BY config_hash').map((row) => blobRow(row, 'configuration', path)),
-      runs: select(db, 'SELECT start_hash, end_hash, config_hash, last_cycle_idx FROM runs ORDER BY start_hash, end_hash').map((row) => runRow(row, path)),
+      snapshots: once(select(db, 'SELECT snaphash, snapshot FROM snapshots ORDER BY snaphash').map((row) => blobRow(row, 'snapshot', path)), (row) => row.md5),
+      configs: once(select(db, 'SELECT config_hash, config FROM configurations ORDER BY config_hash').map((row) => blobRow(row, 'configuration', path)), (row) => row.md5),
+      runs: once(select(db, 'SELECT start_hash, end_hash, config_hash, last_cycle_idx FROM runs ORDER BY start_hash, end_hash, config_hash, last_cycle_idx').map((row) => runRow(row, path)), (row) => `${row.start}:${row.end}:${row.config}`),
       meta: select(db, 'SELECT key, value FROM meta ORDER BY key').flatMap((row) => metaRow(row))
     }
+  } catch (err) {
+    if (isSnapstoreError(err)) throw err
+    throw new BadInputError(`Cannot import "${path}": the database is damaged (${(err as Error).message})`, { cause: err })
   } finally {
     db.close()
   }
+}
+
+/**
+ * Refuses a database with changes still in files beside it: a write-ahead log (`-wal`) or a rollback journal
+ * (`-journal`) that SQLite has not yet folded into the file. Read alone, the file lacks them.
+ */
+async function refuseUnfinishedWrites (path: string): Promise<void> {
+  const unfinished = [
+    { suffix: '-wal', what: 'a write-ahead log', remedy: `sqlite3 "${path}" "PRAGMA wal_checkpoint(TRUNCATE)"` },
+    { suffix: '-journal', what: 'a rollback journal', remedy: `sqlite3 "${path}" "SELECT count(*) FROM runs" (which rolls the unfinished change back)` }
+  ]
+  for (const { suffix, what, remedy } of unfinished) {
+    const size = await stat(`${path}${suffix}`).then((info) => info.size, () => 0)
+    if (size > 0) throw new BadInputError(`Cannot import "${path}": it has changes in "${path}${suffix}" (${what}) not yet written into it; let the program using it finish, or run: ${remedy}`)
+  }
+}
+
+/** The items whose key was not seen before, in order. */
+function once<T> (items: readonly T[], keyOf: (item: T) => string): T[] {
+  const seen = new Set<string>()
+  return items.filter((item) => {
+    const key = keyOf(item)
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
 }
 
 function checkSchema (db: Database, path: string): void {
@@ -100,7 +131,8 @@ function blobRow ([hash, value]: SqlValue[], what: string, path: string): WepyBl
 }
 
 function runRow ([start, end, config, cycle]: SqlValue[], path: string): WepyRunRow {
-  const lastCycle = Number(cycle)
+  // Number(null) and Number('') are 0: only a number, or digits, is a cycle index.
+  const lastCycle = typeof cycle === 'number' ? cycle : typeof cycle === 'string' && /^\s*\d+\s*$/.test(cycle) ? Number(cycle) : NaN
   if (!Number.isSafeInteger(lastCycle) || lastCycle < 0) throw new BadInputError(`Cannot import "${path}": run ${String(start)} → ${String(end)} has last cycle index ${String(cycle)}, not a whole number`)
   return { start: String(start), end: String(end), config: String(config), lastCycle }
 }
