@@ -4,19 +4,21 @@ import { dirname } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { CarWriter } from '@ipld/car/writer'
-import { encode } from './codec.ts'
+import { decode, encode } from './codec.ts'
 import { BadInputError, CorruptError, NotFoundError, isSnapstoreError } from './errors.ts'
 import { eventReferences } from './event-format.ts'
 import { DAG_CBOR, RAW, cidFromDigest, cidFromHex, digestHex, eventId, sha256Hex } from './ids.ts'
 import { iterateOrigin, listHeads, readEventAt } from './log.ts'
-import { parseEventKey } from './keys.ts'
+import { parseEventKey, parsePositionKey } from './keys.ts'
 import { readBlobRecords } from './blobs.ts'
 import { readChunks } from './chunks.ts'
 import { readAhead, settleQuietly } from './merge/read-ahead.ts'
 import { resolveId } from './resolve.ts'
+import { runEventPositions } from './projections/run-events.ts'
 import { temporaryBeside } from './write-file.ts'
 import type { CID } from 'multiformats/cid'
 import type { BlobRecord } from './blobs.ts'
+import type { BlobRecordProjection } from './projections/blobs.ts'
 import type { Store } from './store.ts'
 import type { OperationOptions, OriginHead } from './types.ts'
 
@@ -187,7 +189,12 @@ async function headsFor (store: Store, ids: readonly string[]): Promise<OriginHe
     }
   }
   if (highest.size === 0) throw new NotFoundError(`Cannot export ${ids.join(', ')}: no event names them`)
-  // Events the carried events name (a tag on another store's run) come along, with their origins' chains.
+  // What the carried events name comes along, with the chains of the origins that recorded it: an event (a
+  // tag on another store's run), every event of a named run (its checkpoints and its end, wherever recorded),
+  // and the blob.add events that gave a named blob its kinds, name and metadata (a run's start snapshot
+  // added in another store): the receiving store then lists and reads everything the carried events name.
+  const raise = (origin: string, seq: number): void => { if (seq > (highest.get(origin) ?? 0)) highest.set(origin, seq) }
+  const followed = new Set<string>()
   const done = new Map<string, number>()
   for (let pending = [...highest.keys()]; pending.length > 0; pending = [...highest].filter(([o, seq]) => (done.get(o) ?? 0) < seq).map(([o]) => o)) {
     for (const origin of pending) {
@@ -197,12 +204,11 @@ async function headsFor (store: Store, ids: readonly string[]): Promise<OriginHe
       for await (const { event } of iterateOrigin(store, origin, from)) {
         if (event.seq > to) break
         const refs = eventReferences(event)
-        for (const cid of [...refs.events, ...refs.either]) {
-          if (cid.code !== DAG_CBOR) continue
-          const at = await store.sub.eventId.get(digestHex(cid))
-          if (at === undefined) continue
-          const named = parseEventKey(new TextDecoder().decode(at))
-          if (named.seq > (highest.get(named.origin) ?? 0)) highest.set(named.origin, named.seq)
+        for (const cid of [...refs.blobs, ...refs.events, ...refs.either]) {
+          const hex = digestHex(cid)
+          if (followed.has(hex)) continue
+          followed.add(hex)
+          for (const { origin, seq } of await recordedBy(store, cid.code === RAW ? 'blob' : 'event', hex)) raise(origin, seq)
         }
       }
     }
@@ -213,6 +219,19 @@ async function headsFor (store: Store, ids: readonly string[]): Promise<OriginHe
     if (stored !== undefined) heads.push({ origin, seq, head: stored.id })
   }
   return heads
+}
+
+/** Where the events that record what an id names lie: an event and, for a run, every event of the run; for a blob, the blob.add events its projection keeps. */
+async function recordedBy (store: Store, kind: 'blob' | 'event', hex: string): Promise<Array<{ origin: string, seq: number }>> {
+  if (kind === 'blob') {
+    const record = await store.sub.blobs.get(hex)
+    if (record === undefined) return []
+    const { kinds, name, meta } = decode<BlobRecordProjection>(record)
+    return [...Object.values(kinds), ...(name === undefined ? [] : [name.at]), ...(meta === undefined ? [] : [meta.at])]
+  }
+  const at = await store.sub.eventId.get(hex)
+  if (at === undefined) return []
+  return [parseEventKey(new TextDecoder().decode(at)), ...(await runEventPositions(store, hex)).map(parsePositionKey)]
 }
 
 // An export reads blob records this many at a time.

@@ -5,7 +5,7 @@ import { CarWriter } from '@ipld/car/writer'
 import { hostname } from 'node:os'
 import { relative } from 'node:path'
 import * as assert from 'uvu/assert'
-import { CHUNKING, FORMAT_VERSION, addBlob, appendEvents, closeStore, codec, digestHex, iterateLog, listBlobIds, putBlob, readBlobBytes, readEventAt, setTag, storeStats, verifyStore } from '../src/index.ts'
+import { CHUNKING, FORMAT_VERSION, addBlob, appendEvents, closeStore, codec, describeRun, digestHex, iterateLog, listBlobIds, putBlob, readBlobBytes, readEventAt, setTag, storeStats, verifyStore } from '../src/index.ts'
 import { exportCar } from '../src/car.ts'
 import { DAG_CBOR, cidFromDigest } from '../src/ids.ts'
 import { eventKey } from '../src/keys.ts'
@@ -658,6 +658,33 @@ Car('an export of one snapshot carries the events of other stores that its event
   await mergeStores(colleague, car)
   assert.equal((await verifyStore(colleague)).problems, [])
   assert.ok((await collect(listBlobIds(colleague, 'snapshot'))).includes(wanted.toString()))
+})
+
+Car('an export of a run carries the blob.add of its start snapshot recorded in another store, and every event of the run it continues', async ({ ws }) => {
+  const first = await ws.init('first')
+  const { id: start } = await addBlob(first, 'snapshot', bytes('start'))
+  const { id: checkpoint } = await addBlob(first, 'snapshot', bytes('checkpoint'))
+  const [failed] = await appendEvents(first, [
+    { type: 'run.start', body: { from: start, params: {}, seed: '1', key: 'ab'.repeat(32) } },
+    (earlier) => ({ type: 'run.checkpoint', body: { run: earlier[0]!.id, snapshot: checkpoint, cycle: 1 } }),
+    (earlier) => ({ type: 'run.fail', body: { run: earlier[0]!.id, reason: 'exit code 3', exitCode: 3 } })
+  ])
+  await ws.close(first.path)
+  const second = await ws.init('second')
+  await mergeStores(second, first.path)
+  const { id: end } = await addBlob(second, 'snapshot', bytes('end'))
+  const [resumed] = await appendEvents(second, [
+    { type: 'run.start', body: { from: checkpoint, params: {}, seed: '1', key: 'cd'.repeat(32), continues: failed!.id } },
+    (earlier) => ({ type: 'run.end', body: { run: earlier[0]!.id, snapshot: end } })
+  ])
+  const car = ws.path('resumed.car')
+  await exportCar(second, car, [resumed!.id.toString()])
+  const colleague = await ws.init('colleague')
+  await mergeStores(colleague, car)
+  assert.equal((await verifyStore(colleague)).problems, [])
+  assert.equal((await collect(listBlobIds(colleague, 'snapshot'))).sort(), [start, checkpoint, end].map(String).sort())
+  const continued = await describeRun(colleague, failed!.id)
+  assert.equal([continued?.status, continued?.checkpoints.length], ['failed', 1])
 })
 
 Car.run()
