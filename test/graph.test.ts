@@ -1,3 +1,5 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { reindex, verifyStore } from '../src/index.ts'
 import { blobIdOf, expectError, expectOk, lines, seed, snap, withLibrary } from './_helpers/cli.ts'
@@ -268,6 +270,27 @@ Graph('show --lineage of a resumed run\'s end names the run it continues', ({ ou
 Graph('graph of an unknown id is E_NOT_FOUND, and an unknown --format a usage error', ({ out }) => {
   expectError(out['unknown']!, 'E_NOT_FOUND')
   expectError(out['badFormat']!, 'E_USAGE')
+})
+
+Graph('labels are escaped for each format: GEXF holds no character XML cannot, Mermaid no HTML; a snapshot without runs is a graph of one node', async ({ dir }) => {
+  const store = join(dir, 'names.store')
+  expectOk(await snap(['init', store]))
+  const file = join(dir, 'named.state')
+  await writeFile(file, 'named')
+  const added = await snap(['add', 'snapshot', store, file, '--name', 'T<tab>300 #1 & a\u0001b\tc'])
+  expectOk(added)
+  const id = added.stdout.trim()
+  const gexfOut = await snap(['graph', store, '--format', 'gexf'])
+  expectOk(gexfOut)
+  assert.not.match(gexfOut.stdout, /[\x00-\x08\x0B\x0C\x0E-\x1F]/, 'no control character XML 1.0 forbids')
+  assert.match(gexfOut.stdout, 'T&lt;tab&gt;300 #1 &amp; a\uFFFDb&#9;c')
+  const mermaid = await snap(['graph', store, '--format', 'mermaid'])
+  expectOk(mermaid)
+  assert.match(mermaid.stdout, 'T#lt;tab#gt;300 #35;1 #amp; a')
+  assert.not.match(mermaid.stdout, '<tab>')
+  const alone = await snap(['graph', store, id, '--format', 'gexf'])
+  expectOk(alone)
+  assert.equal(gexf(alone.stdout).nodes.map((n) => n.id), [id])
 })
 
 Graph('the store these runs wrote verifies, and reindex reproduces its projections byte for byte', async ({ store }) => {

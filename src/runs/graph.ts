@@ -45,6 +45,8 @@ export async function buildGraph (store: Store, id?: CID): Promise<LineageGraph>
     return key
   }
   if (id === undefined) for await (const snapshot of listBlobIds(store, 'snapshot')) await snapshotNode(CID.parse(snapshot))
+  // A snapshot no run started from or ended at is its own graph, of one node.
+  else if (id.code !== DAG_CBOR) await snapshotNode(id)
   for (const run of runs) {
     const runKey = run.id.toString()
     let source: string
@@ -144,7 +146,8 @@ function renderDot ({ nodes, edges }: LineageGraph): string {
 
 function renderMermaid ({ nodes, edges }: LineageGraph): string {
   const ids = new Map(nodes.map((n, i) => [n.id, `n${i}`]))
-  const text = (s: string): string => s.replace(/"/g, '#quot;')
+  // Mermaid reads labels as HTML, with #…; entity codes: a name such as "T<tab>300" must not become a tag.
+  const text = (s: string): string => s.replace(/[#"<>&]/g, (c) => MERMAID_ENTITIES[c]!)
   const arrow = { run: '-->', checkpoint: '-.->', continues: '==>' }
   return [
     'flowchart LR',
@@ -153,8 +156,16 @@ function renderMermaid ({ nodes, edges }: LineageGraph): string {
   ].join('\n')
 }
 
+// String.prototype.toWellFormed is in Node 20, not yet in the ES library this project compiles against.
+type WellFormed = string & { toWellFormed: () => string }
+
+const XML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\t': '&#9;', '\n': '&#10;', '\r': '&#13;' }
+const MERMAID_ENTITIES: Record<string, string> = { '#': '#35;', '"': '#quot;', '<': '#lt;', '>': '#gt;', '&': '#amp;' }
+
 function renderGexf ({ nodes, edges }: LineageGraph): string {
-  const xml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+  // Tabs and line breaks as character references (an XML parser turns raw ones in attributes into spaces);
+  // the other control characters, which XML 1.0 cannot hold at all, and unpaired surrogates as U+FFFD.
+  const xml = (s: string): string => (s as WellFormed).toWellFormed().replace(/[&<>"\t\n\r\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/g, (c) => XML_ESCAPES[c] ?? '\uFFFD')
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     '<gexf xmlns="http://gexf.net/1.3" version="1.3">',
