@@ -2,7 +2,7 @@ import { chmod, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promis
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 import { cycleOf } from '../src/runs/checkpoints.ts'
-import { blobIdOf, expectError, expectOk, jsonLines, seed, snap } from './_helpers/cli.ts'
+import { blobIdOf, expectError, expectOk, jsonLines, lines, seed, snap } from './_helpers/cli.ts'
 import { checkpointsOf, hook, runsContext, runsIn, startCli, waitFor } from './_helpers/runs.ts'
 import { holdStoreOpen, specSuite } from './_helpers/store.ts'
 import type { Run } from './_helpers/cli.ts'
@@ -229,7 +229,7 @@ echo final > "$SNAPSTORE_OUTPUT"; touch "${join(dir, 'done')}"`)
   assert.is(await readFile(join(kept[1]!, 'checkpoints-seen', 'end.snapshot'), 'utf8'), 'final\n', 'the end state is kept where no later run in that directory wipes it')
 })
 
-Files('a sweep interrupted with SIGINT starts no further point', async ({ dir, store }) => {
+Files('a sweep interrupted with SIGINT starts no further point, says so, and exits 130', async ({ dir, store }) => {
   // The first point waits for the signal; any later one would end at once.
   const sim = await script(dir, 'long.sh', `
 if [ -e "${join(dir, 'started')}" ]; then echo done > "$SNAPSTORE_OUTPUT"; exit 0; fi
@@ -237,15 +237,19 @@ touch "${join(dir, 'started')}"
 trap 'exit 130' INT
 while true; do sleep 0.05; done`)
   const live = startCli(['sweep', store, '--param', 'T=1,2,3', '--jobs', '1', '--', sim])
+  let ended: Run
   try {
     await fileAppears(join(dir, 'started'), 'the first point to start')
     live.signal('SIGINT')
-    await live.done
+    ended = await live.done
   } finally {
     await live.cleanUp()
   }
   const runs = await runsIn(store)
   assert.equal(runs.map((run) => [run['params'], run['status']]), [[{ T: 1 }, 'interrupted']])
+  assert.is(ended.status, 130)
+  assert.equal(lines(ended.stdout).slice(1).map((line) => line.split('\t')[0]), ['interrupted', 'ran 0, skipped 0, failed 0, interrupted 1, not started 2'])
+  assert.match(ended.stderr, '2 points of the sweep not started')
 })
 
 Files('a chain stopped by a signal while a segment\'s end state is stored records that segment and starts no other', async ({ dir, store }) => {

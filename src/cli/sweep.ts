@@ -1,6 +1,6 @@
 import { UsageError } from '../errors.ts'
 import { submitSweep } from '../runs/submit-sweep.ts'
-import { runSweep } from '../runs/sweep.ts'
+import { factorial, runSweep } from '../runs/sweep.ts'
 import { submitOptions } from './cluster-options.ts'
 import { integerOption, storeInit } from './context.ts'
 import { parseValue } from './run.ts'
@@ -49,17 +49,25 @@ export async function sweep (store: string, command: string[], options: SweepOpt
     return
   }
   if (options.jobDir !== undefined) throw new UsageError('Cannot use --job-dir without --on slurm: a local sweep records into STORE')
-  const rows = await runSweep(spec, parseGrid(options.param), integerOption('--jobs', options.jobs ?? '1'))
+  const grid = parseGrid(options.param)
+  const rows = await runSweep(spec, grid, integerOption('--jobs', options.jobs ?? '1'))
   const count = (status: string): number => rows.filter((row) => row.status === status).length
+  // A sweep stops early only when a signal stopped it (an error throws): the points it did not start are said.
+  const notStarted = factorial(grid).length - rows.length
+  const stopped = count('interrupted') > 0 || notStarted > 0
   if (options.json === true) {
     for (const row of rows) await writeJson(row)
   } else {
     await writeLine(['status', 'run', 'end', 'params'].join('\t'))
     for (const row of rows) await writeLine([row.status, row.run.toString(), row.end?.toString() ?? '-', JSON.stringify(row.params)].join('\t'))
-    await writeLine(`ran ${count('ran')}, skipped ${count('skipped')}, failed ${count('failed')}`)
+    const cut = stopped ? `, interrupted ${count('interrupted')}, not started ${notStarted}` : ''
+    await writeLine(`ran ${count('ran')}, skipped ${count('skipped')}, failed ${count('failed')}${cut}`)
   }
   for (const row of rows) if (row.keptJobDir !== undefined) process.stderr.write(`snapstore: files of run ${row.run.toString()} that could not be stored are kept in ${row.keptJobDir}\n`)
-  if (count('failed') > 0) process.exitCode = 1
+  if (stopped) {
+    process.stderr.write(`snapstore: interrupted: ${notStarted} ${notStarted === 1 ? 'point' : 'points'} of the sweep not started (run the sweep again to run them: completed points are skipped)\n`)
+    process.exitCode = 130
+  } else if (count('failed') > 0) process.exitCode = 1
 }
 
 

@@ -6,7 +6,7 @@ import type { Value } from '../types.ts'
 
 /** What happened to one point of a sweep. */
 export interface SweepRow {
-  status: 'ran' | 'skipped' | 'failed'
+  status: 'ran' | 'skipped' | 'failed' | 'interrupted'
   params: Record<string, Value>
   run: CID
   end?: CID
@@ -45,7 +45,8 @@ export async function runSweep (spec: Omit<SegmentSpec, 'params'> & { params?: R
         throw err
       })
       if (result.status === 'interrupted' || result.lateSignal !== undefined) stopped = true
-      const row: SweepRow = { status: result.memoised ? 'skipped' : result.status === 'completed' ? 'ran' : 'failed', params, run: result.run, exitCode: result.exitCode }
+      const status = result.memoised ? 'skipped' : result.status === 'completed' ? 'ran' : result.status === 'interrupted' ? 'interrupted' : 'failed'
+      const row: SweepRow = { status, params, run: result.run, exitCode: result.exitCode }
       if (result.end !== undefined) row.end = result.end
       if (result.keptJobDir !== undefined) row.keptJobDir = result.keptJobDir
       rows[index] = row
