@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import * as assert from 'uvu/assert'
 import { blobIdOf, digestOf, expectError, expectOk, lines, snap } from './_helpers/cli.ts'
 import { blobIn, envDumpCommand, eventIdsIn, eventsIn, hashLines, hook, runsContext, runsIn, START_STATE, toyCommand, toyOutput } from './_helpers/runs.ts'
@@ -125,15 +125,24 @@ Template('each segment runs with its rendered config: the run names it and CMD r
   }
 })
 
-Template('the template\'s input and output are the files the segment reads and writes', async ({ store, got }) => {
+Template('the template\'s input and output name the files the segment reads and writes, relative to the job directory CMD runs in', async ({ store, got }) => {
   const runs = await runsIn(store)
   for (const [i, run] of runs.entries()) {
     const report = JSON.parse((await blobIn(store, String(run['end']))).toString('utf8')) as EnvReport
     const config = rendered(got[i]!.stdout)
-    assert.is(config.get('input'), report.env['SNAPSTORE_INPUT'] ?? undefined, `segment ${i} input`)
-    assert.is(config.get('output'), report.env['SNAPSTORE_OUTPUT'] ?? undefined, `segment ${i} output`)
+    const jobDir = dirname(report.env['SNAPSTORE_INPUT']!)
+    assert.is(resolve(jobDir, config.get('input')!), report.env['SNAPSTORE_INPUT'], `segment ${i} input`)
+    assert.is(resolve(jobDir, config.get('output')!), report.env['SNAPSTORE_OUTPUT'], `segment ${i} output`)
+    assert.not.match(config.get('input')!, '/', 'no path of this invocation\'s temporary directory')
     assert.is(report.input, digestOf(String(run['from'])), `segment ${i} read its start snapshot`)
   }
+})
+
+Template('the same chain run again reuses every segment: its rendered configs are the same, and so are the run keys', async ({ store, start }) => {
+  const again = await snap(['run', store, '--from', start, '--param', 'cycles=2', '--segments', '3', '--trajectory', '1', '--seed-base', '6', '--template', TEMPLATE, '--', ...envDumpCommand])
+  assert.is(again.status, 0, again.stderr)
+  assert.is((await runsIn(store)).length, 3, 'no segment ran again')
+  assert.is(lines((await snap(['ls', 'configs', store])).stdout).length, 3, 'no new config')
 })
 
 Template.run()

@@ -27,6 +27,11 @@ import type { Store, StoreInit } from '../store.ts'
 import type { RunFailBody, RunScheduler, RunStartBody, Value } from '../types.ts'
 import type { RunStatus } from '../projections/runs.ts'
 
+/** The start snapshot's file in a job directory, where CMD runs. */
+export const INPUT_FILE = 'start.snapshot'
+/** The file CMD writes its end snapshot to, in its job directory. */
+export const OUTPUT_FILE = 'end.snapshot'
+
 /** Everything one segment needs: where its inputs come from, what to run, where to record it. */
 export interface SegmentSpec extends StoreInit {
   /** The store inputs are read from (and, without `jobDir`, written to). */
@@ -163,7 +168,7 @@ async function materialise (spec: SegmentSpec, inputs: Inputs, jobDir: string, t
   const out: Materialised = {}
   if (inputs.from !== undefined) {
     out.from = inputs.from
-    out.inputPath = join(jobDir, 'start.snapshot')
+    out.inputPath = join(jobDir, INPUT_FILE)
     await copyOut([spec.store, target], inputs.from, out.inputPath, init)
   }
   if (spec.configFile !== undefined) {
@@ -231,7 +236,7 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
   }
   const checkpointDir = join(jobDir, 'checkpoints')
   const stagingDir = join(jobDir, 'checkpoints-seen')
-  const outputPath = join(jobDir, 'end.snapshot')
+  const outputPath = join(jobDir, OUTPUT_FILE)
   // Checkpoints an earlier run could not store are the user's: a run in the same job directory does not wipe them.
   if ((await readdir(stagingDir).catch(() => [])).length > 0) {
     throw new ExistsError(`Cannot run in job directory "${jobDir}": ${stagingDir} holds files an earlier run could not store; store them (snapstore add snapshot STORE ${stagingDir}/*), then remove them`)
@@ -277,7 +282,7 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
   async function keepFiles (): Promise<void> {
     keepJobDir()
     await mkdir(stagingDir, { recursive: true }).catch(() => undefined)
-    await rename(outputPath, join(stagingDir, 'end.snapshot')).catch(() => undefined)
+    await rename(outputPath, join(stagingDir, OUTPUT_FILE)).catch(() => undefined)
   }
 
   /** Runs CMD, stores checkpoints as they come and what is left at the end, and records how the run ended. */
@@ -342,7 +347,7 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
     const output = await stat(outputPath).catch(() => undefined)
     if (interrupted !== undefined && output !== undefined) {
       // What a simulation wrote as it stopped is the state to resume from: kept as a checkpoint without a cycle.
-      await storeCheckpoint(outputPath, 'end.snapshot', undefined, true).catch((err: unknown) => { storeError ??= err })
+      await storeCheckpoint(outputPath, OUTPUT_FILE, undefined, true).catch((err: unknown) => { storeError ??= err })
     }
     if (storeError !== undefined) {
       // The run is recorded as failed, and the files not stored stay in the job directory (in checkpoints-seen/).
@@ -364,7 +369,7 @@ async function execute (spec: SegmentSpec, start: Start, files: Materialised, jo
     let end: CID | undefined
     try {
       await append(async (store) => {
-        end = (await addBlob(store, 'snapshot', { path: outputPath }, { nameIfNew: 'end.snapshot' })).id
+        end = (await addBlob(store, 'snapshot', { path: outputPath }, { nameIfNew: OUTPUT_FILE })).id
         await appendEvents(store, [{ type: 'run.end', body: { run, snapshot: end, ...(lastCycle === undefined ? {} : { cycle: lastCycle }) } }])
       })
     } catch (err) {

@@ -5,7 +5,7 @@ import { NotFoundError, UsageError, isSnapstoreError } from '../errors.ts'
 import { withStore } from '../store.ts'
 import { makeBatchConfig } from './batches.ts'
 import { listRuns } from './query.ts'
-import { runSegment } from './segment.ts'
+import { INPUT_FILE, OUTPUT_FILE, runSegment } from './segment.ts'
 import { deriveSeed } from './run-key.ts'
 import { renderTemplate } from './template.ts'
 import type { CID } from 'multiformats/cid'
@@ -84,8 +84,10 @@ export async function segmentSpec (spec: SegmentSpec, plan: SegmentsPlan, step: 
       batch: batch.batch,
       previous_batch: batch.previous_batch,
       trajectory: segment.trajectory ?? null,
-      input: join(workDir, 'start.snapshot'),
-      output: join(workDir, 'end.snapshot'),
+      // Relative to the job directory CMD runs in: the rendered config, and so the run key, are the same
+      // wherever and whenever the segment runs, and a segment run before is recognised.
+      input: INPUT_FILE,
+      output: OUTPUT_FILE,
       params: spec.params
     }))
     segment.configFile = configFile
