@@ -8,13 +8,15 @@ import { decode, encode } from './codec.ts'
 import { BadInputError, CorruptError, NotFoundError, isSnapstoreError } from './errors.ts'
 import { eventReferences } from './event-format.ts'
 import { DAG_CBOR, RAW, cidFromDigest, cidFromHex, digestHex, eventId, sha256Hex } from './ids.ts'
-import { iterateOrigin, listHeads, readEventAt } from './log.ts'
+import { iterateLog, iterateOrigin, listHeads, readEventAt } from './log.ts'
 import { parseEventKey, parsePositionKey } from './keys.ts'
 import { readBlobRecords } from './blobs.ts'
 import { readChunks } from './chunks.ts'
 import { readAhead, settleQuietly } from './merge/read-ahead.ts'
 import { resolveId } from './resolve.ts'
 import { runEventPositions } from './projections/run-events.ts'
+import { runOf } from './projections/runs.ts'
+import { needsUpgrade } from './store.ts'
 import { temporaryBeside } from './write-file.ts'
 import type { CID } from 'multiformats/cid'
 import type { BlobRecord } from './blobs.ts'
@@ -195,20 +197,23 @@ async function headsFor (store: Store, ids: readonly string[]): Promise<OriginHe
   // added in another store): the receiving store then lists and reads everything the carried events name.
   const raise = (origin: string, seq: number): void => { if (seq > (highest.get(origin) ?? 0)) highest.set(origin, seq) }
   const followed = new Set<string>()
+  const read: RunEventsRead = {}
   const done = new Map<string, number>()
   for (let pending = [...highest.keys()]; pending.length > 0; pending = [...highest].filter(([o, seq]) => (done.get(o) ?? 0) < seq).map(([o]) => o)) {
     for (const origin of pending) {
       const from = (done.get(origin) ?? 0) + 1
       const to = highest.get(origin)!
       done.set(origin, to)
-      for await (const { event } of iterateOrigin(store, origin, from)) {
-        if (event.seq > to) break
-        const refs = eventReferences(event)
-        for (const cid of [...refs.blobs, ...refs.events, ...refs.either]) {
-          const hex = digestHex(cid)
+      for await (const stored of iterateOrigin(store, origin, from)) {
+        if (stored.event.seq > to) break
+        const refs = eventReferences(stored.event)
+        // A carried run event brings its whole run too (a run.start names no run, yet is one).
+        const run = runOf(stored)
+        const named = [...refs.blobs, ...refs.events, ...refs.either].map((cid) => ({ kind: cid.code === RAW ? 'blob' as const : 'event' as const, hex: digestHex(cid) }))
+        for (const { kind, hex } of run === undefined ? named : [...named, { kind: 'event' as const, hex: run }]) {
           if (followed.has(hex)) continue
           followed.add(hex)
-          for (const { origin, seq } of await recordedBy(store, cid.code === RAW ? 'blob' : 'event', hex)) raise(origin, seq)
+          for (const { origin, seq } of await recordedBy(store, kind, hex, read)) raise(origin, seq)
         }
       }
     }
@@ -222,7 +227,7 @@ async function headsFor (store: Store, ids: readonly string[]): Promise<OriginHe
 }
 
 /** Where the events that record what an id names lie: an event and, for a run, every event of the run; for a blob, the blob.add events its projection keeps. */
-async function recordedBy (store: Store, kind: 'blob' | 'event', hex: string): Promise<Array<{ origin: string, seq: number }>> {
+async function recordedBy (store: Store, kind: 'blob' | 'event', hex: string, read: RunEventsRead): Promise<Array<{ origin: string, seq: number }>> {
   if (kind === 'blob') {
     const record = await store.sub.blobs.get(hex)
     if (record === undefined) return []
@@ -231,7 +236,29 @@ async function recordedBy (store: Store, kind: 'blob' | 'event', hex: string): P
   }
   const at = await store.sub.eventId.get(hex)
   if (at === undefined) return []
-  return [parseEventKey(new TextDecoder().decode(at)), ...(await runEventPositions(store, hex)).map(parsePositionKey)]
+  return [parseEventKey(new TextDecoder().decode(at)), ...await runEventsOf(store, hex, read)]
+}
+
+/** Where a run's events lie (none when `hex` names no run): from the run-events index, or, in a store not yet upgraded to it, from one read of the log. */
+async function runEventsOf (store: Store, hex: string, read: RunEventsRead): Promise<Array<{ origin: string, seq: number }>> {
+  if (!needsUpgrade(store)) return (await runEventPositions(store, hex)).map(parsePositionKey)
+  if (read.byRun === undefined) {
+    const byRun = new Map<string, Array<{ origin: string, seq: number }>>()
+    for await (const stored of iterateLog(store)) {
+      const run = runOf(stored)
+      if (run === undefined) continue
+      const positions = byRun.get(run) ?? []
+      positions.push({ origin: stored.event.origin, seq: stored.event.seq })
+      byRun.set(run, positions)
+    }
+    read.byRun = byRun
+  }
+  return read.byRun.get(hex) ?? []
+}
+
+/** The run events of a store without the run-events index, read from its log at most once per export. */
+interface RunEventsRead {
+  byRun?: Map<string, Array<{ origin: string, seq: number }>>
 }
 
 // An export reads blob records this many at a time.

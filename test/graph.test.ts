@@ -291,6 +291,12 @@ Graph('labels are escaped for each format: GEXF holds no character XML cannot, M
   const alone = await snap(['graph', store, id, '--format', 'gexf'])
   expectOk(alone)
   assert.equal(gexf(alone.stdout).nodes.map((n) => n.id), [id])
+  await writeFile(file, 'a config')
+  const config = await snap(['add', 'config', store, file])
+  expectOk(config)
+  const ofConfig = await snap(['graph', store, config.stdout.trim(), '--format', 'gexf'])
+  expectOk(ofConfig)
+  assert.equal(gexf(ofConfig.stdout).nodes, [], 'a config is no snapshot node')
 })
 
 Graph('the store these runs wrote verifies, and reindex reproduces its projections byte for byte', async ({ store }) => {

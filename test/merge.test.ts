@@ -687,6 +687,37 @@ Car('an export of a run carries the blob.add of its start snapshot recorded in a
   assert.equal([continued?.status, continued?.checkpoints.length], ['failed', 1])
 })
 
+Car('an export of a snapshot carries the whole of a run that starts from it, and of a run, the blob.add of its start snapshot added in another store', async ({ ws }) => {
+  const home = await ws.init('home')
+  const { id: start } = await addBlob(home, 'snapshot', bytes('start'))
+  const { id: end } = await addBlob(home, 'snapshot', bytes('end'))
+  const [run] = await appendEvents(home, [
+    { type: 'run.start', body: { from: start, params: {}, seed: '1', key: 'ab'.repeat(32) } },
+    (earlier) => ({ type: 'run.checkpoint', body: { run: earlier[0]!.id, snapshot: end, cycle: 1 } }),
+    (earlier) => ({ type: 'run.end', body: { run: earlier[0]!.id, snapshot: end } })
+  ])
+  const ofStart = ws.path('start.car')
+  await exportCar(home, ofStart, [start.toString()])
+  const first = await ws.init('first')
+  await mergeStores(first, ofStart)
+  const carried = await describeRun(first, run!.id)
+  assert.equal([carried?.status, carried?.checkpoints.length], ['completed', 1], 'not a run left running')
+  await ws.close(home.path)
+  // A run recorded in another store, from a snapshot added in the first.
+  const job = await ws.init('job')
+  await mergeStores(job, home.path)
+  const [jobRun] = await appendEvents(job, [
+    { type: 'run.start', body: { from: start, params: { n: 2 }, seed: '2', key: 'cd'.repeat(32) } },
+    (earlier) => ({ type: 'run.end', body: { run: earlier[0]!.id, snapshot: end } })
+  ])
+  const ofRun = ws.path('run.car')
+  await exportCar(job, ofRun, [jobRun!.id.toString()])
+  const second = await ws.init('second')
+  await mergeStores(second, ofRun)
+  assert.ok((await collect(listBlobIds(second, 'snapshot'))).includes(start.toString()), 'the start snapshot is listed')
+  assert.equal((await verifyStore(second)).problems, [])
+})
+
 Car.run()
 
 // ---------------------------------------------------------------- what a merge reports and copies

@@ -133,4 +133,18 @@ V2('an append refused for a missing reference leaves a format 2 store as it was'
   assert.equal(await dumpStore(v2), before)
 })
 
+V2('an export from a format 2 store, left as it is, carries the whole of a run its events start', async ({ copy: v2 }) => {
+  const from = 'bafkreihcyqj6glujvjktjf45hr4myrl7kthaxxoxtdur4s3a6wm2wnor3a'
+  const car = `${v2}.car`
+  expectOk(await snap(['export', v2, '-o', car, from]), undefined)
+  const fresh = `${v2}-fresh`
+  expectOk(await snap(['init', fresh]), undefined)
+  expectOk(await snap(['merge', fresh, car]), undefined)
+  const shown = await snap(['show', fresh, DONE, '--json'])
+  expectOk(shown, undefined)
+  const run = JSON.parse(shown.stdout) as { status: string, checkpoints: unknown[] }
+  assert.equal([run.status, run.checkpoints.length], ['completed', 3])
+  assert.is((await rawRuns(v2)).format, 2, 'an export only reads')
+})
+
 V2.run()

@@ -194,7 +194,23 @@ Import('a run without a last cycle index, a damaged database, and one with chang
   const pending = await writeSqlite(ws.scratch('.sqlite'), [...LOOSE_SCHEMA])
   await writeFile(`${pending}-wal`, 'frames not yet checkpointed')
   assert.match((await expectCode(importWepy(store, pending), 'E_BAD_INPUT')).message, 'wal_checkpoint')
+  const hot = await writeSqlite(ws.scratch('.sqlite'), [...LOOSE_SCHEMA])
+  await writeFile(`${hot}-journal`, Buffer.concat([Buffer.from('d9d505f920a163d7', 'hex'), Buffer.alloc(504)]))
+  assert.match((await expectCode(importWepy(store, hot), 'E_BAD_INPUT')).message, 'rollback journal')
+  const disagreeing = await writeSqlite(ws.scratch('.sqlite'), [...LOOSE_SCHEMA,
+    ['INSERT INTO snapshots VALUES (?, ?)', [md5(bytes), bytes]],
+    ['INSERT INTO runs VALUES (?, ?, ?, 3)', [md5(bytes), md5(bytes), md5(bytes)]],
+    ['INSERT INTO runs VALUES (?, ?, ?, 4)', [md5(bytes), md5(bytes), md5(bytes)]]])
+  assert.match((await expectCode(importWepy(store, disagreeing), 'E_BAD_INPUT')).message, 'listed twice')
   assert.equal(await dumpDerived(store), before)
+})
+
+Import('a database whose rollback journal is kept between changes (PERSIST mode, its header zeroed) imports', async ({ ws }) => {
+  const store = await ws.init('s')
+  const bytes = new TextEncoder().encode('kept journal')
+  const db = await writeSqlite(ws.scratch('.sqlite'), [...LOOSE_SCHEMA, ['INSERT INTO snapshots VALUES (?, ?)', [md5(bytes), bytes]]])
+  await writeFile(`${db}-journal`, Buffer.alloc(512))
+  assert.equal(await importWepy(store, db), { snapshots: 1, configs: 0, runs: 0, tags: 0 })
 })
 
 const Alias = workspaceSuite('resolveId() with wepy MD5 aliases')

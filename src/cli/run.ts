@@ -39,13 +39,15 @@ function parseParams (pairs: readonly string[]): Record<string, Value> {
 /**
  * A parameter value from the command line: a number when it reads as a decimal one (`300`, `2.0`, `1e-6`:
  * numbers compare as numbers, so `2.0` and `2` are one value), else the text, as is one with leading zeros
- * (`007`, an identifier more than a number), and one a number cannot hold exactly: past the largest double
- * (`1e400`), or a whole number past 2^53 (`12345678901234567890`, an identifier too).
+ * (`007`, an identifier more than a number), and one a number cannot hold: past the largest double (`1e400`),
+ * below the smallest (`1e-400`), or a whole number whose digits a double does not keep (`12345678901234567890`,
+ * an identifier too; `100000000000000000000` it keeps, as `1e20`).
  */
 export function parseValue (text: string): Value {
   if (!DECIMAL.test(text)) return text
   const value = Number(text)
-  if (!Number.isFinite(value) || (WHOLE.test(text) && !Number.isSafeInteger(value))) return text
+  if (!Number.isFinite(value) || (value === 0 && /[1-9]/.test(text.split(/[eE]/)[0]!))) return text
+  if (WHOLE.test(text) && BigInt(text) !== BigInt(value)) return text
   return value
 }
 

@@ -66,7 +66,8 @@ export async function sweep (store: string, command: string[], options: SweepOpt
   for (const row of rows) if (row.keptJobDir !== undefined) process.stderr.write(`snapstore: files of run ${row.run.toString()} that could not be stored are kept in ${row.keptJobDir}\n`)
   if (stopped) {
     process.stderr.write(`snapstore: interrupted: ${notStarted} ${notStarted === 1 ? 'point' : 'points'} of the sweep not started (run the sweep again to run them: completed points are skipped)\n`)
-    process.exitCode = 130
+    // As an interrupted run exits: 128 + the signal (130 for SIGINT, 143 for SIGTERM).
+    process.exitCode = rows.find((row) => row.status === 'interrupted')?.exitCode ?? 130
   } else if (count('failed') > 0) process.exitCode = 1
 }
 

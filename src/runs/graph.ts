@@ -46,7 +46,7 @@ export async function buildGraph (store: Store, id?: CID): Promise<LineageGraph>
   }
   if (id === undefined) for await (const snapshot of listBlobIds(store, 'snapshot')) await snapshotNode(CID.parse(snapshot))
   // A snapshot no run started from or ended at is its own graph, of one node.
-  else if (id.code !== DAG_CBOR) await snapshotNode(id)
+  else if (id.code !== DAG_CBOR && (await describeBlob(store, id))?.kinds.includes('snapshot') === true) await snapshotNode(id)
   for (const run of runs) {
     const runKey = run.id.toString()
     let source: string

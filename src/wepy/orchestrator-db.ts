@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { readFile, stat } from 'node:fs/promises'
+import { open, readFile, realpath, stat } from 'node:fs/promises'
 import initSqlJs from 'sql.js'
 import { BadInputError, NotFoundError, isSnapstoreError } from '../errors.ts'
 import type { Database, SqlJsStatic, SqlValue } from 'sql.js'
@@ -63,7 +63,7 @@ export async function readOrchestrator (path: string): Promise<WepyOrchestrator>
     return {
       snapshots: once(select(db, 'SELECT snaphash, snapshot FROM snapshots ORDER BY snaphash').map((row) => blobRow(row, 'snapshot', path)), (row) => row.md5),
       configs: once(select(db, 'SELECT config_hash, config FROM configurations ORDER BY config_hash').map((row) => blobRow(row, 'configuration', path)), (row) => row.md5),
-      runs: once(select(db, 'SELECT start_hash, end_hash, config_hash, last_cycle_idx FROM runs ORDER BY start_hash, end_hash, config_hash, last_cycle_idx').map((row) => runRow(row, path)), (row) => `${row.start}:${row.end}:${row.config}`),
+      runs: onceRuns(select(db, 'SELECT start_hash, end_hash, config_hash, last_cycle_idx FROM runs ORDER BY start_hash, end_hash, config_hash, last_cycle_idx').map((row) => runRow(row, path)), path),
       meta: select(db, 'SELECT key, value FROM meta ORDER BY key').flatMap((row) => metaRow(row))
     }
   } catch (err) {
@@ -83,10 +83,45 @@ async function refuseUnfinishedWrites (path: string): Promise<void> {
     { suffix: '-wal', what: 'a write-ahead log', remedy: `sqlite3 "${path}" "PRAGMA wal_checkpoint(TRUNCATE)"` },
     { suffix: '-journal', what: 'a rollback journal', remedy: `sqlite3 "${path}" "SELECT count(*) FROM runs" (which rolls the unfinished change back)` }
   ]
+  // SQLite keeps these beside the database file itself, not beside a link to it.
+  const file = await realpath(path).catch(() => path)
   for (const { suffix, what, remedy } of unfinished) {
-    const size = await stat(`${path}${suffix}`).then((info) => info.size, () => 0)
-    if (size > 0) throw new BadInputError(`Cannot import "${path}": it has changes in "${path}${suffix}" (${what}) not yet written into it; let the program using it finish, or run: ${remedy}`)
+    const beside = `${file}${suffix}`
+    if (suffix === '-journal' ? await hotJournal(beside) : await nonEmpty(beside)) {
+      throw new BadInputError(`Cannot import "${path}": it has changes in "${beside}" (${what}) not yet written into it; let the program using it finish, or run: ${remedy}`)
+    }
   }
+}
+
+async function nonEmpty (path: string): Promise<boolean> {
+  return await stat(path).then((info) => info.size > 0, () => false)
+}
+
+/** True for a rollback journal that holds a change to roll back: one that starts with SQLite's journal header (a journal kept in PERSIST mode has it zeroed). */
+async function hotJournal (path: string): Promise<boolean> {
+  const handle = await open(path, 'r').catch(() => undefined)
+  if (handle === undefined) return false
+  try {
+    const head = Buffer.alloc(JOURNAL_MAGIC.length)
+    const { bytesRead } = await handle.read(head, 0, head.length, 0)
+    return bytesRead === head.length && head.equals(JOURNAL_MAGIC)
+  } finally {
+    await handle.close()
+  }
+}
+
+const JOURNAL_MAGIC = Buffer.from('d9d505f920a163d7', 'hex')
+
+/** Each run once; rows of one run (start, end, config) that disagree on its last cycle index are refused. */
+function onceRuns (rows: readonly WepyRunRow[], path: string): WepyRunRow[] {
+  const cycles = new Map<string, number>()
+  for (const row of rows) {
+    const key = `${row.start}:${row.end}:${row.config}`
+    const cycle = cycles.get(key)
+    if (cycle !== undefined && cycle !== row.lastCycle) throw new BadInputError(`Cannot import "${path}": run ${row.start} → ${row.end} is listed twice, with last cycle indexes ${cycle} and ${row.lastCycle}`)
+    cycles.set(key, row.lastCycle)
+  }
+  return once(rows, (row) => `${row.start}:${row.end}:${row.config}`)
 }
 
 /** The items whose key was not seen before, in order. */
