@@ -19,7 +19,7 @@ import {
 import { bytes, commitEvents, expectCode, rawChunks, sealChain } from './_helpers/store.ts'
 import { exclusive } from '../src/store.ts'
 import { CID } from 'multiformats/cid'
-import type { AddResult, BlobRecord, DraftSource, SnapEvent, Store, StoredEvent } from '../src/index.ts'
+import type { AddResult, BlobRecord, DraftSource, EventDraft, SnapEvent, Store, StoredEvent } from '../src/index.ts'
 import type { MergeSource } from '../src/merge/source.ts'
 import type { RawDb, Workspace } from './_helpers/merge.ts'
 
@@ -660,15 +660,20 @@ Car('an export of one snapshot carries the events of other stores that its event
   assert.ok((await collect(listBlobIds(colleague, 'snapshot'))).includes(wanted.toString()))
 })
 
-Car('an export of a run carries the blob.add of its start snapshot recorded in another store, and every event of the run it continues', async ({ ws }) => {
+/** A run's events as drafts: its start from `from`, a checkpoint at cycle 1, then `last` (its end or its failure). */
+function runDrafts (from: CID, checkpoint: CID, last: (run: CID) => EventDraft): DraftSource[] {
+  return [
+    { type: 'run.start', body: { from, params: {}, seed: '1', key: 'ab'.repeat(32) } },
+    (earlier) => ({ type: 'run.checkpoint', body: { run: earlier[0]!.id, snapshot: checkpoint, cycle: 1 } }),
+    (earlier) => last(earlier[0]!.id)
+  ]
+}
+
+Car('an export of a run that continues a run of another store carries every event of that run', async ({ ws }) => {
   const first = await ws.init('first')
   const { id: start } = await addBlob(first, 'snapshot', bytes('start'))
   const { id: checkpoint } = await addBlob(first, 'snapshot', bytes('checkpoint'))
-  const [failed] = await appendEvents(first, [
-    { type: 'run.start', body: { from: start, params: {}, seed: '1', key: 'ab'.repeat(32) } },
-    (earlier) => ({ type: 'run.checkpoint', body: { run: earlier[0]!.id, snapshot: checkpoint, cycle: 1 } }),
-    (earlier) => ({ type: 'run.fail', body: { run: earlier[0]!.id, reason: 'exit code 3', exitCode: 3 } })
-  ])
+  const [failed] = await appendEvents(first, runDrafts(start, checkpoint, (run) => ({ type: 'run.fail', body: { run, reason: 'exit code 3', exitCode: 3 } })))
   await ws.close(first.path)
   const second = await ws.init('second')
   await mergeStores(second, first.path)
@@ -691,11 +696,7 @@ Car('an export of a snapshot carries the whole of a run that starts from it, and
   const home = await ws.init('home')
   const { id: start } = await addBlob(home, 'snapshot', bytes('start'))
   const { id: end } = await addBlob(home, 'snapshot', bytes('end'))
-  const [run] = await appendEvents(home, [
-    { type: 'run.start', body: { from: start, params: {}, seed: '1', key: 'ab'.repeat(32) } },
-    (earlier) => ({ type: 'run.checkpoint', body: { run: earlier[0]!.id, snapshot: end, cycle: 1 } }),
-    (earlier) => ({ type: 'run.end', body: { run: earlier[0]!.id, snapshot: end } })
-  ])
+  const [run] = await appendEvents(home, runDrafts(start, end, (id) => ({ type: 'run.end', body: { run: id, snapshot: end } })))
   const ofStart = ws.path('start.car')
   await exportCar(home, ofStart, [start.toString()])
   const first = await ws.init('first')
