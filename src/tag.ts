@@ -8,11 +8,16 @@ import type { TagProjection } from './projections/tags.ts'
 import type { Store } from './store.ts'
 import type { EventDraft, StoredEvent } from './types.ts'
 
-/** The `tag.set` draft that points `name` at `target`, or undefined when the tag already points there. */
-export async function tagEventIfNeeded (store: Store, name: string, target: CID): Promise<EventDraft | undefined> {
-  if (name === '' || /[\s]/.test(name)) throw new BadInputError(`Cannot set tag "${name}": a tag name is non-empty and has no spaces`)
+/** Fails with `E_BAD_INPUT` unless `name` can be a tag's name: non-empty, no spaces, not an id. */
+export function checkTagName (name: string): void {
+  if (name === '' || /[\s]/.test(name)) throw new BadInputError(`Cannot set tag ${JSON.stringify(name)}: a tag name is non-empty and has no spaces`)
   // A full id always means itself, so a tag of that name could never be used.
   if (tryParseCid(name) !== undefined) throw new BadInputError(`Cannot set tag "${name}": a tag name cannot be an id`)
+}
+
+/** The `tag.set` draft that points `name` at `target`, or undefined when the tag already points there. */
+export async function tagEventIfNeeded (store: Store, name: string, target: CID): Promise<EventDraft | undefined> {
+  checkTagName(name)
   const stored = await store.sub.tags.get(name)
   if (stored !== undefined && decode<TagProjection>(stored).target.equals(target)) return undefined
   return { type: 'tag.set', body: { name, target } }

@@ -29,6 +29,47 @@ Edges('ls -l writes a name holding tabs, newlines or backslashes escaped, so eve
   assert.is(jsonLines((await snap(['ls', 'snapshots', store, '--json'])).stdout)[0]?.['name'], 'a\tb\nc\\d', 'JSON keeps the name as it is')
 })
 
+Edges('a pipe given as a file is refused at once, before anything waits on it, and a bad --tag before any byte is stored', async ({ dir, store }) => {
+  const fifo = join(dir, 'fifo')
+  assert.is(spawnSync('mkfifo', [fifo]).status, 0)
+  assert.match(expectError(await snap(['add', 'blob', store, fifo]), 'E_BAD_INPUT'), 'not a regular file')
+  const file = await put(dir, 'tagged', 'tagged bytes')
+  expectError(await snap(['add', 'blob', store, file, '--tag', 'two words']), 'E_BAD_INPUT')
+  const totals = await snap(['show', store, '--json'])
+  expectOk(totals)
+  assert.equal([jsonLines(totals.stdout)[0]?.['events'], jsonLines(totals.stdout)[0]?.['blobs']], [0, 0], 'nothing stored')
+})
+
+Edges('--where compares a number only with a number: text values and hex literals are text, and a mistyped operator is E_BAD_INPUT', async ({ dir, store }) => {
+  for (const [name, value] of [['hex', '0x10'], ['sixteen', '16'], ['text', 'abc']] as const) {
+    expectOk(await snap(['add', 'blob', store, await put(dir, name, name), '--meta', `v=${value}`, '--name', name]))
+  }
+  const names = async (where: string): Promise<string[]> => jsonLines((await snap(['ls', 'blobs', store, '--json', '--where', where])).stdout).map((blob) => String(blob['name']))
+  assert.equal(await names('meta.v=16'), ['sixteen'])
+  assert.equal(await names('meta.v>5'), ['sixteen'])
+  assert.equal(await names('meta.v!=16'), ['hex', 'text'])
+  for (const where of ['meta.v<>5', 'meta.v==16', 'meta.v>']) expectError(await snap(['ls', 'blobs', store, '--where', where]), 'E_BAD_INPUT', where)
+})
+
+Edges('log --since reads a time without a zone as UTC, wherever it runs; an impossible date, an empty --limit and show --lineage without an id are refused', async ({ store }) => {
+  await seed(store, [{ kind: 'snapshot', content: 'a snapshot' }])
+  const since = new Date(Date.now() - 60_000).toISOString().slice(0, 19)
+  for (const zone of ['UTC', 'Asia/Tokyo', 'America/New_York']) {
+    assert.is(lines((await snap(['log', store, '--since', since], { env: { TZ: zone } })).stdout).length, 1, `TZ=${zone}`)
+  }
+  expectError(await snap(['log', store, '--since', '2026-02-30']), 'E_BAD_INPUT')
+  expectError(await snap(['log', store, '--limit', '']), 'E_BAD_INPUT')
+  expectError(await snap(['show', store, '--lineage']), 'E_USAGE')
+})
+
+Edges('a tag name holding a backslash is written escaped in ls tags, ls -l and log', async ({ store }) => {
+  const [id] = await seed(store, [{ kind: 'snapshot', content: 'tagged' }])
+  expectOk(await snap(['tag', store, 'p\\q', id!]))
+  assert.match((await snap(['ls', 'tags', store])).stdout, /^p\\\\q\t/m)
+  assert.is(lines((await snap(['ls', 'snapshots', store, '-l'])).stdout)[1]!.split('\t')[5], 'p\\\\q')
+  assert.match((await snap(['log', store])).stdout, 'tag.set p\\\\q -> ')
+})
+
 Edges('output that cannot be written (a full disk) is one E_BAD_INPUT line, not a stack trace', async ({ store }) => {
   await seed(store, [{ kind: 'snapshot', content: 'a snapshot' }])
   const run = shell('"$NODE" "$CLI" ls snapshots "$STORE" > /dev/full', { STORE: store })

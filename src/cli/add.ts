@@ -9,6 +9,7 @@ import { parseKind } from './kinds.ts'
 import { parsePairs, storeInit } from './context.ts'
 import { jsonReplacer, progressReporter, writeLine } from './output.ts'
 import { syncStore } from '../log.ts'
+import { checkTagName } from '../tag.ts'
 import type { StoreCommandOptions } from './context.ts'
 import type { Store } from '../store.ts'
 import type { PutBlobResult } from '../ingest/put-blob.ts'
@@ -41,6 +42,8 @@ function checkStandardInput (): void {
 export async function add (kindText: string, path: string, files: readonly string[], options: AddCommandOptions): Promise<void> {
   const kind = parseKind(kindText)
   if (options.tag !== undefined && files.length !== 1) throw new UsageError('Cannot use --tag with more than one file: a tag points at one blob')
+  // A tag that cannot be set is refused before any byte is stored.
+  if (options.tag !== undefined) checkTagName(options.tag)
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('Cannot read standard input twice: give "-" at most once')
   if (files.includes('-')) checkStandardInput()
   const meta = { ...(options.fingerprint === true ? platformFingerprint() : {}), ...parsePairs(options.meta, '--meta') }

@@ -24,20 +24,31 @@ export interface LogOptions extends StoreCommandOptions {
 // A date, optionally with a time (minutes, seconds, fractions) and a zone: what --since accepts.
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/
 
+/**
+ * The time `--since` names, in ms since the epoch: UTC unless it gives a zone (as `log` prints times), and a
+ * date that exists (2026-02-30 is refused, not read as March 2).
+ */
+function parseSince (text: string): number {
+  const bad = new BadInputError(`Invalid --since "${text}": expected an ISO 8601 time such as 2026-11-22 or 2026-11-22T10:00:00Z (UTC unless a zone is given)`)
+  const match = ISO_8601.exec(text)
+  if (match === null) throw bad
+  const zoned = match[4] !== undefined
+  const since = Date.parse(match[1] === undefined || zoned ? text : `${text.replace(' ', 'T')}Z`)
+  const [year, month, day] = text.slice(0, 10).split('-').map(Number) as [number, number, number]
+  const date = new Date(Date.UTC(year, month - 1, day))
+  if (Number.isNaN(since) || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) throw bad
+  return since
+}
+
 /** `snapstore log STORE`: the audit trail in total order, one line per event. */
 export async function log (path: string, options: LogOptions): Promise<void> {
   const query: LogQuery = {}
   if (options.origin !== undefined) query.origin = options.origin.toLowerCase()
   if (options.type !== undefined) query.type = options.type
-  if (options.since !== undefined) {
-    const since = ISO_8601.test(options.since) ? Date.parse(options.since) : NaN
-    if (Number.isNaN(since)) throw new BadInputError(`Invalid --since "${options.since}": expected an ISO 8601 time such as 2026-11-22 or 2026-11-22T10:00:00Z`)
-    query.since = since
-  }
+  if (options.since !== undefined) query.since = parseSince(options.since)
   if (options.limit !== undefined) {
-    const limit = Number(options.limit)
-    if (!Number.isInteger(limit) || limit < 0) throw new BadInputError(`Invalid --limit "${options.limit}": expected a non-negative integer`)
-    query.limit = limit
+    if (!/^\d+$/.test(options.limit)) throw new BadInputError(`Invalid --limit "${options.limit}": expected a non-negative integer`)
+    query.limit = Number(options.limit)
   }
   if (options.merges === true) {
     const eventFilter = (['run', 'origin', 'type'] as const).find((name) => options[name] !== undefined)

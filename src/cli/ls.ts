@@ -67,7 +67,7 @@ async function listKind (store: Store, kind: BlobKind, options: LsOptions, out: 
       const json = { id: blob.id, kinds: blob.kinds, size: blob.size, name: blob.name ?? null, meta: blob.meta ?? {}, added: isoTime(blob.firstTime), origin: blob.first.origin, seq: blob.first.seq, clock: blob.first.clock, tags: blob.tags }
       await out.push(JSON.stringify(shared === undefined ? json : { ...json, shared: shared.get(digestHex(blob.id)) ?? 0 }, jsonReplacer))
     } else {
-      await out.push([blob.id.toString(), blob.size, blob.name === undefined ? '-' : field(blob.name), isoTime(blob.firstTime), blob.first.origin, blob.tags.join(',') || '-', shared?.get(digestHex(blob.id)) ?? 0].join('\t'))
+      await out.push([blob.id.toString(), blob.size, blob.name === undefined ? '-' : field(blob.name), isoTime(blob.firstTime), blob.first.origin, blob.tags.map(field).join(',') || '-', shared?.get(digestHex(blob.id)) ?? 0].join('\t'))
     }
   }
 }
@@ -77,7 +77,7 @@ async function listTagLines (store: Store, options: LsOptions, out: LineBuffer):
   for await (const tag of listTags(store)) {
     if (options.json === true) await out.push(JSON.stringify({ name: tag.name, id: tag.target, clock: tag.position.clock, origin: tag.position.origin, seq: tag.position.seq }, jsonReplacer))
     else if (options.long === true) await out.push([tag.name, tag.target.toString(), tag.position.clock, tag.position.origin, tag.position.seq].join('\t'))
-    else await out.push(`${tag.name}\t${tag.target.toString()}`)
+    else await out.push(`${field(tag.name)}\t${tag.target.toString()}`)
   }
 }
 

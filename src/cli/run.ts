@@ -1,4 +1,5 @@
 import { constants } from 'node:os'
+import { DECIMAL } from '../conditions.ts'
 import { UsageError } from '../errors.ts'
 import { runSegment } from '../runs/segment.ts'
 import { runSegments } from '../runs/segments.ts'
@@ -51,7 +52,6 @@ export function parseValue (text: string): Value {
   return value
 }
 
-const DECIMAL = /^-?(0|[1-9]\d*|\d*\.\d+|[1-9]\d*\.\d*|0\.\d*)([eE][-+]?\d+)?$/
 const WHOLE = /^-?\d+$/
 
 /** `snapstore run STORE … -- CMD`: runs CMD as one segment, or N chained segments. */

@@ -8,6 +8,7 @@ import { withStore } from '../store.ts'
 import { storeInit } from './context.ts'
 import { field, humanBytes, isoTime, jsonReplacer, writeJson, writeLine } from './output.ts'
 import { eventJson, summarize } from './summary.ts'
+import { UsageError } from '../errors.ts'
 import type { ShownItem, StoreStats } from '../query.ts'
 import type { StoreCommandOptions } from './context.ts'
 import type { CID } from 'multiformats/cid'
@@ -16,6 +17,7 @@ import type { Store } from '../store.ts'
 
 /** `snapstore show STORE [ID]`: describes a blob, run or event, or (no id) the store's totals. */
 export async function show (path: string, idText: string | undefined, options: StoreCommandOptions & { lineage?: boolean }): Promise<void> {
+  if (options.lineage === true && idText === undefined) throw new UsageError('Cannot show --lineage without an id: give the snapshot whose history to show')
   await withStore(path, storeInit(options), async (store) => {
     if (idText === undefined) {
       const stats = await storeStats(store)
@@ -125,7 +127,7 @@ function describeItem (item: ShownItem): string {
   if (blob !== undefined) {
     rows.push(['name', blob.name === undefined ? '-' : field(blob.name)])
     for (const [key, value] of Object.entries(blob.meta ?? {})) rows.push([`meta.${field(key)}`, field(value)])
-    rows.push(['tags', blob.tags.join(', ') || '-'])
+    rows.push(['tags', blob.tags.map(field).join(', ') || '-'])
     rows.push(['added', `${isoTime(blob.firstTime)} by ${blob.first.origin}:${blob.first.seq}`])
   }
   return table(rows)

@@ -1,11 +1,11 @@
-import { humanBytes, isoTime } from './output.ts'
+import { field, humanBytes, isoTime } from './output.ts'
 import type { StoredEvent } from '../types.ts'
 
 /** The one-line summary of an event that `log` prints after its type. */
 export function summarize ({ event }: StoredEvent): string {
   switch (event.type) {
     case 'blob.add': return [event.body.kind, event.body.blob.toString(), humanBytes(event.body.size).replace(' ', ''), event.body.name === undefined ? '' : JSON.stringify(event.body.name)].filter(Boolean).join(' ')
-    case 'tag.set': return `${event.body.name} -> ${event.body.target.toString()}`
+    case 'tag.set': return `${field(event.body.name)} -> ${event.body.target.toString()}`
     case 'run.start': return `from ${event.body.from?.toString() ?? '-'} config ${event.body.config?.toString() ?? '-'} seed ${event.body.seed}`
     case 'run.checkpoint': return `${event.body.run.toString()} cycle ${event.body.cycle ?? '-'} ${event.body.snapshot.toString()}`
     case 'run.end': return `${event.body.run.toString()} -> ${event.body.snapshot.toString()}`

@@ -7,7 +7,7 @@ import type { StoreCommandOptions } from './context.ts'
 
 /** `snapstore verify STORE`: prints `ok: E events, B blobs`, or one problem per line and exits 1. */
 export async function verify (path: string, options: StoreCommandOptions & { sample?: string }): Promise<void> {
-  const sample = options.sample === undefined ? undefined : Number(options.sample.replace(/%$/, ''))
+  const sample = options.sample === undefined ? undefined : /^(\d+(\.\d*)?|\.\d+)%?$/.test(options.sample) ? Number(options.sample.replace(/%$/, '')) : NaN
   if (sample !== undefined && !(sample > 0 && sample <= 100)) throw new UsageError(`Invalid --sample "${options.sample}": expected a percentage above 0 and at most 100`)
   const progress = progressReporter('verifying')
   // Interrupted, it removes its scratch store before exiting.

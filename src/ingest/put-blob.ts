@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises'
+import { open, stat } from 'node:fs/promises'
 import { asBlobPut } from '../blob-writers.ts'
 import { encode } from '../codec.ts'
 import { describeSystemError } from '../system-errors.ts'
@@ -234,6 +234,11 @@ async function ingestNow (store: Store, fill: Fill, sizeHint: number | undefined
 
 /** Opens a file to add, refusing a missing, unreadable or directory path with the error `add` reports. */
 async function openFileToAdd (path: string): Promise<{ handle: FileHandle, info: Stats }> {
+  // Looked at before it is opened: opening a pipe waits for a writer, and its bytes can be read only once.
+  const before = await stat(path).catch((err: NodeJS.ErrnoException) => { throw fileError(path, err) })
+  if (!before.isFile() && !before.isDirectory()) {
+    throw new BadInputError(`Cannot add "${path}": it is not a regular file (a pipe or a device); send its bytes to stdin: snapstore add KIND STORE - < "${path}"`)
+  }
   const handle = await open(path, 'r').catch((err: NodeJS.ErrnoException) => { throw fileError(path, err) })
   try {
     const info = await handle.stat()
