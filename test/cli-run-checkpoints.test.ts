@@ -30,6 +30,18 @@ async function fileAppears (path: string, what: string): Promise<void> {
   await waitFor(what, async () => await stat(path).then(() => true, () => undefined))
 }
 
+/** Starts the CLI with `args`, sends it SIGINT once the simulation has created `path` (its way of saying it reached a point), and returns how it ended. */
+async function interruptWhen (args: string[], path: string, what: string): Promise<Run> {
+  const live = startCli(args)
+  try {
+    await fileAppears(path, what)
+    live.signal('SIGINT')
+    return await live.done
+  } finally {
+    await live.cleanUp()
+  }
+}
+
 /**
  * Starts the CLI with `args`; once the simulation has started (it creates `started`), holds the store from
  * another process, lets the simulation go on (creates `go`) and runs `whileHeld`, then releases the store.
@@ -236,15 +248,7 @@ if [ -e "${join(dir, 'started')}" ]; then echo done > "$SNAPSTORE_OUTPUT"; exit 
 touch "${join(dir, 'started')}"
 trap 'exit 130' INT
 while true; do sleep 0.05; done`)
-  const live = startCli(['sweep', store, '--param', 'T=1,2,3', '--jobs', '1', '--', sim])
-  let ended: Run
-  try {
-    await fileAppears(join(dir, 'started'), 'the first point to start')
-    live.signal('SIGINT')
-    ended = await live.done
-  } finally {
-    await live.cleanUp()
-  }
+  const ended = await interruptWhen(['sweep', store, '--param', 'T=1,2,3', '--jobs', '1', '--', sim], join(dir, 'started'), 'the first point to start')
   const runs = await runsIn(store)
   assert.equal(runs.map((run) => [run['params'], run['status']]), [[{ T: 1 }, 'interrupted']])
   assert.is(ended.status, 130)
@@ -256,15 +260,7 @@ Files('a chain stopped by a signal while a segment\'s end state is stored record
   // A large end state takes a moment to store: the signal comes while it is, just after CMD ended.
   const sim = await script(dir, 'big.sh', `
 head -c 100000000 /dev/urandom > "$SNAPSTORE_OUTPUT"; touch "${join(dir, 'ended')}"`)
-  const live = startCli(['run', store, '--segments', '3', '--', sim])
-  let result
-  try {
-    await fileAppears(join(dir, 'ended'), 'the first segment to end')
-    live.signal('SIGINT')
-    result = await live.done
-  } finally {
-    await live.cleanUp()
-  }
+  const result = await interruptWhen(['run', store, '--segments', '3', '--', sim], join(dir, 'ended'), 'the first segment to end')
   assert.is(result.status, 130)
   assert.is((await runsIn(store)).length, 1)
 })
