@@ -50,18 +50,18 @@ export async function putBlob (store: Store, source: BlobSource, options: Operat
   return await ingest(store, fillFromSource(source), source instanceof Uint8Array ? source.length : undefined, options)
 }
 
-/** Fails as `putFile` would (`E_NOT_FOUND`, `E_BAD_INPUT`) unless `path` is a file this process can read; reads none of it, and gives its size (undefined when it is not a regular file). */
-export async function checkFileToAdd (path: string): Promise<{ size: number | undefined }> {
+/** Fails as `putFile` would (`E_NOT_FOUND`, `E_BAD_INPUT`) unless `path` is a regular file this process can read; reads none of it, and gives its size. */
+export async function checkFileToAdd (path: string): Promise<{ size: number }> {
   const { handle, info } = await openFileToAdd(path)
   await handle.close()
-  return { size: info.isFile() ? info.size : undefined }
+  return { size: info.size }
 }
 
 /** Stores the file at `path` as a blob; a missing, unreadable or directory path fails before anything is written. */
 export async function putFile (store: Store, path: string, options: OperationOptions = {}): Promise<PutBlobResult> {
   const { handle, info } = await openFileToAdd(path)
   try {
-    return await ingest(store, fillFromFile(handle), info.isFile() ? info.size : undefined, options)
+    return await ingest(store, fillFromFile(handle), info.size, options)
       .catch((err: NodeJS.ErrnoException) => { throw err.syscall === undefined ? err : fileError(path, err) })
   } finally {
     await handle.close()
@@ -234,20 +234,24 @@ async function ingestNow (store: Store, fill: Fill, sizeHint: number | undefined
 
 /** Opens a file to add, refusing a missing, unreadable or directory path with the error `add` reports. */
 async function openFileToAdd (path: string): Promise<{ handle: FileHandle, info: Stats }> {
-  // Looked at before it is opened: opening a pipe waits for a writer, and its bytes can be read only once.
-  const before = await stat(path).catch((err: NodeJS.ErrnoException) => { throw fileError(path, err) })
-  if (!before.isFile() && !before.isDirectory()) {
-    throw new BadInputError(`Cannot add "${path}": it is not a regular file (a pipe or a device); send its bytes to stdin: snapstore add KIND STORE - < "${path}"`)
-  }
+  // Looked at before it is opened (opening a pipe waits for a writer, and its bytes can be read only
+  // once), and again once open, in case the path was replaced meanwhile.
+  refuseUnlessFile(path, await stat(path).catch((err: NodeJS.ErrnoException) => { throw fileError(path, err) }))
   const handle = await open(path, 'r').catch((err: NodeJS.ErrnoException) => { throw fileError(path, err) })
   try {
     const info = await handle.stat()
-    if (!info.isDirectory()) return { handle, info }
-    throw new BadInputError(`Cannot add "${path}": it is a directory, not a file`)
+    refuseUnlessFile(path, info)
+    return { handle, info }
   } catch (err) {
     await handle.close()
     throw err
   }
+}
+
+/** Fails with `E_BAD_INPUT` unless `info` is a regular file's. */
+function refuseUnlessFile (path: string, info: Stats): void {
+  if (info.isDirectory()) throw new BadInputError(`Cannot add "${path}": it is a directory, not a file`)
+  if (!info.isFile()) throw new BadInputError(`Cannot add "${path}": it is not a regular file (a pipe or a device); send its bytes to stdin: snapstore add KIND STORE - < "${path}"`)
 }
 
 function fileError (path: string, err: NodeJS.ErrnoException): Error {
