@@ -61,22 +61,24 @@ interface Reference {
 export async function verifyStore (store: Store, options: VerifyOptions = {}): Promise<VerifyReport> {
   if (options.sample !== undefined && !(options.sample > 0 && options.sample <= 100)) throw new BadInputError(`Invalid sample "${options.sample}": expected a percentage above 0 and at most 100`)
   // One state of the store is checked: writes from this process wait (other processes cannot open it).
-  return await exclusive(store, async () => await withoutBlobPuts(store, async () => {
-    const rebuild = await ProjectionCheck.start()
-    try {
-      const problems: string[] = []
-      const log = await checkLog(store, rebuild, problems, options)
-      await checkHeads(store, log, problems)
-      let blobs: number
-      let sampled: { chunks: number, of: number } | undefined
-      if (options.sample === undefined) blobs = await checkBlobs(store, problems, options)
-      else ({ blobs, sampled } = await sampleChunks(store, options.sample, problems, options))
-      problems.push(...await rebuild.problems(store, options.signal))
-      return { ok: problems.length === 0, events: log.events, blobs, problems, ...(sampled === undefined ? {} : { sampled }) }
-    } finally {
-      await rebuild.close()
-    }
-  }))
+  return await exclusive(store, async () => await withoutBlobPuts(store, async () => await checkStore(store, options)))
+}
+
+async function checkStore (store: Store, options: VerifyOptions): Promise<VerifyReport> {
+  const rebuild = await ProjectionCheck.start()
+  try {
+    const problems: string[] = []
+    const log = await checkLog(store, rebuild, problems, options)
+    await checkHeads(store, log, problems)
+    let blobs: number
+    let sampled: { chunks: number, of: number } | undefined
+    if (options.sample === undefined) blobs = await checkBlobs(store, problems, options)
+    else ({ blobs, sampled } = await sampleChunks(store, options.sample, problems, options))
+    problems.push(...await rebuild.problems(store, options.signal))
+    return { ok: problems.length === 0, events: log.events, blobs, problems, ...(sampled === undefined ? {} : { sampled }) }
+  } finally {
+    await rebuild.close()
+  }
 }
 
 /** What reading the log found out about its origins. */
