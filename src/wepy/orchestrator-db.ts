@@ -80,14 +80,14 @@ export async function readOrchestrator (path: string): Promise<WepyOrchestrator>
  */
 async function refuseUnfinishedWrites (path: string): Promise<void> {
   const unfinished = [
-    { suffix: '-wal', what: 'a write-ahead log', remedy: `sqlite3 "${path}" "PRAGMA wal_checkpoint(TRUNCATE)"` },
-    { suffix: '-journal', what: 'a rollback journal', remedy: `sqlite3 "${path}" "SELECT count(*) FROM runs" (which rolls the unfinished change back)` }
+    { suffix: '-wal', what: 'a write-ahead log', pending: nonEmpty, remedy: `sqlite3 "${path}" "PRAGMA wal_checkpoint(TRUNCATE)"` },
+    { suffix: '-journal', what: 'a rollback journal', pending: hotJournal, remedy: `sqlite3 "${path}" "SELECT count(*) FROM runs" (which rolls the unfinished change back)` }
   ]
   // SQLite keeps these beside the database file itself, not beside a link to it.
   const file = await realpath(path).catch(() => path)
-  for (const { suffix, what, remedy } of unfinished) {
+  for (const { suffix, what, pending, remedy } of unfinished) {
     const beside = `${file}${suffix}`
-    if (suffix === '-journal' ? await hotJournal(beside) : await nonEmpty(beside)) {
+    if (await pending(beside)) {
       throw new BadInputError(`Cannot import "${path}": it has changes in "${beside}" (${what}) not yet written into it; let the program using it finish, or run: ${remedy}`)
     }
   }
@@ -115,13 +115,16 @@ const JOURNAL_MAGIC = Buffer.from('d9d505f920a163d7', 'hex')
 /** Each run once; rows of one run (start, end, config) that disagree on its last cycle index are refused. */
 function onceRuns (rows: readonly WepyRunRow[], path: string): WepyRunRow[] {
   const cycles = new Map<string, number>()
-  for (const row of rows) {
+  return rows.filter((row) => {
     const key = `${row.start}:${row.end}:${row.config}`
     const cycle = cycles.get(key)
-    if (cycle !== undefined && cycle !== row.lastCycle) throw new BadInputError(`Cannot import "${path}": run ${row.start} → ${row.end} is listed twice, with last cycle indexes ${cycle} and ${row.lastCycle}`)
-    cycles.set(key, row.lastCycle)
-  }
-  return once(rows, (row) => `${row.start}:${row.end}:${row.config}`)
+    if (cycle === undefined) {
+      cycles.set(key, row.lastCycle)
+      return true
+    }
+    if (cycle !== row.lastCycle) throw new BadInputError(`Cannot import "${path}": run ${row.start} → ${row.end} is listed twice, with last cycle indexes ${cycle} and ${row.lastCycle}`)
+    return false
+  })
 }
 
 /** The items whose key was not seen before, in order. */
