@@ -8,7 +8,7 @@ interface Writers {
   /** Blob puts ended so far, whether they stored anything or failed. */
   ended: number
   /** Settled when the work that runs without puts is done; undefined when none runs. */
-  copying: Promise<void> | undefined
+  alone: Promise<void> | undefined
   /** Wakes the work waiting for the puts in progress to end. */
   idle: (() => void) | undefined
 }
@@ -18,7 +18,7 @@ const writersOf = new WeakMap<Store, Writers>()
 function writersFor (store: Store): Writers {
   let writers = writersOf.get(store)
   if (writers === undefined) {
-    writers = { puts: 0, ended: 0, copying: undefined, idle: undefined }
+    writers = { puts: 0, ended: 0, alone: undefined, idle: undefined }
     writersOf.set(store, writers)
   }
   return writers
@@ -27,7 +27,7 @@ function writersFor (store: Store): Writers {
 /** Runs `work` as one of any number of blob puts at once; waits while `withoutBlobPuts` work runs. */
 export async function asBlobPut<T> (store: Store, work: () => Promise<T>): Promise<T> {
   const writers = writersFor(store)
-  while (writers.copying !== undefined) await writers.copying
+  while (writers.alone !== undefined) await writers.alone
   assertOpen(store)
   writers.puts++
   try {
@@ -52,15 +52,15 @@ export function blobPutsEnded (store: Store): number {
  */
 export async function withoutBlobPuts<T> (store: Store, work: () => Promise<T>): Promise<T> {
   const writers = writersFor(store)
-  while (writers.copying !== undefined) await writers.copying
+  while (writers.alone !== undefined) await writers.alone
   let done!: () => void
-  writers.copying = new Promise((resolve) => { done = resolve })
+  writers.alone = new Promise((resolve) => { done = resolve })
   try {
     while (writers.puts > 0) await new Promise<void>((resolve) => { writers.idle = resolve })
     writers.idle = undefined
     return await work()
   } finally {
-    writers.copying = undefined
+    writers.alone = undefined
     done()
   }
 }
