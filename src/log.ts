@@ -4,7 +4,7 @@ import { eventReferences, openEvent, sealEvent } from './event-format.ts'
 import { RAW, digestHex } from './ids.ts'
 import { eventKey, parseEventKey, parsePositionKey, pad } from './keys.ts'
 import { StateOverlay } from './ops.ts'
-import { keysNeeded, projectEvent } from './projections/index.ts'
+import { STATE_SUBLEVELS, keysNeeded, projectEvent } from './projections/index.ts'
 import { exclusive, needsUpgrade, upgradeFormat } from './store.ts'
 import { runEventPositions } from './projections/run-events.ts'
 import { StoreBatch, writeBatch } from './batch.ts'
@@ -106,7 +106,7 @@ export class EventCommitter {
     }
     // The batch before the one being written is in the database: the state being written needs nothing beneath it.
     this.#state?.detach()
-    const state = await prefetchState(store, events, new StateOverlay(this.#state))
+    const state = await prefetchState(store, events, new StateOverlay(STATE_SUBLEVELS, this.#state))
     const batch = new StoreBatch(store)
     const before = this.#clock
     let clock = before
@@ -144,7 +144,7 @@ export class EventCommitter {
 }
 
 /** Loads every projection value the events will read, with one `getMany` per sublevel. */
-async function prefetchState (store: Store, events: readonly StoredEvent[], state = new StateOverlay()): Promise<StateOverlay> {
+async function prefetchState (store: Store, events: readonly StoredEvent[], state: StateOverlay): Promise<StateOverlay> {
   const wanted = new Map<SublevelName, Set<string>>()
   for (const stored of events) {
     for (const [sublevel, key] of keysNeeded(stored)) {

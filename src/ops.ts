@@ -13,13 +13,16 @@ export interface StateReader {
 /**
  * Projection state held in memory: prefetched values with pending writes laid over them, and beneath
  * them, optionally, the state of a batch still being written (whose values the database may not show yet).
+ * Only the sublevels it tracks are held: the ones projection updates read.
  */
 export class StateOverlay implements StateReader {
   // One map per sublevel: no key is built from sublevel and key for every write laid over.
   readonly #values = new Map<SublevelName, Map<string, Uint8Array | null>>()
+  readonly #tracked: ReadonlySet<SublevelName>
   #below: StateOverlay | undefined
 
-  constructor (below?: StateOverlay) {
+  constructor (tracked: ReadonlySet<SublevelName>, below?: StateOverlay) {
+    this.#tracked = tracked
     this.#below = below
   }
 
@@ -45,16 +48,13 @@ export class StateOverlay implements StateReader {
     this.#in(sublevel).set(key, value ?? null)
   }
 
-  /** Lays a batch's writes over the state, so later events of the batch see them. */
+  /**
+   * Lays a batch's writes to the tracked sublevels over the state, so later events of the batch see them.
+   * Writes elsewhere (the event, its indexes, listings no update reads) are not held: holding them cost a
+   * merge about a tenth of its time.
+   */
   apply (ops: readonly Op[]): void {
-    for (const op of ops) this.#in(op.sublevel).set(op.key, op.type === 'put' ? op.value : null)
-  }
-
-  /** Every key this overlay (not the state beneath it) holds a value for, as [sublevel, key, value]; deletions are skipped. */
-  * entries (): Generator<[SublevelName, string, Uint8Array]> {
-    for (const [sublevel, values] of this.#values) {
-      for (const [key, value] of values) if (value !== null) yield [sublevel, key, value]
-    }
+    for (const op of ops) if (this.#tracked.has(op.sublevel)) this.#in(op.sublevel).set(op.key, op.type === 'put' ? op.value : null)
   }
 
   #in (sublevel: SublevelName): Map<string, Uint8Array | null> {

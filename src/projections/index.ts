@@ -7,8 +7,16 @@ import type { Op, StateReader } from '../ops.ts'
 import type { SublevelName } from '../store.ts'
 import type { StoredEvent } from '../types.ts'
 
+const STATE_SUBLEVEL_NAMES = ['blobs', 'tags', 'runs'] as const satisfies readonly SublevelName[]
+
+/** A sublevel whose values projection updates read: the only kind `keysNeeded` may name. */
+export type StateSublevel = typeof STATE_SUBLEVEL_NAMES[number]
+
+/** Every sublevel whose values projection updates read. */
+export const STATE_SUBLEVELS: ReadonlySet<SublevelName> = new Set(STATE_SUBLEVEL_NAMES)
+
 /** The projection keys that updating for `stored` reads; fetch them before calling `projectEvent`. */
-export function keysNeeded (stored: StoredEvent): Array<[SublevelName, string]> {
+export function keysNeeded (stored: StoredEvent): Array<[StateSublevel, string]> {
   const { event } = stored
   switch (event.type) {
     case 'blob.add': return blobKeysNeeded(event.body)
