@@ -4,7 +4,7 @@ import { CID } from 'multiformats/cid'
 import * as assert from 'uvu/assert'
 import { decode, encode } from '../src/codec.ts'
 import { eventShapeProblem } from '../src/event-format.ts'
-import { DAG_CBOR, RAW, cidFromDigest } from '../src/ids.ts'
+import { DAG_CBOR, RAW, cidFromDigest, cidStringBytes } from '../src/ids.ts'
 import { expectCode, expectTypeError, specSuite } from './_helpers/store.ts'
 import type { BlobKind, SnapEvent, Value } from '../src/types.ts'
 
@@ -118,6 +118,14 @@ RoundTrip('every generated event survives encode and decode unchanged', () => {
 
 RoundTrip('a map value that is undefined is left out, as if the key were absent', () => {
   assert.is(hex(encode({ a: 1, b: undefined, c: 'x' })), hex(encode({ a: 1, c: 'x' })))
+})
+
+RoundTrip('the bytes projections store for an id are the UTF-8 of its string form, for blobs, events and CIDv0', () => {
+  const utf8 = (cid: CID): string => Buffer.from(cidStringBytes(cid)).toString('utf8')
+  fc.assert(fc.property(fc.oneof(blobCid, eventCid), (cid) => { assert.is(utf8(cid), cid.toString()) }), { numRuns: 300 })
+  const v0 = CID.parse('QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG')
+  assert.is(utf8(v0), v0.toString())
+  assert.is(utf8(CID.createV1(0x70, v0.multihash)), CID.createV1(0x70, v0.multihash).toString())
 })
 
 RoundTrip.run()

@@ -1,4 +1,4 @@
-import { digestHex } from '../ids.ts'
+import { cidStringBytes, digestHex } from '../ids.ts'
 import type { Op } from '../ops.ts'
 import type { SnapEvent } from '../types.ts'
 
@@ -31,5 +31,5 @@ export function aliasKey (md5: string, digest: string): string {
 export function aliasOps (event: Extract<SnapEvent, { type: 'blob.add' }>): Op[] {
   const md5 = event.body.meta?.[WEPY_MD5_META]
   if (md5 === undefined || !isMd5(md5)) return []
-  return [{ type: 'put', sublevel: 'aliases', key: aliasKey(md5, digestHex(event.body.blob)), value: new TextEncoder().encode(event.body.blob.toString()) }]
+  return [{ type: 'put', sublevel: 'aliases', key: aliasKey(md5, digestHex(event.body.blob)), value: cidStringBytes(event.body.blob) }]
 }

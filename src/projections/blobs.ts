@@ -1,10 +1,9 @@
 import { decode, encode } from '../codec.ts'
-import { digestHex } from '../ids.ts'
+import { cidStringBytes, digestHex } from '../ids.ts'
 import { comparePositions, positionKey } from '../keys.ts'
 import type { Op, StateReader } from '../ops.ts'
 import type { BlobAddBody, BlobKind, EventPosition, SnapEvent } from '../types.ts'
 
-const utf8 = new TextEncoder()
 
 /** A position in the total order with the wall time of its event. */
 export interface TimedPosition extends EventPosition {
@@ -46,7 +45,7 @@ export function blobAddOps (event: Extract<SnapEvent, { type: 'blob.add' }>, sta
   if (first === undefined || comparePositions(at, first) < 0) {
     if (first !== undefined) ops.push({ type: 'del', sublevel: 'kinds', key: kindKey(body.kind, first, digest) })
     record.kinds[body.kind] = { ...at, time: event.time }
-    ops.push({ type: 'put', sublevel: 'kinds', key: kindKey(body.kind, at, digest), value: utf8.encode(body.blob.toString()) })
+    ops.push({ type: 'put', sublevel: 'kinds', key: kindKey(body.kind, at, digest), value: cidStringBytes(body.blob) })
     changed = true
   }
   if (body.name !== undefined && (record.name === undefined || comparePositions(at, record.name.at) > 0)) {

@@ -1,5 +1,5 @@
 import { decode, encode } from '../codec.ts'
-import { digestHex } from '../ids.ts'
+import { cidStringBytes, digestHex } from '../ids.ts'
 import { comparePositions, positionKey } from '../keys.ts'
 import { checkpointOp } from './checkpoint-rows.ts'
 import type { CID } from 'multiformats/cid'
@@ -89,7 +89,7 @@ function runRecordOps (stored: StoredEvent & { event: RunEvent }, run: string, a
   switch (event.type) {
     case 'run.start':
       record.start = { body: event.body, at, host: event.host }
-      ops.push({ type: 'put', sublevel: 'runOrder', key: `${positionKey(at)}:${run}`, value: new TextEncoder().encode(stored.id.toString()) })
+      ops.push({ type: 'put', sublevel: 'runOrder', key: `${positionKey(at)}:${run}`, value: cidStringBytes(stored.id) })
       ops.push({ type: 'put', sublevel: 'runKeys', key: `${event.body.key}:${run}`, value: new Uint8Array(0) })
       if (event.body.from !== undefined) ops.push({ type: 'put', sublevel: 'lineage', key: lineageKey(event.body.from, 'from', at, run), value: new Uint8Array(0) })
       if (event.body.continues !== undefined) ops.push(continuedOp(digestHex(event.body.continues), run, state))
