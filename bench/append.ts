@@ -23,6 +23,9 @@ addExtension({
 })
 const rawEncoder = new Encoder({ useRecords: false, variableMapSize: true, tagUint8Array: false, mapsAsObjects: true, pack: false, structuredClone: false, useFloat32: 0 })
 
+// Blobs put at once while the blob.add scenario is prepared.
+const PUT_CONCURRENCY = 16
+
 // About the size of a tag's projection record (its target, and the positions of its latest and first tag.set).
 const PROJECTION_RECORD_BYTES = 150
 
@@ -190,7 +193,7 @@ function checkpointContenders (count: number, store: Store, snapshots: readonly 
 /** Events appended per second in batches, beside raw LevelDB batches of the same bytes and encoding + hashing alone. */
 export async function appendScenario (): Promise<ScenarioResult> {
   const count = knob('APPEND_EVENTS', 20_000, 1_000)
-  const blobAdds = knob('APPEND_BLOB_EVENTS', 5_000, 500)
+  const blobAdds = knob('APPEND_BLOB_EVENTS', 20_000, 500)
   const batch = knob('APPEND_BATCH', 1_000, 100, false)
   const n = rounds(3)
   const setup: Record<string, number> = {}
@@ -203,7 +206,11 @@ export async function appendScenario (): Promise<ScenarioResult> {
     setup[`putBlob × ${1000 + blobAdds * n * 2}`] = await timed(async () => {
       for (let i = 0; i < 1000; i++) targets.push((await putBlob(store, Buffer.from(`target ${i}`))).id)
       // blob.add events each name a blob no event has named yet: one per event of each round and variant.
-      for (let i = 0; i < blobAdds * n * 2; i++) fresh.push((await putBlob(store, Buffer.from(`fresh ${i}`))).id)
+      // Put a few at a time, as concurrent writers of one process do: each put is a synced write.
+      for (let i = 0; i < blobAdds * n * 2; i += PUT_CONCURRENCY) {
+        const puts = Array.from({ length: Math.min(PUT_CONCURRENCY, blobAdds * n * 2 - i) }, async (_, j) => await putBlob(store, Buffer.from(`fresh ${i + j}`)))
+        for (const put of await Promise.all(puts)) fresh.push(put.id)
+      }
     })
     progress(`pre-put ${targets.length + fresh.length} blobs in ${setup[`putBlob × ${1000 + blobAdds * n * 2}`]!.toFixed(1)} s`)
 

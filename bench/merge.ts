@@ -554,12 +554,12 @@ export async function mergeScenario (): Promise<ScenarioResult> {
   const storeCount = knob('MERGE_STORES', 8, 2)
   const perStore = knob('MERGE_SNAPSHOTS', 1000, 20)
   const kib = knob('MERGE_KIB', 64, 64, false)
-  // The target's size is 1,000,000 events; at that size the build (95–125 s) and the merge (145–160 s) put the
-  // scenario at about 8.5 minutes on a 2-core machine, so the default is 300,000 (SNAPSTORE_BENCH_MERGE_EVENTS=1000000).
+  // The target's size is 1,000,000 events; at that size the build (95–125 s) and three merges (145–160 s each) put
+  // the scenario past 10 minutes on a 2-core machine, so the default is 300,000 (SNAPSTORE_BENCH_MERGE_EVENTS=1000000).
   const events = knob('MERGE_EVENTS', 300_000, 20_000)
   const eventBlobs = knob('MERGE_EVENT_BLOBS', 1000, 100, false)
   const n = rounds(3)
-  const eventRounds = rounds(1)
+  const eventRounds = rounds(3)
   const noopRounds = rounds(10)
   const withGit = gitEnabled()
   const setup: Record<string, number> = {}
@@ -577,7 +577,7 @@ export async function mergeScenario (): Promise<ScenarioResult> {
     notes.push('git fetch and the CLI snapshot merge run one round outside quick mode (slow and steady); their median is that round')
     notes.push('git fetch references: the target is judged against a repository made as users make one (git add, git commit), whose objects are loose until git gc packs them: the fetch compresses them and searches for deltas, finding none in random bytes (DESIGN.md §6 quotes about 7 s per 1,000 such files). In a repository whose blobs are already packed whole (after git gc, or here git fast-import), upload-pack sends them as they are: git\'s fastest case, shown beside it')
   }
-  if (!QUICK && events < 1_000_000) notes.push(`${events} events, not the target's 1,000,000: at 1,000,000 the build (95–125 s at 8–11k events/s) and the merge (145–160 s) take the scenario to about 8.5 min on 2 cores; SNAPSTORE_BENCH_MERGE_EVENTS=1000000 for that size`)
+  if (!QUICK && events < 1_000_000) notes.push(`${events} events, not the target's 1,000,000: at 1,000,000 the build (95–125 s at 8–11k events/s) and three merges (145–160 s each) take the scenario past 10 min on 2 cores; SNAPSTORE_BENCH_MERGE_EVENTS=1000000 for that size`)
   notes.push(WEPY)
   if (QUICK) notes.push('quick mode: sizes are tiny, figures are not meaningful')
   return { scenario: 'merge', title: 'merge stores into one', params, setup, checks, comparisons, notes }

@@ -34,7 +34,7 @@
  *              logical bytes) beside sha-256 of the same bytes. Targets: ingest ≥ half the slower of sha-256 and
  *              copy + fsync (410 MiB/s on a quiet machine), get ≥ 400 MiB/s, peak RSS < 256 MiB at 4 GiB, checkpoints
  *              ≤ 2× one state, verify ≥ 300 MiB/s. Knobs: _LARGE_MIB, _HUGE_MIB, _STATE_MIB, _CHECKPOINTS.
- * - append:    appendEvents in batches of 1,000 (tag.set and blob.add events), ids and chain checked;
+ * - append:    appendEvents in batches of 1,000 (20,000 tag.set and 20,000 blob.add events a round), ids and chain checked;
  *              beside classic-level batches (array with options, and chained) of the same event bytes, and
  *              cbor-x encode + sha-256 alone.
  *              Target ≥ 50,000 events/s.
@@ -47,9 +47,9 @@
  *              whole (git's best case), `cp -r` of the files, and
  *              classic-level copying every key/value of the source databases into a fresh one.
  *              Target: ≥ 10× git fetch. Then a store of 300,000 tag.set events over 1,000 tiny blobs (the target's
- *              1,000,000 with SNAPSTORE_BENCH_MERGE_EVENTS=1000000: about 8.5 min in all; built with appendEvents
+ *              1,000,000 with SNAPSTORE_BENCH_MERGE_EVENTS=1000000: past 10 min in all; built with appendEvents
  *              in batches of 10,000 without sync; build time printed) merged into a fresh store
- *              (events/s, one round, beside the classic-level copy of the same database; target ≥ 50,000
+ *              (events/s, median of 3, beside the classic-level copy of the same database; target ≥ 50,000
  *              events/s), and merged again with nothing to copy, median of 10: the mergeStores call on an open
  *              destination (target < 100 ms), open + merge + close, and the whole CLI process beside `node -e 0`
  *              and a no-op `git fetch`. The wepy orchestrator's figures (DESIGN.md §6) are quoted in the notes.

@@ -51,7 +51,7 @@ export class StateOverlay implements StateReader {
   /**
    * Lays a batch's writes to the tracked sublevels over the state, so later events of the batch see them.
    * Writes elsewhere (the event, its indexes, listings no update reads) are not held: holding them cost a
-   * merge about a tenth of its time.
+   * merge of many events 4–12% more CPU.
    */
   apply (ops: readonly Op[]): void {
     for (const op of ops) if (this.#tracked.has(op.sublevel)) this.#in(op.sublevel).set(op.key, op.type === 'put' ? op.value : null)
