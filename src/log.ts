@@ -46,15 +46,18 @@ export async function appendHeld (store: Store, drafts: readonly DraftSource[], 
   let clock = store.clock
   const time = Date.now()
   const sealed: StoredEvent[] = []
+  const references = new CallReferences(store)
   for (const source of drafts) {
     const draft = typeof source === 'function' ? source(sealed) : source
     const event = { v: 1, origin: store.origin, seq: ++seq, prev, clock: ++clock, time, host: store.host, ...draft } as SnapEvent
     const stored = sealEvent(event)
     prev = stored.id
     sealed.push(stored)
+    if (sealed.length % EVENTS_PER_BATCH === 0) references.check(sealed.slice(-EVENTS_PER_BATCH))
   }
-  // The first batch is prepared while the references are still being read; it is written only if they all exist.
-  const committer = new EventCommitter(store, checkReferences(store, sealed))
+  references.check(sealed.slice(sealed.length - sealed.length % EVENTS_PER_BATCH))
+  // The first batch is prepared while the last references are still being read; it is written only if they all exist.
+  const committer = new EventCommitter(store, references.all())
   for (let i = 0; i < sealed.length; i += EVENTS_PER_BATCH) await committer.commit(sealed.slice(i, i + EVENTS_PER_BATCH), options.sync ?? true)
   await committer.settled()
   return sealed
@@ -162,10 +165,41 @@ async function prefetchState (store: Store, events: readonly StoredEvent[], stat
   return state
 }
 
-/** Fails with `E_NOT_FOUND` unless every blob and event the events name is stored or among the events. */
-export async function checkReferences (store: Store, events: readonly StoredEvent[]): Promise<void> {
-  const inCall = new Set<string>()
-  for (const { id } of events) inCall.add(digestHex(id))
+/**
+ * Checks the references of one call's events a slice at a time as they are sealed, so each slice's reads
+ * run while the events after it are sealed. Failures are reported in the order of the events.
+ */
+class CallReferences {
+  readonly #store: Store
+  // The ids (hex digests) of the call's events sealed so far: events may name them.
+  readonly #inCall = new Set<string>()
+  readonly #checks: Array<Promise<void>> = []
+
+  constructor (store: Store) {
+    this.#store = store
+  }
+
+  /** Starts checking a slice of events sealed after every slice before it. */
+  check (events: readonly StoredEvent[]): void {
+    if (events.length === 0) return
+    for (const { id } of events) this.#inCall.add(digestHex(id))
+    const check = checkReferences(this.#store, events, this.#inCall)
+    // Reported by `all`, in order; never an unhandled rejection meanwhile.
+    check.catch(() => {})
+    this.#checks.push(check)
+  }
+
+  /** Resolves once every slice is checked; rejects with the failure of the earliest slice that failed. */
+  async all (): Promise<void> {
+    for (const check of this.#checks) await check
+  }
+}
+
+/**
+ * Fails with `E_NOT_FOUND` unless every blob and event the events name is stored or in `inCall`, the hex
+ * digests of events written with them (by default their own). `inCall` is read before the first wait only.
+ */
+export async function checkReferences (store: Store, events: readonly StoredEvent[], inCall: ReadonlySet<string> = new Set(events.map(({ id }) => digestHex(id)))): Promise<void> {
   const references: Array<{ event: SnapEvent, cid: CID, hex: string, blob: boolean }> = []
   // A blob.add's blob is read whole (its size is checked); every other reference is only looked up.
   const sized = new Set<string>()
@@ -181,15 +215,16 @@ export async function checkReferences (store: Store, events: readonly StoredEven
     }
     for (const cid of [...refs.events, ...refs.either]) {
       const hex = digestHex(cid)
+      // An event of the same call is written with it: nothing to look up.
+      if (inCall.has(hex)) continue
       references.push({ event, cid, hex, blob: false })
-      if (!inCall.has(hex)) (cid.code === RAW ? blobKeys : eventKeys).add(hex)
+      if (cid.code === RAW) blobKeys.add(hex)
+      else eventKeys.add(hex)
     }
   }
   for (const hex of sized) blobKeys.delete(hex)
-  // One read per keyspace for the whole call, not one per event.
-  const records = await readMany(store, 'blob', sized)
-  const blobs = await holding(store, 'blob', blobKeys)
-  const stored = await holding(store, 'eventId', eventKeys)
+  // One read per keyspace for all the events, not one per event; the three at once.
+  const [records, blobs, stored] = await Promise.all([readMany(store, 'blob', sized), holding(store, 'blob', blobKeys), holding(store, 'eventId', eventKeys)])
   for (const { event, cid, hex, blob } of references) {
     if (blob) {
       const record = records.get(hex)
@@ -198,7 +233,7 @@ export async function checkReferences (store: Store, events: readonly StoredEven
         const { size } = decode<{ size: number }>(record!)
         if (size !== event.body.size) throw new BadInputError(`Cannot record blob.add: blob "${cid.toString()}" has ${size} bytes, not ${event.body.size}`)
       }
-    } else if (!inCall.has(hex) && !blobs.has(hex) && !records.has(hex) && !stored.has(hex)) {
+    } else if (!blobs.has(hex) && !records.has(hex) && !stored.has(hex)) {
       throw new NotFoundError(`Cannot record ${event.type}: "${cid.toString()}" is not in the store`)
     }
   }

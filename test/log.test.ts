@@ -8,7 +8,7 @@ import { RAW, cidFromHex, digestHex } from '../src/ids.ts'
 import { bytes, collect, commitForeign, countEvents, dumpDerived, expectCode, rawSublevel, sealChain, storeSuite, tempStore } from './_helpers/store.ts'
 import type { CID } from 'multiformats/cid'
 import type { AddOptions, AddResult } from '../src/add.ts'
-import type { Store, StoredEvent } from '../src/index.ts'
+import type { DraftSource, EventDraft, Store, StoredEvent } from '../src/index.ts'
 
 const ids = (events: readonly StoredEvent[]): string[] => events.map((e) => e.id.toString())
 
@@ -278,6 +278,40 @@ Append('an append of many write batches whose last event names a missing blob wr
   assert.equal(await heads(t.store), [])
   assert.is(await countEvents(t.store), 0)
   assert.equal(await collect(listTags(t.store)), [])
+})
+
+Append('an event may name an event of an earlier write batch of the same call', async ({ t }) => {
+  const [a] = await blobIds(t.store, 1)
+  const drafts: DraftSource[] = Array.from({ length: EVENTS_PER_BATCH * 2 }, (_, i) => ({ type: 'tag.set' as const, body: { name: `t${i}`, target: a! } }))
+  // Its event is sealed in the third batch's slice; the event it names, in the first.
+  drafts.push((earlier) => ({ type: 'tag.set', body: { name: 'first', target: earlier[0]!.id } }))
+  const events = await appendEvents(t.store, drafts)
+  const [first] = (await collect(listTags(t.store))).filter((tag) => tag.name === 'first')
+  assert.is(first?.target.toString(), events[0]!.id.toString())
+  assert.equal((await verifyStore(t.store)).problems, [])
+})
+
+Append('of two missing references in different write batches of one call, the earlier is reported', async ({ t }) => {
+  const [a] = await blobIds(t.store, 1)
+  const early = cidFromHex(RAW, 'ab'.repeat(32))
+  const late = cidFromHex(RAW, 'cd'.repeat(32))
+  const drafts: EventDraft[] = Array.from({ length: EVENTS_PER_BATCH * 3 }, (_, i) => ({ type: 'tag.set' as const, body: { name: `t${i}`, target: a! } }))
+  drafts[10] = { type: 'tag.set', body: { name: 'early', target: early } }
+  drafts.push({ type: 'tag.set', body: { name: 'late', target: late } })
+  // The later batch's reads answer first: the error must still be the earlier event's.
+  const blobRecords = t.store.sub.blob
+  const hasMany = blobRecords.hasMany.bind(blobRecords)
+  blobRecords.hasMany = (async (keys: string[]) => {
+    if (keys.includes(digestHex(early))) await new Promise((resolve) => setTimeout(resolve, 100))
+    return await hasMany(keys)
+  }) as typeof blobRecords.hasMany
+  try {
+    const err = await expectCode(appendEvents(t.store, drafts), 'E_NOT_FOUND')
+    assert.match(err.message, early.toString())
+  } finally {
+    blobRecords.hasMany = hasMany
+  }
+  assert.is(await countEvents(t.store), 0)
 })
 
 Append('when a batch fails to be written, the next commit fails and writes nothing', async ({ t }) => {
