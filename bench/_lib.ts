@@ -314,6 +314,10 @@ export async function compare (contenders: readonly Contender[], options: Compar
   const peaks = new Map<Contender, number>(contenders.map((c) => [c, 0]))
   const starts = new Map<Contender, number>()
   const spawned = new Map<Contender, number | undefined>()
+  const gc = (globalThis as { gc?: (options?: { type: 'minor' | 'major' }) => void }).gc
+  // Each comparison starts from a collected heap: what earlier comparisons left (hundreds of MiB of inputs
+  // and copies) slowed a merge of 300,000 events by a quarter when it was collected during its rounds.
+  gc?.()
   if (options.warmup === true) {
     for (const contender of contenders.filter((c) => c.external !== true)) {
       await contender.setup?.(0)
@@ -329,11 +333,10 @@ export async function compare (contenders: readonly Contender[], options: Compar
       await contender.setup?.(round)
       // Dirty pages left by the previous contender would otherwise be written back on this one's time (and fsyncs).
       await flushDirtyPages()
-      // The young generation is emptied, so no round inherits a collection the one before it made due; the old
-      // one is left alone: a forced full collection between rounds frees the hidden classes of objects no
-      // longer alive, and V8 then drops the optimized code built on them, so every round compiled its hot
-      // functions again (a local merge of 64 MiB: 40% of its CPU; appends, 10–30% of their time).
-      const gc = (globalThis as { gc?: (options?: { type: 'minor' | 'major' }) => void }).gc
+      // Between rounds only the young generation is emptied, so no round inherits a collection the one before
+      // it made due. A full collection here would free the hidden classes of the objects no longer alive, and
+      // V8 then drops the optimized code built on them: every round compiled its hot functions again (a local
+      // merge of 64 MiB: 40% of its CPU; appends, 10–30% of their time).
       gc?.({ type: 'minor' })
       resetPeakRss()
       const before = peakRssMiB()
