@@ -303,6 +303,12 @@ export interface CompareOptions {
    * server's, to whichever runs first.
    */
   warmup?: boolean
+  /**
+   * One full collection before the first round: what earlier comparisons of the process left (hundreds of
+   * MiB of inputs and copies) slowed a merge of 300,000 events by a quarter when collected during its rounds.
+   * It costs the first round compiling again (see the collection between rounds), so it suits long rounds.
+   */
+  collectFirst?: boolean
 }
 
 /**
@@ -315,9 +321,7 @@ export async function compare (contenders: readonly Contender[], options: Compar
   const starts = new Map<Contender, number>()
   const spawned = new Map<Contender, number | undefined>()
   const gc = (globalThis as { gc?: (options?: { type: 'minor' | 'major' }) => void }).gc
-  // Each comparison starts from a collected heap: what earlier comparisons left (hundreds of MiB of inputs
-  // and copies) slowed a merge of 300,000 events by a quarter when it was collected during its rounds.
-  gc?.()
+  if (options.collectFirst === true) gc?.()
   if (options.warmup === true) {
     for (const contender of contenders.filter((c) => c.external !== true)) {
       await contender.setup?.(0)

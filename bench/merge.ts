@@ -451,7 +451,9 @@ async function eventMerge (
     rounds: n,
     items: count,
     unit: 'events/s',
-    target: { description: 'merge ≥ 50,000 events/s', value: 50_000, kind: 'min' }
+    target: { description: 'merge ≥ 50,000 events/s', value: 50_000, kind: 'min' },
+    // The snapshot merge before it in this process read hundreds of MiB of inputs.
+    collectFirst: true
   })
 
   // The no-op merges: the destination holds everything the source has.

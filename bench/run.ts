@@ -6,8 +6,8 @@
  * just its table). Each checks its output before it times anything, runs every
  * contender once per round (interleaved, so drift on a shared machine hits all alike; `sync` first, so no
  * row pays for the dirty pages of the one before; a young-generation collection, so none pays for the garbage
- * of the one before, but no full one between rounds, which would drop the JIT's optimized code: each comparison
- * starts with one), and reports medians.
+ * of the one before, but no full one, which would drop the JIT's optimized code; the event merge, whose rounds
+ * are long, starts with one), and reports medians.
  * Each snapstore figure is printed beside references measured in the same run on the same bytes, as ratios:
  * for throughput, snapstore's rate ÷ the reference's (above 1: snapstore is faster); for latency,
  * snapstore's time ÷ the reference's (above 1: snapstore is slower). Rows marked "snapstore part" are
