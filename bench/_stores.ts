@@ -5,10 +5,21 @@ import { appendEvents, closeStore, digestHex, initStore, putBlob } from '../src/
 import { check, command } from './_lib.ts'
 import type { CID } from 'multiformats/cid'
 import type { InputSet } from './_lib.ts'
-import type { EventDraft } from '../src/index.ts'
+import type { EventDraft, Store } from '../src/index.ts'
 
-const PUT_CONCURRENCY = 4
+/** Blob puts in flight at once while a store is built, overlapping their synced writes (100,000 tiny blobs: 26.3 s with 4, 16.8 s with 16). */
+export const PUT_CONCURRENCY = 16
 const MiB = 1024 * 1024
+
+/** Puts `count` small blobs, the UTF-8 of `text(i)`, PUT_CONCURRENCY at a time; returns their ids in order. */
+export async function putGenerated (store: Store, count: number, text: (i: number) => string): Promise<CID[]> {
+  const ids: CID[] = []
+  for (let i = 0; i < count; i += PUT_CONCURRENCY) {
+    const puts = await Promise.all(Array.from({ length: Math.min(PUT_CONCURRENCY, count - i) }, async (_, j) => await putBlob(store, Buffer.from(text(i + j)))))
+    for (const put of puts) ids.push(put.id)
+  }
+  return ids
+}
 
 /** Stores the files of `set` (already written) as snapshots of a new, closed store: putBlob a few at a time, then blob.add per 1,000. */
 export async function buildSnapshotStore (path: string, set: InputSet): Promise<void> {

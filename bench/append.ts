@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { Encoder, addExtension } from 'cbor-x'
 import { ClassicLevel } from 'classic-level'
-import { appendEvents, closeStore, describeRun, digestHex, initStore, listHeads, putBlob, readEventById, sealEvent } from '../src/index.ts'
+import { appendEvents, closeStore, describeRun, digestHex, initStore, listHeads, readEventById, sealEvent } from '../src/index.ts'
 import { positionKey } from '../src/keys.ts'
 import { QUICK, check, compare, knob, progress, removeDir, rounds, runAsMain, tempDir, timed } from './_lib.ts'
+import { putGenerated } from './_stores.ts'
 import { CID } from 'multiformats/cid'
 import type { Comparison, Contender, ScenarioResult } from './_lib.ts'
 import type { EventDraft, SnapEvent, Store, StoredEvent } from '../src/index.ts'
@@ -22,9 +23,6 @@ addExtension({
   decode: (bytes: Uint8Array): CID => CID.decode(bytes.subarray(1))
 })
 const rawEncoder = new Encoder({ useRecords: false, variableMapSize: true, tagUint8Array: false, mapsAsObjects: true, pack: false, structuredClone: false, useFloat32: 0 })
-
-// Blobs put at once while the blob.add scenario is prepared.
-const PUT_CONCURRENCY = 16
 
 // About the size of a tag's projection record (its target, and the positions of its latest and first tag.set).
 const PROJECTION_RECORD_BYTES = 150
@@ -199,18 +197,14 @@ export async function appendScenario (): Promise<ScenarioResult> {
   const setup: Record<string, number> = {}
   const dir = await tempDir('append')
   const store = await initStore(join(dir, 'store'))
-  const targets: CID[] = []
-  const fresh: CID[] = []
+  let targets: CID[] = []
+  let fresh: CID[] = []
   const comparisons: Comparison[] = []
   try {
     setup[`putBlob × ${1000 + blobAdds * n * 2}`] = await timed(async () => {
-      for (let i = 0; i < 1000; i++) targets.push((await putBlob(store, Buffer.from(`target ${i}`))).id)
+      targets = await putGenerated(store, 1000, (i) => `target ${i}`)
       // blob.add events each name a blob no event has named yet: one per event of each round and variant.
-      // Put a few at a time, as concurrent writers of one process do: each put is a synced write.
-      for (let i = 0; i < blobAdds * n * 2; i += PUT_CONCURRENCY) {
-        const puts = Array.from({ length: Math.min(PUT_CONCURRENCY, blobAdds * n * 2 - i) }, async (_, j) => await putBlob(store, Buffer.from(`fresh ${i + j}`)))
-        for (const put of await Promise.all(puts)) fresh.push(put.id)
-      }
+      fresh = await putGenerated(store, blobAdds * n * 2, (i) => `fresh ${i}`)
     })
     progress(`pre-put ${targets.length + fresh.length} blobs in ${setup[`putBlob × ${1000 + blobAdds * n * 2}`]!.toFixed(1)} s`)
 

@@ -1,13 +1,13 @@
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
 import { join } from 'node:path'
-import { appendEvents, closeStore, initStore, listBlobIds, openStore, putBlob } from '../src/index.ts'
+import { appendEvents, closeStore, initStore, listBlobIds, openStore } from '../src/index.ts'
 import { CLI, QUICK, check, command, compare, gitEnabled, knob, progress, removeDir, rounds, runAsMain, tempDir, timed } from './_lib.ts'
+import { PUT_CONCURRENCY, putGenerated } from './_stores.ts'
 import type { Comparison, Contender, ScenarioResult } from './_lib.ts'
 import type { CID } from 'multiformats/cid'
 import type { EventDraft } from '../src/index.ts'
 
 const EVENT_BATCH = 10_000
-const PUT_CONCURRENCY = 4
 
 /** Setup figures of a snapshot store build: seconds for the blobs and for the events. */
 export interface BuildTimes {
@@ -18,15 +18,11 @@ export interface BuildTimes {
 /** Builds a store of `count` snapshots through the public API: putBlob of each, then blob.add in large appendEvents batches. */
 export async function buildSnapshotStore (path: string, count: number): Promise<{ ids: string[], times: BuildTimes }> {
   const store = await initStore(path)
-  const ids: CID[] = []
+  let ids: CID[] = []
   const times: BuildTimes = { putBlob: 0, appendEvents: 0 }
   try {
     times.putBlob = await timed(async () => {
-      // A few puts in flight overlap LevelDB round trips (measured: 2–4 at once ~1.4× one at a time, 16 slower).
-      for (let i = 0; i < count; i += PUT_CONCURRENCY) {
-        const puts = await Promise.all(Array.from({ length: Math.min(PUT_CONCURRENCY, count - i) }, (_, j) => putBlob(store, Buffer.from(`snapshot ${i + j}`))))
-        for (const put of puts) ids.push(put.id)
-      }
+      ids = await putGenerated(store, count, (i) => `snapshot ${i}`)
     })
     progress(`putBlob × ${count}: ${times.putBlob.toFixed(1)} s`)
     times.appendEvents = await timed(async () => {

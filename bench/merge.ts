@@ -4,20 +4,19 @@ import { open, readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import {
-  appendEvents, closeStore, initStore, listBlobIds, listHeads, mergeStores, openStore, putBlob, readEventAt, verifyStore
+  appendEvents, closeStore, initStore, listBlobIds, listHeads, mergeStores, openStore, readEventAt, verifyStore
 } from '../src/index.ts'
 import {
   CLI, QUICK, SNAPSTORE_LEVEL_OPTIONS, blobIdString, check, command, compare, dirBytes, formatNumber, formatSeconds, gitEnabled, knob,
   makeInputs, progress, removeDir, rounds, runAsMain, tempDir, timed
 } from './_lib.ts'
-import { buildSnapshotStore, gitAddCommits, gitBlobCount, gitImport } from './_stores.ts'
+import { buildSnapshotStore, gitAddCommits, gitBlobCount, gitImport, putGenerated } from './_stores.ts'
 import type { CID } from 'multiformats/cid'
 import type { Comparison, Contender, InputSet, ScenarioResult } from './_lib.ts'
 import type { EventDraft, MergeResult, Store } from '../src/index.ts'
 
 const MiB = 1024 * 1024
 const EVENT_BATCH = 10_000
-const PUT_CONCURRENCY = 4
 const COPY_BATCH_BYTES = 8 * MiB
 
 /** The wepy orchestrator's figures from ../shared/DESIGN.md section 6: quoted, not measured here. */
@@ -27,13 +26,8 @@ const WEPY = 'for comparison, not measured here (DESIGN.md §6, this kind of mac
 async function buildEventSource (path: string, count: number, blobs: number, setup: Record<string, number>): Promise<void> {
   const store = await initStore(path)
   try {
-    const targets: CID[] = []
-    setup[`putBlob × ${blobs} tiny blobs`] = await timed(async () => {
-      for (let i = 0; i < blobs; i += PUT_CONCURRENCY) {
-        const puts = await Promise.all(Array.from({ length: Math.min(PUT_CONCURRENCY, blobs - i) }, async (_, j) => await putBlob(store, Buffer.from(`target ${i + j}`))))
-        for (const put of puts) targets.push(put.id)
-      }
-    })
+    let targets: CID[] = []
+    setup[`putBlob × ${blobs} tiny blobs`] = await timed(async () => { targets = await putGenerated(store, blobs, (i) => `target ${i}`) })
     const seconds = await timed(async () => {
       for (let i = 0; i < count; i += EVENT_BATCH) {
         const drafts: EventDraft[] = []
