@@ -451,6 +451,34 @@ function readText (length: number): string {
   return text
 }
 
+// Map keys seen before, by a hash of their bytes: records of one kind repeat the same few keys, and a key
+// read as a new string must be looked up in V8's string table each time it names a property.
+const KEY_SLOTS = 1024
+const knownKeys: Array<string | undefined> = new Array<string | undefined>(KEY_SLOTS).fill(undefined)
+
+function readKey (length: number): string {
+  if (length > 24 || pos + length > input.length) return readText(length)
+  let hash = length
+  for (let i = pos; i < pos + length; i++) hash = (Math.imul(hash, 31) + input[i]!) | 0
+  const slot = hash & (KEY_SLOTS - 1)
+  const known = knownKeys[slot]
+  if (known !== undefined && sameText(known, pos, length)) {
+    pos += length
+    return known
+  }
+  const key = readText(length)
+  // A key that names a property is the string table's own copy: later reads return that copy.
+  knownKeys[slot] = Object.keys({ [key]: 0 })[0]!
+  return key
+}
+
+/** True when the `length` bytes of the input at `from` are the ASCII of `text`. */
+function sameText (text: string, from: number, length: number): boolean {
+  if (text.length !== length) return false
+  for (let i = 0; i < length; i++) if (text.charCodeAt(i) !== input[from + i]) return false
+  return true
+}
+
 function readValue (): unknown {
   const first = readByte()
   switch (first >> 5) {
@@ -472,7 +500,7 @@ function readValue (): unknown {
       for (let i = 0; i < length; i++) {
         const head = readByte()
         if (head >> 5 !== 3) throw GIVE_UP
-        const key = readText(readArgument(head))
+        const key = readKey(readArgument(head))
         // cbor-x renames this key; the Map path in decode keeps it.
         if (key === '__proto__') throw GIVE_UP
         record[key] = readValue()

@@ -44,7 +44,7 @@ export function blobAddOps (event: Extract<SnapEvent, { type: 'blob.add' }>, sta
   const first = record.kinds[body.kind]
   if (first === undefined || comparePositions(at, first) < 0) {
     if (first !== undefined) ops.push({ type: 'del', sublevel: 'kinds', key: kindKey(body.kind, first, digest) })
-    record.kinds[body.kind] = { ...at, time: event.time }
+    record.kinds[body.kind] = { clock: at.clock, origin: at.origin, seq: at.seq, time: event.time }
     ops.push({ type: 'put', sublevel: 'kinds', key: kindKey(body.kind, at, digest), value: cidStringBytes(body.blob) })
     changed = true
   }

@@ -8,7 +8,8 @@ const utf8 = new TextEncoder()
 
 /** Index entries of one event: its place in the total order, its id, and for an origin's first event the origin's place. */
 export function logIndexOps ({ id, event }: StoredEvent): Op[] {
-  const key = utf8.encode(eventKey(event.origin, event.seq))
+  // Origins are hex and seqs digits: latin1 is their UTF-8, and a small Buffer comes from Node's shared pool.
+  const key = Buffer.from(eventKey(event.origin, event.seq), 'latin1')
   const ops: Op[] = [
     { type: 'put', sublevel: 'order', key: positionKey(event), value: EMPTY },
     { type: 'put', sublevel: 'eventId', key: digestHex(id), value: key }
