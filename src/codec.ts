@@ -228,11 +228,16 @@ function writeHead (major: number, n: number): void {
 
 function writeString (text: string): void {
   const length = text.length
-  // Short ASCII, the usual case (keys, hex digests, names), is copied byte by byte.
-  if (length < 24) {
-    room(1 + length)
+  // ASCII under 256 characters, the usual case (keys, origins, hex digests, names), is copied byte by byte.
+  if (length < 0x100) {
+    room(2 + length)
     const start = at
-    out[at++] = 0x60 | length
+    if (length < 24) {
+      out[at++] = 0x60 | length
+    } else {
+      out[at++] = 0x78
+      out[at++] = length
+    }
     for (let i = 0; i < length; i++) {
       const c = text.charCodeAt(i)
       if (c >= 0x80) {

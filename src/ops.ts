@@ -5,6 +5,12 @@ export type Op =
   | { type: 'put', sublevel: SublevelName, key: string, value: Uint8Array }
   | { type: 'del', sublevel: SublevelName, key: string }
 
+/**
+ * The value of an entry whose key says everything (an index or listing row): one shared empty array,
+ * not one per row, which the database would first have to move off the JavaScript heap.
+ */
+export const NO_VALUE = new Uint8Array(0)
+
 /** Read access to projection state, as seen by the pure functions that update it. */
 export interface StateReader {
   get: (sublevel: SublevelName, key: string) => Uint8Array | undefined

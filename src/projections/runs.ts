@@ -2,6 +2,7 @@ import { decode, encode } from '../codec.ts'
 import { cidStringBytes, digestHex } from '../ids.ts'
 import { comparePositions, positionKey } from '../keys.ts'
 import { checkpointOp } from './checkpoint-rows.ts'
+import { NO_VALUE } from '../ops.ts'
 import type { CID } from 'multiformats/cid'
 import type { Op, StateReader } from '../ops.ts'
 import type { EventPosition, RunStartBody, SnapEvent, StoredEvent } from '../types.ts'
@@ -64,7 +65,7 @@ export function runKeysNeeded (stored: StoredEvent): Array<['runs', string]> {
 
 /** The row that lists a run event among its run's events. */
 export function runEventOp (run: string, at: EventPosition): Op {
-  return { type: 'put', sublevel: 'runEvents', key: `${run}:${positionKey(at)}`, value: new Uint8Array(0) }
+  return { type: 'put', sublevel: 'runEvents', key: `${run}:${positionKey(at)}`, value: NO_VALUE }
 }
 
 /** Updates of the run and lineage projections caused by one run event, given the current state. */
@@ -80,7 +81,7 @@ function runRecordOps (stored: StoredEvent & { event: RunEvent }, run: string, a
   if (event.type === 'run.checkpoint') {
     return [
       checkpointOp(run, withCycle({ snapshot: event.body.snapshot, at }, event.body.cycle)),
-      { type: 'put', sublevel: 'lineage', key: lineageKey(event.body.snapshot, 'checkpoint', at, run), value: new Uint8Array(0) }
+      { type: 'put', sublevel: 'lineage', key: lineageKey(event.body.snapshot, 'checkpoint', at, run), value: NO_VALUE }
     ]
   }
   const current = state.get('runs', run)
@@ -90,13 +91,13 @@ function runRecordOps (stored: StoredEvent & { event: RunEvent }, run: string, a
     case 'run.start':
       record.start = { body: event.body, at, host: event.host }
       ops.push({ type: 'put', sublevel: 'runOrder', key: `${positionKey(at)}:${run}`, value: cidStringBytes(stored.id) })
-      ops.push({ type: 'put', sublevel: 'runKeys', key: `${event.body.key}:${run}`, value: new Uint8Array(0) })
-      if (event.body.from !== undefined) ops.push({ type: 'put', sublevel: 'lineage', key: lineageKey(event.body.from, 'from', at, run), value: new Uint8Array(0) })
+      ops.push({ type: 'put', sublevel: 'runKeys', key: `${event.body.key}:${run}`, value: NO_VALUE })
+      if (event.body.from !== undefined) ops.push({ type: 'put', sublevel: 'lineage', key: lineageKey(event.body.from, 'from', at, run), value: NO_VALUE })
       if (event.body.continues !== undefined) ops.push(continuedOp(digestHex(event.body.continues), run, state))
       break
     case 'run.end':
       // Every end is in the lineage; the run's end is the earliest, whatever order they arrive in.
-      ops.push({ type: 'put', sublevel: 'lineage', key: lineageKey(event.body.snapshot, 'end', at, run), value: new Uint8Array(0) })
+      ops.push({ type: 'put', sublevel: 'lineage', key: lineageKey(event.body.snapshot, 'end', at, run), value: NO_VALUE })
       if (record.end !== undefined && comparePositions(record.end.at, at) <= 0) return ops
       record.end = withCycle({ snapshot: event.body.snapshot, at }, event.body.cycle)
       break

@@ -1,5 +1,6 @@
 import { decode, encode } from '../codec.ts'
 import { comparePositions, positionKey } from '../keys.ts'
+import { NO_VALUE } from '../ops.ts'
 import type { Op, StateReader } from '../ops.ts'
 import type { CID } from 'multiformats/cid'
 import type { EventPosition, SnapEvent, TagSetBody } from '../types.ts'
@@ -31,7 +32,7 @@ export function tagSetOps (event: Extract<SnapEvent, { type: 'tag.set' }>, state
   let first = current?.first ?? at
   if (current === undefined || comparePositions(at, current.first) < 0) {
     if (current !== undefined) ops.push({ type: 'del', sublevel: 'tagOrder', key: tagOrderKey(current.first, name) })
-    ops.push({ type: 'put', sublevel: 'tagOrder', key: tagOrderKey(at, name), value: new Uint8Array(0) })
+    ops.push({ type: 'put', sublevel: 'tagOrder', key: tagOrderKey(at, name), value: NO_VALUE })
     first = at
   }
   const latest = current === undefined || comparePositions(at, current.at) > 0
