@@ -98,10 +98,11 @@ export async function openCarSource (path: string, name = path): Promise<MergeSo
       events: async function * (origin, from, to) {
         const chain = await chainOf(origin)
         if (from < chain.first && from <= to) throw new CorruptError(`Cannot read CAR file "${name}": event ${origin}:${from} is missing (it holds that origin from seq ${chain.first})`)
+        // Each event is a read of its own in the file: a page of one.
         for (let seq = from; seq <= to; seq++) {
           const bytes = await eventAt(origin, seq)
           if (bytes === undefined) return
-          yield bytes
+          yield [bytes]
         }
       },
       eventAt,

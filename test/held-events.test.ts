@@ -19,11 +19,13 @@ function chain (count: number, longEvery = 0): StoredEvent[] {
 
 const Held = suite('events held between the checking and the writing pass of a merge')
 
-Held('held events come back in order, with the same ids, bytes and decoded events', () => {
+Held('held events come back in order, in pages of the size asked, with the same ids, bytes and decoded events', () => {
   const events = chain(3000, 1000)
   const held = new HeldEvents(64 * 1024 * 1024)
   for (const stored of events) assert.ok(held.hold(stored))
-  const back = [...held.events()]
+  const pages = [...held.pages(1000 - 1)]
+  assert.equal(pages.map((page) => page.length), [999, 999, 999, 3])
+  const back = pages.flat()
   assert.is(back.length, events.length)
   back.forEach((stored, i) => {
     assert.ok(stored.id.equals(events[i]!.id), `id of event ${i}`)

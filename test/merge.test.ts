@@ -309,9 +309,11 @@ Corrupt('a blob put into the destination while a merge checks its events is neit
       ...opened,
       events: async function * (origin, from, to) {
         let read = 0
-        for await (const bytes of opened.events(origin, from, to)) {
-          yield bytes
-          if (++read === 1001) await putBlob(dest, texts[0]!)
+        for await (const page of opened.events(origin, from, to)) {
+          yield page
+          const before = read
+          read += page.length
+          if (before <= 1000 && read > 1000) await putBlob(dest, texts[0]!)
         }
       }
     }

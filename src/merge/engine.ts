@@ -58,10 +58,12 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Merg
     // The checked events themselves, within a budget: pass 3 then writes them without reading and
     // checking them again.
     let held: HeldEvents | undefined = new HeldEvents(HOLD_BYTES)
-    for await (const stored of checkedEvents(source, ranges)) {
+    for await (const page of checkedEvents(source, ranges, EVENTS_PER_BATCH)) {
       options.signal?.throwIfAborted()
-      if (held?.hold(stored) === false) held = undefined
-      group.push(stored)
+      for (const stored of page) {
+        if (held?.hold(stored) === false) held = undefined
+        group.push(stored)
+      }
       if (group.length >= CHECK_GROUP) {
         await incoming.note(group)
         group = []
@@ -90,17 +92,17 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Merg
     // Pass 3: events in total order, in bounded atomic batches with their projection updates,
     // each prepared while the one before it is written.
     const committer = new EventCommitter(dest)
+    // The last page is written with the journal entry, in the last batch.
     let batch: StoredEvent[] = []
     let events = 0
     try {
-      for await (const stored of held?.events() ?? checkedEvents(source, ranges)) {
-        batch.push(stored)
-        if (batch.length >= EVENTS_PER_BATCH) {
+      for await (const page of held?.pages(EVENTS_PER_BATCH) ?? checkedEvents(source, ranges, EVENTS_PER_BATCH)) {
+        if (batch.length > 0) {
           await committer.commit(batch, false)
           events += batch.length
           options.onProgress?.({ type: 'snapstore:merge:event', done: events, total: incoming.events.size })
-          batch = []
         }
+        batch = page
       }
       events += batch.length
       const after = Object.fromEntries(sourceHeads.map((head) => [head.origin, Math.max(head.seq, before.get(head.origin)?.seq ?? 0)]))

@@ -49,14 +49,20 @@ export class HeldEvents {
     return true
   }
 
-  /** The held events again, in the order they were held, decoded from their checked bytes. */
-  * events (): Generator<StoredEvent> {
+  /** The held events again, in the order they were held, decoded from their checked bytes, `pageSize` at a time. */
+  * pages (pageSize: number): Generator<StoredEvent[]> {
+    let page: StoredEvent[] = []
     for (let i = 0; i < this.#held; i++) {
-      const page = this.#pages[this.#where[3 * i]!]!
+      const memory = this.#pages[this.#where[3 * i]!]!
       const offset = this.#where[3 * i + 1]!
-      const bytes = page.subarray(offset, offset + this.#where[3 * i + 2]!)
+      const bytes = memory.subarray(offset, offset + this.#where[3 * i + 2]!)
       const id = cidFromDigest(DAG_CBOR, this.#digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES))
-      yield { id, bytes, event: decode<SnapEvent>(bytes) }
+      page.push({ id, bytes, event: decode<SnapEvent>(bytes) })
+      if (page.length >= pageSize) {
+        yield page
+        page = []
+      }
     }
+    if (page.length > 0) yield page
   }
 }

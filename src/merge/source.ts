@@ -20,8 +20,8 @@ export interface MergeSource {
   readonly journalName?: string
   /** The source's version vector with head ids. */
   heads: () => Promise<OriginHead[]>
-  /** Raw event bytes of one origin for seqs from..to, in seq order. */
-  events: (origin: string, from: number, to: number) => AsyncIterable<Uint8Array>
+  /** Raw event bytes of one origin for seqs from..to, in seq order, a page at a time (as they are read or arrive). */
+  events: (origin: string, from: number, to: number) => AsyncIterable<readonly Uint8Array[]>
   /** Raw bytes of one event, or undefined. */
   eventAt: (origin: string, seq: number) => Promise<Uint8Array | undefined>
   /** A blob's record (its size and chunk list) as raw CBOR bytes, or undefined. */
@@ -54,7 +54,7 @@ function storeSource (store: Store, name: string, realPath: string): MergeSource
     store,
     realPath,
     heads: async () => await listHeads(store),
-    events: (origin, from, to) => valuesReadAhead(store.sub.event.values({ gte: eventKey(origin, from), lte: eventKey(origin, to) })),
+    events: (origin, from, to) => pagesReadAhead(store.sub.event.values({ gte: eventKey(origin, from), lte: eventKey(origin, to) })),
     eventAt: async (origin, seq) => await store.sub.event.get(eventKey(origin, seq)),
     blobRecord: async (digestHex) => await store.sub.blob.get(digestHex),
     chunk: async (digestHex) => await readChunk(store, digestHex),
@@ -73,8 +73,8 @@ function storeSource (store: Store, name: string, realPath: string): MergeSource
 // Events are read from a store source a page at a time, the next page read while this one is checked.
 const EVENT_PAGE = 1000
 
-/** The values an iterator gives, read a page ahead of the consumer: a merge's checks never wait for the disk between pages. */
-async function * valuesReadAhead (iterator: { nextv: (size: number) => Promise<Uint8Array[]>, close: () => Promise<void> }): AsyncGenerator<Uint8Array> {
+/** The values an iterator gives, a page at a time, the next page read while the consumer checks this one: a merge's checks never wait for the disk between pages. */
+async function * pagesReadAhead (iterator: { nextv: (size: number) => Promise<Uint8Array[]>, close: () => Promise<void> }): AsyncGenerator<Uint8Array[]> {
   let next: Promise<Uint8Array[]> | undefined = iterator.nextv(EVENT_PAGE)
   try {
     for (;;) {
@@ -82,7 +82,7 @@ async function * valuesReadAhead (iterator: { nextv: (size: number) => Promise<U
       if (page.length === 0) return
       next = iterator.nextv(EVENT_PAGE)
       next.catch(() => undefined)
-      yield * page
+      yield page
     }
   } finally {
     await next?.catch(() => undefined)

@@ -50,7 +50,7 @@ export async function openHttpSource (url: string, options: HttpSourceOptions = 
         const frames = parseFrames(body!, peer.name)
         if (frames.length === 0) throw new CorruptError(`Cannot read events from ${peer.name}: it claims origin ${origin} up to seq ${to}, but sends no event from seq ${next}`)
         if (frames.length > last - next + 1) throw new CorruptError(`Cannot read events from ${peer.name}: it sent ${frames.length} events of origin ${origin} where ${last - next + 1} were asked for`)
-        yield * frames
+        yield frames
         next += frames.length
       }
     },
