@@ -257,6 +257,19 @@ Append('an append of more events than one write batch holds is projected as if w
   assert.equal((await verifyStore(t.store)).problems, [])
 })
 
+Append('a tag first set late in one write batch and again in the next is projected as one tag', async ({ t }) => {
+  const [target] = await blobIds(t.store, 1)
+  const half = EVENTS_PER_BATCH / 2
+  // Tag k is set from the middle of batch k - 1 to the middle of batch k: the next batch reads what this one wrote.
+  const restore = delayWrites(t.store)
+  await appendEvents(t.store, Array.from({ length: EVENTS_PER_BATCH * 3 }, (_, i) => ({ type: 'tag.set' as const, body: { name: `n${Math.floor((i + half) / EVENTS_PER_BATCH)}`, target: target! } })))
+  restore()
+  assert.equal((await collect(listTags(t.store))).map((tag) => tag.name), ['n0', 'n1', 'n2', 'n3'])
+  const projected = await dumpDerived(t.store)
+  await reindex(t.store)
+  assert.equal(await dumpDerived(t.store), projected)
+})
+
 Append('an append of many write batches whose last event names a missing blob writes nothing, however long the check takes', async ({ t }) => {
   const [a] = await blobIds(t.store, 1)
   const missing = cidFromHex(RAW, 'ab'.repeat(32))
