@@ -46,9 +46,9 @@ function sha256Cid (codec: number, bytes: Uint8Array): CID {
 }
 
 /**
- * The id of an event: CIDv1, dag-cbor, sha2-256 of its stored bytes. The digest comes back as a 'binary' (latin1) string,
- * one character per byte: unlike a Buffer, it needs no memory of its own outside the JavaScript heap (1.2–1.6
- * µs an id the Buffer way, 0.4 µs this way).
+ * The id of an event: CIDv1, dag-cbor, sha2-256 of its stored bytes. The digest comes back as a 'binary'
+ * (latin1) string, one character per byte: unlike a Buffer, it needs no memory of its own outside the
+ * JavaScript heap (1.2–1.6 µs an id the Buffer way, 0.4 µs this way).
  */
 export function eventId (bytes: Uint8Array): CID {
   const digest = hash('sha256', bytes, 'binary')

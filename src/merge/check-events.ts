@@ -117,7 +117,7 @@ class ChainCursor {
     return undefined
   }
 
-/** A first event that does not continue the destination's chain is a fork if the source's own chain differs there; otherwise the link is corrupt. */
+  /** A first event that does not continue the destination's chain is a fork if the source's own chain differs there; otherwise the link is corrupt. */
   async #explainBrokenLink (where: string): Promise<never> {
     const { origin, from } = this.#range
     if (this.#seq === from && from > 1 && this.#range.prev !== null) {
