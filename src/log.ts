@@ -4,7 +4,8 @@ import { eventReferences, openEvent, sealEvent } from './event-format.ts'
 import { RAW, digestHex } from './ids.ts'
 import { eventKey, parseEventKey, parsePositionKey, pad } from './keys.ts'
 import { StateOverlay } from './ops.ts'
-import { STATE_SUBLEVELS, keysNeeded, projectEvent } from './projections/index.ts'
+import { STATE_SUBLEVELS, keysNeeded, projectState } from './projections/index.ts'
+import { logIndexOps } from './projections/log-index.ts'
 import { exclusive, needsUpgrade, upgradeFormat } from './store.ts'
 import { runEventPositions } from './projections/run-events.ts'
 import { StoreBatch, writeBatch } from './batch.ts'
@@ -109,22 +110,30 @@ export class EventCommitter {
     }
     // The batch before the one being written is in the database: the state being written needs nothing beneath it.
     this.#state?.detach()
-    const state = await prefetchState(store, events, new StateOverlay(STATE_SUBLEVELS, this.#state))
+    const reading = prefetchState(store, events, new StateOverlay(STATE_SUBLEVELS, this.#state))
+    // Reported below, once awaited; never an unhandled rejection meanwhile.
+    reading.catch(() => {})
     const batch = new StoreBatch(store)
     const before = this.#clock
     let clock = before
+    let state: StateOverlay
     try {
       for (const op of extra) batch.add(op)
       const heads = new Map<string, { seq: number, head: CID }>()
+      // What needs no projection state is added while the state is read: the events and their index entries.
       for (const stored of events) {
         const { event } = stored
         if (!this.#projectionsOnly) batch.add({ type: 'put', sublevel: 'event', key: eventKey(event.origin, event.seq), value: stored.bytes })
-        const projected = projectEvent(stored, state)
-        state.apply(projected)
-        for (const op of projected) batch.add(op)
+        for (const op of logIndexOps(stored)) batch.add(op)
         if (this.#projectionsOnly) continue
         heads.set(event.origin, { seq: event.seq, head: stored.id })
         clock = Math.max(clock, event.clock)
+      }
+      state = await reading
+      for (const stored of events) {
+        const projected = projectState(stored, state)
+        state.apply(projected)
+        for (const op of projected) batch.add(op)
       }
       for (const [origin, head] of heads) batch.add({ type: 'put', sublevel: 'heads', key: origin, value: encode(head) })
       if (clock !== before) batch.add({ type: 'put', sublevel: 'meta', key: 'clock', value: encode(clock) })

@@ -1,6 +1,5 @@
 import { aliasOps } from './aliases.ts'
 import { blobAddOps, blobKeysNeeded } from './blobs.ts'
-import { logIndexOps } from './log-index.ts'
 import { runEventOps, runKeysNeeded } from './runs.ts'
 import { tagKeysNeeded, tagSetOps } from './tags.ts'
 import type { Op, StateReader } from '../ops.ts'
@@ -15,7 +14,7 @@ export type StateSublevel = typeof STATE_SUBLEVEL_NAMES[number]
 /** Every sublevel whose values projection updates read. */
 export const STATE_SUBLEVELS: ReadonlySet<SublevelName> = new Set(STATE_SUBLEVEL_NAMES)
 
-/** The projection keys that updating for `stored` reads; fetch them before calling `projectEvent`. */
+/** The projection keys that updating for `stored` reads; fetch them before calling `projectState`. */
 export function keysNeeded (stored: StoredEvent): Array<[StateSublevel, string]> {
   const { event } = stored
   switch (event.type) {
@@ -26,17 +25,15 @@ export function keysNeeded (stored: StoredEvent): Array<[StateSublevel, string]>
 }
 
 /**
- * Every index and projection update one event causes, as batch operations.
- * Pure: the same event and state give the same operations, which is what lets
- * append, merge and reindex share it and never drift apart.
+ * The projection updates one event causes beyond its index entries (`logIndexOps`), as batch operations.
+ * Pure: the same event and state give the same operations, which is what lets append, merge and reindex
+ * share it and never drift apart. Only these read the state.
  */
-export function projectEvent (stored: StoredEvent, state: StateReader): Op[] {
-  const ops = logIndexOps(stored)
+export function projectState (stored: StoredEvent, state: StateReader): Op[] {
   const { event } = stored
   switch (event.type) {
-    case 'blob.add': ops.push(...blobAddOps(event, state), ...aliasOps(event)); break
-    case 'tag.set': ops.push(...tagSetOps(event, state)); break
-    default: ops.push(...runEventOps({ ...stored, event }, state)); break
+    case 'blob.add': return [...blobAddOps(event, state), ...aliasOps(event)]
+    case 'tag.set': return tagSetOps(event, state)
+    default: return runEventOps({ ...stored, event }, state)
   }
-  return ops
 }
