@@ -146,7 +146,6 @@ function entries (steps: ReadonlyArray<[Step, number]>, blobs: readonly CID[], s
   })
 }
 
-
 Laws('projections do not depend on the order in which two origins\' events arrive', async () => {
   await fc.assert(fc.asyncProperty(blobPool, chain, chain, fc.array(fc.boolean(), { maxLength: 16 }), async (pool, stepsA, stepsB, picks) => {
     const one = await tempStore()

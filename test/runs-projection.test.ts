@@ -111,7 +111,6 @@ class Chain {
   }
 }
 
-
 const STATES = ['s0', 's1', 's2', 's3', 's4'].map((text) => bytes(text))
 
 /** Two stores holding the blobs of STATES (as a merge would bring them), and their snapshot ids. */

@@ -71,7 +71,6 @@ export async function sweep (store: string, command: string[], options: SweepOpt
   } else if (count('failed') > 0) process.exitCode = 1
 }
 
-
 /** Submits the sweep and prints its table: skipped points with their runs, submitted points with their array tasks. */
 async function submitted (spec: Omit<SegmentSpec, 'params'>, grid: Record<string, Value[]>, cluster: SubmitOptions, options: SweepOptions): Promise<void> {
   const { rows, submission } = await submitSweep(spec, grid, { ...cluster, ...(options.jobs === undefined ? {} : { jobs: integerOption('--jobs', options.jobs) }) })

@@ -4,7 +4,6 @@ import { comparePositions, positionKey } from '../keys.ts'
 import type { Op, StateReader } from '../ops.ts'
 import type { BlobAddBody, BlobKind, EventPosition, SnapEvent } from '../types.ts'
 
-
 /** A position in the total order with the wall time of its event. */
 export interface TimedPosition extends EventPosition {
   time: number

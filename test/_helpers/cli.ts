@@ -130,8 +130,6 @@ export async function seed (path: string, items: ReadonlyArray<{ kind: BlobKind,
   })
 }
 
-
-
 /** One sublevel of a raw database, with byte values. */
 export function sublevel (db: RawDb, name: string): Sublevel {
   return db.sublevel<string, Uint8Array>(name, { valueEncoding: 'view' })

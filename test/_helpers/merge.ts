@@ -220,9 +220,6 @@ export function sha256Hex (data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex')
 }
 
-
-
-
 /** Every key of a closed store's database, with the sha-256 of its value, optionally leaving some sublevels out. */
 export async function dumpDb (path: string, leaveOut: readonly SublevelName[] = []): Promise<string[]> {
   const prefixes = leaveOut.map((name) => `!${SUBLEVELS[name]}!`)
@@ -292,8 +289,6 @@ export function assertSameState (after: StoreState, before: StoreState, what: st
   assert.is(after.chunkRows, before.chunkRows, `${what}: rows in the 'chunkAt' sublevel`)
   assert.equal(after.dump, before.dump, `${what}: every key and value of the database`)
 }
-
-
 
 /** A child process holding a store open until released. */
 export interface Holder {
