@@ -2,12 +2,12 @@
  * snapstore benchmarks: `npm run bench` (tsc, then `node dist/bench/run.js [SCENARIO…]`).
  *
  * Each scenario runs in a child process of its own (`node --expose-gc --initial-old-space-size=64
- * dist/bench/<name>.js`: Node's heap sized as the CLI sizes it; each file also works alone and then prints
- * just its table). Each checks its output before it times anything, runs every
- * contender once per round (interleaved, so drift on a shared machine hits all alike; `sync` first, so no
- * row pays for the dirty pages of the one before; a young-generation collection, so none pays for the garbage
- * of the one before, but no full one, which would drop the JIT's optimized code; the event merge, whose rounds
- * are long, starts with one), and reports medians.
+ * --no-concurrent-marking dist/bench/<name>.js`: Node's heap sized and collected as the CLI's launcher line has
+ * it; each file also works alone and then prints just its table). Each checks its output before it times anything,
+ * runs every contender once per round (interleaved, so drift on a shared machine hits all alike; `sync` first, so
+ * no row pays for the dirty pages of the one before; a young-generation collection, so none pays for the garbage
+ * of the one before, but no full one, which would drop the JIT's optimized code; the event merge, whose rounds are
+ * long, starts with one), and reports medians.
  * Each snapstore figure is printed beside references measured in the same run on the same bytes, as ratios:
  * for throughput, snapstore's rate ÷ the reference's (above 1: snapstore is faster); for latency,
  * snapstore's time ÷ the reference's (above 1: snapstore is slower). Rows marked "snapstore part" are
@@ -97,7 +97,7 @@ export async function runScenario (name: string): Promise<Outcome> {
   const file = fileURLToPath(new URL(`./${name}.js`, import.meta.url))
   const out = join(tmpdir(), `snapstore-bench-${name}-${process.pid}.json`)
   // Node runs as the CLI's launcher line runs it (src/cli/bin.ts), so the library is measured as the CLI runs it.
-  const child = spawn(process.execPath, ['--expose-gc', '--initial-old-space-size=64', file], {
+  const child = spawn(process.execPath, ['--expose-gc', '--initial-old-space-size=64', '--no-concurrent-marking', file], {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, SNAPSTORE_BENCH_OUT: out }
   })
