@@ -84,6 +84,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { QUICK, ROOT, environment, formatNumber, formatScenario, formatSeconds } from './_lib.ts'
+import { NODE_FLAGS } from '../src/cli/node-flags.ts'
 import type { ScenarioResult } from './_lib.ts'
 
 /** Every scenario, in the order `run` runs them. */
@@ -97,7 +98,7 @@ export async function runScenario (name: string): Promise<Outcome> {
   const file = fileURLToPath(new URL(`./${name}.js`, import.meta.url))
   const out = join(tmpdir(), `snapstore-bench-${name}-${process.pid}.json`)
   // Node runs as the CLI's launcher line runs it (src/cli/bin.ts), so the library is measured as the CLI runs it.
-  const child = spawn(process.execPath, ['--expose-gc', '--initial-old-space-size=64', '--no-concurrent-marking', file], {
+  const child = spawn(process.execPath, ['--expose-gc', ...NODE_FLAGS, file], {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, SNAPSTORE_BENCH_OUT: out }
   })

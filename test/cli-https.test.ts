@@ -4,7 +4,8 @@ import { createServer } from 'node:https'
 import * as assert from 'uvu/assert'
 import { workspaceSuite } from './_helpers/merge.ts'
 import { expectError, expectOk, snap } from './_helpers/cli.ts'
-import { fixturePath } from './_helpers/store.ts'
+import { CLI, fixturePath } from './_helpers/store.ts'
+import { NODE_FLAGS } from '../src/cli/node-flags.ts'
 import { inspect, listen, merged, seedStore, startServe } from './_helpers/sync.ts'
 import type { TestServer } from './_helpers/sync.ts'
 
@@ -62,6 +63,20 @@ writeFileSync(env.SNAPSTORE_OUTPUT, 'end state')`
   const run = await snap(['run', store, '--', process.execPath, '-e', script], { asInstalled: true, env: { NODE_EXTRA_CA_CERTS: bundle } })
   assert.is(run.status, 0, run.stderr)
   assert.equal(JSON.parse(await readFile(seen, 'utf8')), [bundle, null])
+})
+
+Https('the installed command starts Node with NODE_FLAGS, the options of the jobs snapstore writes itself', async ({ ws }) => {
+  const store = ws.path('store')
+  const seen = ws.path('wrapper.json')
+  expectOk(await snap(['init', store]))
+  // The command's parent is the snapstore process that runs it: its command line is in /proc.
+  const script = `const { readFileSync, writeFileSync } = require('fs')
+writeFileSync(${JSON.stringify(seen)}, JSON.stringify(readFileSync('/proc/' + process.ppid + '/cmdline', 'latin1').split('\\0')))
+writeFileSync(process.env.SNAPSTORE_OUTPUT, 'end state')`
+  const run = await snap(['run', store, '--', process.execPath, '-e', script], { asInstalled: true })
+  assert.is(run.status, 0, run.stderr)
+  const argv = JSON.parse(await readFile(seen, 'utf8')) as string[]
+  assert.equal(argv.slice(1, argv.indexOf(CLI)), [...NODE_FLAGS], argv.join(' '))
 })
 
 Https.run()

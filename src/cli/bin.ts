@@ -1,4 +1,5 @@
 #!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS SNAPSTORE_DEFERRED_CA_CERTS=${NODE_EXTRA_CA_CERTS} node --initial-old-space-size=64 --no-concurrent-marking
+// The options after `node` are NODE_FLAGS (node-flags.ts), which the processes snapstore starts itself use too.
 // --initial-old-space-size: V8 counts the buffers a socket or file read allocates toward the old generation's
 // limit, which for a heap as small as this one's is a few MiB: a pull or serve of 1 GiB marked the whole heap
 // about 70 times (a third of the client's CPU, on V8's helper threads); from 64 MiB, a handful of times.

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url'
+import { NODE_FLAGS } from '../cli/node-flags.ts'
 import type { SegmentSpec } from './segment.ts'
 
 /** The arguments of `snapstore run STORE --job-dir DIR …` (before `--`) that record a segment as `spec` describes it. */
@@ -13,7 +14,7 @@ export function runArgs (store: string, jobDir: string, spec: Omit<SegmentSpec, 
   return args
 }
 
-/** The command line that runs this very snapstore build on a node: the same node binary and CLI script. */
+/** The command line that runs this very snapstore build on a node: the same node binary, options and CLI script. */
 export function snapstoreCommand (...args: string[]): string[] {
-  return [process.execPath, fileURLToPath(new URL('../cli/bin.js', import.meta.url)), ...args]
+  return [process.execPath, ...NODE_FLAGS, fileURLToPath(new URL('../cli/bin.js', import.meta.url)), ...args]
 }
