@@ -1,9 +1,9 @@
 /**
  * snapstore benchmarks: `npm run bench` (tsc, then `node dist/bench/run.js [SCENARIO…]`).
  *
- * Each scenario runs in a child process of its own (`node --expose-gc --initial-old-space-size=64
- * --no-concurrent-marking dist/bench/<name>.js`: Node's heap sized and collected as the CLI's launcher line has
- * it; each file also works alone and then prints just its table). Each checks its output before it times anything,
+ * Each scenario runs in a child process of its own (`node --expose-gc`, the launcher line's NODE_FLAGS, then
+ * `dist/bench/<name>.js`: Node's heap sized and collected as the CLI's is; each file also works alone and then
+ * prints just its table). Each checks its output before it times anything,
  * runs every contender once per round (interleaved, so drift on a shared machine hits all alike; `sync` first, so
  * no row pays for the dirty pages of the one before; a young-generation collection, so none pays for the garbage
  * of the one before, but no full one, which would drop the JIT's optimized code; the event merge, whose rounds are

@@ -5,7 +5,7 @@
 // about 70 times (a third of the client's CPU, on V8's helper threads); from 64 MiB, a handful of times.
 // --no-concurrent-marking: a merge of many events keeps each batch alive while the database writes the one
 // before it, and with marking started in the background V8 marked the heap twice a second through the
-// writing pass, each young collection during it three times as long (300,000 events: 25k → 32k events/s).
+// writing pass, each young collection during it about four times as long (300,000 events: 25k → 32k events/s).
 import { adoptDeferredCaCerts } from '../sync/extra-ca.ts'
 import { main } from './main.ts'
 import { reportError } from './report-error.ts'
