@@ -7,10 +7,10 @@ import { RAW, cidFromDigest, digestHex } from '../ids.ts'
 import { writeBatch } from '../batch.ts'
 import { storeChunk } from '../chunks.ts'
 import { claimChunks, releaseChunks, storeClaimed } from './chunk-claims.ts'
-import { GEAR_BYTES, createCutter } from '../chunking/cdc.ts'
+import { GEAR_BYTES } from '../chunking/cdc.ts'
+import { returnCutter, takeCutter } from './cutter-pool.ts'
 import type { FileHandle } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
-import type { Cutter } from '../chunking/cdc.ts'
 import { fillFromFile, fillFromSource } from './fill.ts'
 import { inlineHasher, threadedHasher } from './hash-thread.ts'
 import type { CID } from 'multiformats/cid'
@@ -38,8 +38,6 @@ const WORKER_FROM = 32 * 1024 * 1024
 // Chunk locations are written to the database in batches of this many while a large blob is stored.
 const LOCATIONS_PER_BATCH = 4096
 const NO_DIGEST = new Uint8Array(0)
-// The memory of the last large ingest, kept for the next (a new one each time would wait for the garbage collector).
-let idle: { key: string, cutter: Cutter } | undefined
 
 /**
  * Stores bytes as a content-addressed blob, streaming with memory bounded by a small constant whatever
@@ -78,10 +76,7 @@ async function ingestNow (store: Store, fill: Fill, sizeHint: number | undefined
   const slots = sizeHint !== undefined && sizeHint < SLOT_BYTES ? 1 : SLOTS
   const slotBytes = slots === 1 ? sizeHint! + 1 : SLOT_BYTES
   const stride = max + slotBytes
-  const key = JSON.stringify(store.chunking)
-  const reuse = slots === SLOTS && idle?.key === key
-  const cutter = reuse ? idle!.cutter : createCutter(store.chunking, slots * stride)
-  if (reuse) idle = undefined
+  const cutter = takeCutter(store.chunking, slots * stride)
   const memory = cutter.bytes
   const hasher = sizeHint !== undefined && sizeHint >= WORKER_FROM ? threadedHasher(cutter.memory.buffer) : inlineHasher(memory)
   const chunks: Array<[Uint8Array, number]> = []
@@ -146,6 +141,7 @@ async function ingestNow (store: Store, fill: Fill, sizeHint: number | undefined
   let next = readAhead ? fillRound(0) : undefined
   let size = 0
   let tail = { at: 0, length: 0 }
+  let failed = false
   try {
     for (let round = 0; ; round++) {
       options.signal?.throwIfAborted()
@@ -214,12 +210,16 @@ async function ingestNow (store: Store, fill: Fill, sizeHint: number | undefined
     }
     await Promise.all(busy.flat())
     return await finish(cidFromDigest(RAW, await hasher.digest()))
+  } catch (err) {
+    // A write may still be reading the memory after a failure: the next ingest gets a cutter of its own.
+    failed = true
+    throw err
   } finally {
     await next?.catch(() => undefined)
     await Promise.allSettled(busy.flat())
     await hasher.close()
     await releaseChunks(store, [...claimed])
-    if (slots === SLOTS) idle ??= { key, cutter }
+    if (!failed) returnCutter(store.chunking, cutter)
   }
 
   async function finish (id: CID): Promise<PutBlobResult> {
