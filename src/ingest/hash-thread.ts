@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { Worker } from 'node:worker_threads'
+import { createRequire } from 'node:module'
 import { piecesLength } from '../pieces.ts'
 import type { Pieces } from '../pieces.ts'
 
@@ -52,6 +52,13 @@ function wholeHashThread (buffer: SharedArrayBuffer): WholeHasher {
   }
 }
 
+// Loaded with the first thread: commands that hash no large blob (listings, most reads) never load worker_threads.
+let workerThreadsModule: typeof import('node:worker_threads') | undefined
+function workerThreads (): typeof import('node:worker_threads') {
+  workerThreadsModule ??= createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads')
+  return workerThreadsModule
+}
+
 // Two hashing threads kept between blobs (idle, they do not keep the process alive), so a run of large
 // blobs starts no thread after the first; a second user at the same time gets threads of its own.
 let idlePair: [HashThread, HashThread] | undefined
@@ -89,13 +96,13 @@ export function threadedHasher (buffer: SharedArrayBuffer): Hasher {
 
 /** One worker thread running hash-worker.js over the shared memory, with its requests answered in order. */
 class HashThread {
-  readonly #worker: Worker
+  readonly #worker: import('node:worker_threads').Worker
   readonly #waiting = new Map<number, { resolve: (reply: HashReply) => void, reject: (err: Error) => void }>()
   #seq = 0
   #failure: Error | undefined
 
   constructor () {
-    this.#worker = new Worker(new URL('./hash-worker.js', import.meta.url))
+    this.#worker = new (workerThreads().Worker)(new URL('./hash-worker.js', import.meta.url))
     this.#worker.on('message', (reply: HashReply) => {
       const key = reply.type === 'digest' ? -1 : reply.seq
       this.#waiting.get(key)?.resolve(reply)
