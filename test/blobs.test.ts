@@ -402,6 +402,22 @@ Dedup('blobs put at the same time write each chunk they share to the packs once,
   assert.equal((await verifyStore(t.store)).problems, [])
 })
 
+Dedup('blobs put at the same time, some already stored and some new, each read back whole and nothing is written twice', async ({ t }) => {
+  // Ingests asking together about their chunks are answered by one lookup: each must get its own answers.
+  const stored = Array.from({ length: 6 }, (_, i) => seededBytes(100 + i, 40 + i))
+  for (const bytes of stored) await putBlob(t.store, bytes)
+  const fresh = Array.from({ length: 6 }, (_, i) => seededBytes(200 + i, 50 + i))
+  const mixed = stored.flatMap((bytes, i) => i % 2 === 0 ? [bytes, fresh[i]!] : [fresh[i]!, bytes])
+  const puts = await Promise.all(mixed.map(async (bytes) => await putBlob(t.store, bytes)))
+  for (const [i, bytes] of mixed.entries()) {
+    assert.is(puts[i]!.created, fresh.includes(bytes), `blob ${i} is new exactly when it was not stored before`)
+    assert.is(sha256(await readBlobBytes(t.store, puts[i]!.id)), sha256(bytes), `blob ${i}`)
+  }
+  const all = [...stored, ...fresh]
+  assert.is((await storeStats(t.store)).packBytes, PACK_HEADER_BYTES + all.length * RECORD_HEADER_BYTES + distinctChunkBytes(all), 'no chunk is written to the packs twice')
+  assert.equal((await verifyStore(t.store)).problems, [])
+})
+
 Dedup('a blob whose bytes are exactly a chunk of another blob shares that chunk', async ({ t }) => {
   const big = seededBytes(3 * max, 22)
   await putBlob(t.store, big)

@@ -17,10 +17,19 @@ interface Claimed {
   reject: (err: unknown) => void
 }
 
+/** An ingest's question about the chunks it cut, waiting for the next decision. */
+interface Request {
+  hexes: readonly string[]
+  answer: (claim: ChunkClaim) => void
+  fail: (err: unknown) => void
+}
+
 interface Claims {
   /** Decisions and releases one at a time: a decision never reads the database before a release it does not see. */
   queue: Promise<unknown>
   byHex: Map<string, Claimed>
+  /** Requests the next decision answers together, with one read of the database. */
+  waiting: Request[]
 }
 
 const claimsOf = new WeakMap<Store, Claims>()
@@ -33,11 +42,30 @@ const claimsOf = new WeakMap<Store, Claims>()
  */
 export async function claimChunks (store: Store, hexes: readonly string[]): Promise<ChunkClaim> {
   const claims = claimsFor(store)
-  return await serialized(claims, async () => {
-    const held = await hasChunks(store, hexes)
+  return await new Promise((resolve, reject) => {
+    // Ingests asking while a decision is under way are answered together by the next one: with many small
+    // blobs stored at once, one read of the database each, in turn, was a quarter of their time.
+    claims.waiting.push({ hexes, answer: resolve, fail: reject })
+    if (claims.waiting.length === 1) void serialized(claims, async () => { await decide(store, claims) })
+  })
+}
+
+/** Answers every waiting request in the order they came, each seeing the claims of those before it. */
+async function decide (store: Store, claims: Claims): Promise<void> {
+  const requests = claims.waiting
+  claims.waiting = []
+  let held: boolean[]
+  try {
+    held = await hasChunks(store, requests.flatMap(({ hexes }) => hexes))
+  } catch (err) {
+    for (const request of requests) request.fail(err)
+    return
+  }
+  let at = 0
+  for (const { hexes, answer } of requests) {
     const claim: ChunkClaim = { mine: [], others: [] }
     hexes.forEach((hex, index) => {
-      if (held[index] === true) return
+      if (held[at + index] === true) return
       const other = claims.byHex.get(hex)
       if (other !== undefined) {
         claim.others.push({ index, stored: other.stored })
@@ -50,8 +78,9 @@ export async function claimChunks (store: Store, hexes: readonly string[]): Prom
       claims.byHex.set(hex, { stored, resolve, reject })
       claim.mine.push(index)
     })
-    return claim
-  })
+    at += hexes.length
+    answer(claim)
+  }
 }
 
 /** Stores a chunk this ingest claimed; ingests waiting for it get it once its bytes are written. */
@@ -82,7 +111,7 @@ export async function releaseChunks (store: Store, hexes: readonly string[]): Pr
 function claimsFor (store: Store): Claims {
   let claims = claimsOf.get(store)
   if (claims === undefined) {
-    claims = { queue: Promise.resolve(), byHex: new Map() }
+    claims = { queue: Promise.resolve(), byHex: new Map(), waiting: [] }
     claimsOf.set(store, claims)
   }
   return claims
