@@ -5,6 +5,7 @@ import fc from 'fast-check'
 import * as assert from 'uvu/assert'
 import { CHUNKING, blobSize, chunkEnds, codec, hasBlob, putBlob, putFile, readBlob, readBlobBytes, storeStats, verifyStore } from '../src/index.ts'
 import { readBlobRecord } from '../src/blobs.ts'
+import { isBlobStored } from '../src/ingest/blob-lookups.ts'
 import { RAW, cidFromHex, digestHex } from '../src/ids.ts'
 import { collect, distinctChunkBytes, expectCode, expectNoUnhandledRejection, rawChunks, seededBytes, rawSublevel, storeSuite, tempStore } from './_helpers/store.ts'
 import type { CID } from 'multiformats/cid'
@@ -416,6 +417,14 @@ Dedup('blobs put at the same time, some already stored and some new, each read b
   const all = [...stored, ...fresh]
   assert.is((await storeStats(t.store)).packBytes, PACK_HEADER_BYTES + all.length * RECORD_HEADER_BYTES + distinctChunkBytes(all), 'no chunk is written to the packs twice')
   assert.equal((await verifyStore(t.store)).problems, [])
+})
+
+Dedup('questions about stored blobs asked together each get their own answer', async ({ t }) => {
+  const stored = await Promise.all([1, 2, 3].map(async (i) => digestHex((await putBlob(t.store, seededBytes(50, i))).id)))
+  const absent = [4, 5, 6].map((i) => sha256(seededBytes(50, i)))
+  // The first question starts a lookup; the others, asked while it runs, go together in the next.
+  const keys = [absent[0]!, stored[0]!, absent[1]!, stored[1]!, stored[2]!, absent[2]!]
+  assert.equal(await Promise.all(keys.map(async (key) => await isBlobStored(t.store, key))), keys.map((key) => stored.includes(key)))
 })
 
 Dedup('a blob whose bytes are exactly a chunk of another blob shares that chunk', async ({ t }) => {

@@ -9,6 +9,7 @@ import { storeChunk } from '../chunks.ts'
 import { claimChunks, releaseChunks, storeClaimed } from './chunk-claims.ts'
 import { GEAR_BYTES } from '../chunking/cdc.ts'
 import { returnCutter, takeCutter } from './cutter-pool.ts'
+import { isBlobStored } from './blob-lookups.ts'
 import type { FileHandle } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import { fillFromFile, fillFromSource } from './fill.ts'
@@ -225,7 +226,7 @@ async function ingestNow (store: Store, fill: Fill, sizeHint: number | undefined
   async function finish (id: CID): Promise<PutBlobResult> {
     await committed
     const key = digestHex(id)
-    const created = !(await store.sub.blob.has(key))
+    const created = !(await isBlobStored(store, key))
     if (created) located.push({ type: 'put', sublevel: 'blob', key, value: encode({ size, chunks } satisfies BlobRecord) })
     await commitLocated(located)
     return { id, size, created }
