@@ -1,3 +1,4 @@
+import { Coalescer } from '../coalesce.ts'
 import { hasChunks, storeChunk } from '../chunks.ts'
 import type { StoredChunk } from '../chunks.ts'
 import type { Store } from '../store.ts'
@@ -17,19 +18,12 @@ interface Claimed {
   reject: (err: unknown) => void
 }
 
-/** An ingest's question about the chunks it cut, waiting for the next decision. */
-interface Request {
-  hexes: readonly string[]
-  answer: (claim: ChunkClaim) => void
-  fail: (err: unknown) => void
-}
-
 interface Claims {
   /** Decisions and releases one at a time: a decision never reads the database before a release it does not see. */
   queue: Promise<unknown>
   byHex: Map<string, Claimed>
-  /** Requests the next decision answers together, with one read of the database. */
-  waiting: Request[]
+  /** Decisions for the ingests asking at once, with one read of the database for all of them. */
+  decisions: Coalescer<readonly string[], ChunkClaim>
 }
 
 const claimsOf = new WeakMap<Store, Claims>()
@@ -41,28 +35,16 @@ const claimsOf = new WeakMap<Store, Claims>()
  * written the batch that names it, or failed.
  */
 export async function claimChunks (store: Store, hexes: readonly string[]): Promise<ChunkClaim> {
-  const claims = claimsFor(store)
-  return await new Promise((resolve, reject) => {
-    // Ingests asking while a decision is under way are answered together by the next one: with many small
-    // blobs stored at once, one read of the database each, in turn, was a quarter of their time.
-    claims.waiting.push({ hexes, answer: resolve, fail: reject })
-    if (claims.waiting.length === 1) void serialized(claims, async () => { await decide(store, claims) })
-  })
+  // Ingests asking while a decision is under way are answered together by the next one: with many small
+  // blobs stored at once, one read of the database each, in turn, was a quarter of their time.
+  return await claimsFor(store).decisions.ask(hexes)
 }
 
-/** Answers every waiting request in the order they came, each seeing the claims of those before it. */
-async function decide (store: Store, claims: Claims): Promise<void> {
-  const requests = claims.waiting
-  claims.waiting = []
-  let held: boolean[]
-  try {
-    held = await hasChunks(store, requests.flatMap(({ hexes }) => hexes))
-  } catch (err) {
-    for (const request of requests) request.fail(err)
-    return
-  }
+/** Decides for each ingest's chunks in the order they asked, each seeing the claims of those before it. */
+async function decide (store: Store, claims: Claims, requests: ReadonlyArray<readonly string[]>): Promise<ChunkClaim[]> {
+  const held = await hasChunks(store, requests.flat())
   let at = 0
-  for (const { hexes, answer } of requests) {
+  return requests.map((hexes) => {
     const claim: ChunkClaim = { mine: [], others: [] }
     hexes.forEach((hex, index) => {
       if (held[at + index] === true) return
@@ -79,8 +61,8 @@ async function decide (store: Store, claims: Claims): Promise<void> {
       claim.mine.push(index)
     })
     at += hexes.length
-    answer(claim)
-  }
+    return claim
+  })
 }
 
 /** Stores a chunk this ingest claimed; ingests waiting for it get it once its bytes are written. */
@@ -109,11 +91,14 @@ export async function releaseChunks (store: Store, hexes: readonly string[]): Pr
 }
 
 function claimsFor (store: Store): Claims {
-  let claims = claimsOf.get(store)
-  if (claims === undefined) {
-    claims = { queue: Promise.resolve(), byHex: new Map(), waiting: [] }
-    claimsOf.set(store, claims)
+  const known = claimsOf.get(store)
+  if (known !== undefined) return known
+  const claims: Claims = {
+    queue: Promise.resolve(),
+    byHex: new Map(),
+    decisions: new Coalescer(async (requests) => await decide(store, claims, requests), (turn) => { void serialized(claims, turn) })
   }
+  claimsOf.set(store, claims)
   return claims
 }
 
