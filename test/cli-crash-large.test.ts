@@ -11,7 +11,7 @@ import { cliContext, digestOf, expectOk, lines, noise, put, sha256Hex, snap, sub
 import type { CliContext } from './_helpers/cli.ts'
 
 const MiB = 1024 * 1024
-const LARGE = 256 * MiB
+const LARGE = 128 * MiB
 const KILL_AT = 32 * MiB
 const FIRST_PACK = '000001.pack'
 
@@ -74,7 +74,7 @@ const Large = specSuite<CliContext>('cli add of a large file killed with SIGKILL
 Large.before.each(async (ctx) => { Object.assign(ctx, await cliContext()) })
 Large.after.each(async (ctx) => { await ctx.dispose() })
 
-Large('a 256 MiB add killed past 32 MiB of pack leaves a store that verifies with its earlier ids intact; a rerun appends after the unnamed bytes and verifies', async ({ dir, store }) => {
+Large('a 128 MiB add killed past 32 MiB of pack leaves a store that verifies with its earlier ids intact; a rerun appends after the unnamed bytes and verifies', async ({ dir, store }) => {
   const earlier = [noise(1000, 'small earlier'), noise(3 * MiB, 'multi-chunk earlier')]
   const before = await snap(['add', 'snapshot', store, await put(dir, 'small.bin', earlier[0]!), await put(dir, 'three.bin', earlier[1]!)])
   expectOk(before)

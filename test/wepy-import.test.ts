@@ -85,11 +85,11 @@ Import('turns the meta defaults into wepy.* tags, storing pickled values as blob
 
 Import('a database of many snapshots sharing chunks is imported in the order it lists them, each chunk written once, and importing again records nothing', async ({ ws }) => {
   const store = await ws.init('s')
-  // Twenty snapshots stored ahead of one another: states of one system, each changing its tail.
+  // Eight snapshots stored ahead of one another: states of one system, each changing its tail.
   const shared = seededBytes(3 * CHUNKING.max, 41)
-  const states = Array.from({ length: 20 }, (_, i) => Buffer.concat([shared, new TextEncoder().encode(`state ${i}`)]))
+  const states = Array.from({ length: 8 }, (_, i) => Buffer.concat([shared, new TextEncoder().encode(`state ${i}`)]))
   const db = await writeSqlite(ws.scratch('.sqlite'), [...WEPY_SCHEMA, ...states.map((state): [string, Array<string | Uint8Array>] => ['INSERT INTO snapshots VALUES (?, ?)', [md5(state), state]])])
-  assert.equal(await importWepy(store, db), { snapshots: 20, configs: 0, runs: 0, tags: 0 })
+  assert.equal(await importWepy(store, db), { snapshots: 8, configs: 0, runs: 0, tags: 0 })
   const listed = await collect(listBlobIds(store, 'snapshot'))
   // The database lists snapshots by their MD5.
   const byMd5 = [...states].sort((a, b) => md5(a).localeCompare(md5(b)))
