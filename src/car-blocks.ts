@@ -1,6 +1,5 @@
 import { createReadStream } from 'node:fs'
 import { open } from 'node:fs/promises'
-import { CarIndexer } from '@ipld/car/indexer'
 import { CID } from 'multiformats/cid'
 import type { FileHandle } from 'node:fs/promises'
 
@@ -48,6 +47,8 @@ export class CarBlocks {
     const stream = createReadStream(path)
     try {
       const { size } = await handle.stat()
+      // @ipld/car is loaded only by those that read or write CAR files.
+      const { CarIndexer } = await import('@ipld/car/indexer')
       const indexer = await CarIndexer.fromIterable(stream)
       const positions = new Map<string, number>()
       const keys: string[] = []

@@ -3,7 +3,6 @@ import { rename, rm, stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { CarWriter } from '@ipld/car/writer'
 import { decode, encode } from './codec.ts'
 import { BadInputError, CorruptError, NotFoundError, isSnapstoreError } from './errors.ts'
 import { eventReferences } from './event-format.ts'
@@ -113,6 +112,7 @@ export async function writeCar (store: Store, path: string, plan: CarPlan, optio
   const rootCid = eventId(rootBytes)
   const folder = await stat(dirname(path)).catch(() => undefined)
   if (folder?.isDirectory() !== true) throw new BadInputError(`Cannot write "${path}": ${folder === undefined ? 'no such directory' : 'a part of the path is not a directory'}`)
+  const { CarWriter } = await import('@ipld/car/writer')
   const { writer, out } = CarWriter.create([rootCid])
   const temporary = await temporaryBeside(path)
   const written = pipeline(Readable.from(out), createWriteStream(temporary, { flush: true }))

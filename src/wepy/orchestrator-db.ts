@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto'
 import { open, readFile, realpath, stat } from 'node:fs/promises'
-import initSqlJs from 'sql.js'
 import { BadInputError, NotFoundError, isSnapstoreError } from '../errors.ts'
 import type { Database, SqlJsStatic, SqlValue } from 'sql.js'
 
@@ -39,7 +38,8 @@ const TABLES = {
   meta: ['key', 'value']
 } as const
 
-// The SQLite engine (WebAssembly) is compiled once per process, on first use.
+// The SQLite engine (WebAssembly) is loaded and compiled once per process, on first use: a program that
+// never imports a wepy database never loads it.
 let sqlite: Promise<SqlJsStatic> | undefined
 
 /** Reads a wepy orchestrator database (SQLite) whole; `E_BAD_INPUT` for anything else, or for rows that do not hold together. */
@@ -49,7 +49,7 @@ export async function readOrchestrator (path: string): Promise<WepyOrchestrator>
     throw new BadInputError(`Cannot import "${path}": ${err.code === 'EISDIR' ? 'it is a directory, not a file' : err.message}`, { cause: err })
   })
   await refuseUnfinishedWrites(path)
-  sqlite ??= initSqlJs()
+  sqlite ??= import('sql.js').then(async ({ default: initSqlJs }) => await initSqlJs())
   const SQL = await sqlite
   let db: Database
   try {
