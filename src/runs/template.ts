@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module'
 import { readFile } from 'node:fs/promises'
 import { BadInputError, NotFoundError } from '../errors.ts'
 import type { Environment } from 'nunjucks'
@@ -7,20 +6,14 @@ import type { Environment } from 'nunjucks'
 // first render (about 20 ms and two dozen modules), so a `run` without --template never loads it.
 let environment: Environment | undefined
 
-function templates (): Environment {
-  if (environment !== undefined) return environment
-  const nunjucks = createRequire(import.meta.url)('nunjucks') as typeof import('nunjucks')
-  environment = new nunjucks.Environment(null, { autoescape: false, throwOnUndefined: true })
-  return environment
-}
-
 /** Renders a Jinja2-style template file with `context`; a template error is `E_BAD_INPUT` naming its line. */
 export async function renderTemplate (path: string, context: Record<string, unknown>): Promise<string> {
   const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
     throw err.code === 'ENOENT' ? new NotFoundError(`Cannot read template "${path}": no such file`, { cause: err }) : new BadInputError(`Cannot read template "${path}": ${err.message}`, { cause: err })
   })
+  environment ??= new (await import('nunjucks')).default.Environment(null, { autoescape: false, throwOnUndefined: true })
   try {
-    return templates().renderString(text, context)
+    return environment.renderString(text, context)
   } catch (err) {
     throw new BadInputError(`Cannot render template "${path}": ${describeRenderError(text, context, (err as Error).message)}`, { cause: err })
   }
