@@ -80,6 +80,7 @@ export class Packs {
   #retired: FileHandle[] = []
   #lastRetired = 0
   #syncing: Promise<void> = Promise.resolve()
+  #syncsRunning = 0
 
   constructor (storePath: string) {
     this.dir = join(storePath, 'packs')
@@ -151,11 +152,21 @@ export class Packs {
     return written
   }
 
+  /** True while `sync` has something to wait for: an append not yet on disk, or a sync still running. */
+  get unsynced (): boolean {
+    return this.#unsynced || this.#syncsRunning > 0
+  }
+
   /** Waits for every append so far to reach the disk; called before a batch that names appended bytes is written. */
   async sync (): Promise<void> {
+    this.#syncsRunning++
     const run = this.#syncing.then(async () => { await this.#syncNow() })
     this.#syncing = run.catch(() => undefined)
-    await run
+    try {
+      await run
+    } finally {
+      this.#syncsRunning--
+    }
   }
 
   async #syncNow (): Promise<void> {
