@@ -306,6 +306,26 @@ Rollover('a pack filled and retired while a sync waits on the disk stays open un
   await packs.close()
 })
 
+Rollover('packs are unsynced from an append until a sync that began after it has ended, and while any sync runs', async ({ dir }) => {
+  const packs = new Packs(dir)
+  assert.is(packs.unsynced, false, 'fresh packs have nothing to sync')
+  const { written } = await appendOne(packs, bytesOf('one'))
+  assert.is(packs.unsynced, true, 'an append not yet synced')
+  await written
+  assert.is(packs.unsynced, true, 'written is not synced')
+  const syncing = packs.sync()
+  // Microtasks only: the sync has taken the appends so far and waits on the disk, which answers no sooner than the next turn of the event loop.
+  for (let i = 0; i < 50; i++) await Promise.resolve()
+  assert.is(packs.unsynced, true, 'a sync still running')
+  // An append made while the sync runs is not covered by it; the store's batches must wait for both.
+  await appendOne(packs, bytesOf('two'))
+  await syncing
+  assert.is(packs.unsynced, true, 'the append made during the sync is not synced')
+  await packs.sync()
+  assert.is(packs.unsynced, false, 'every append synced')
+  await packs.close()
+})
+
 /** Packs in `dir` whose first pack holds one chunk and is then grown (sparse) to `shortBy` bytes below its limit. */
 async function packsShortOfLimit (dir: string, shortBy: number): Promise<Packs> {
   const first = new Packs(dir)
