@@ -10,14 +10,19 @@ import type { BlobKind, SnapEvent, Value } from '../src/types.ts'
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 
-/** A comparable copy: plain Uint8Arrays (decode yields Buffers) and CIDs as strings, keeping bigint apart from number. */
+/**
+ * A comparable copy: plain Uint8Arrays (decode yields Buffers) and CIDs as strings, keeping bigint apart from
+ * number, and maps as their entries sorted by key. Not as objects: uvu's deep equality compares the two sides'
+ * `constructor` properties, and a generated map may hold "constructor" as a key of its own.
+ */
 function comparable (value: unknown): unknown {
   if (value instanceof Uint8Array) return { bytes: hex(value) }
   const cid = CID.asCID(value)
   if (cid !== null) return { cid: cid.toString() }
   if (Array.isArray(value)) return value.map(comparable)
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, comparable(v)]))
+    const entries = Object.entries(value).map(([k, v]): [string, unknown] => [k, comparable(v)])
+    return { map: entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) }
   }
   return value
 }
@@ -33,8 +38,8 @@ const key = fc.oneof(
   fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 24 }),
   // Integer-like keys: JavaScript objects enumerate them first, whatever order they were set in.
   fc.nat({ max: 2000 }).map(String),
-  // A key that plain objects treat as their prototype.
-  fc.constant('__proto__')
+  // Keys that plain objects treat as their prototype, or inherit from it.
+  fc.constantFrom('__proto__', 'constructor', 'toString')
 )
 const integer = fc.oneof(
   fc.integer(),
