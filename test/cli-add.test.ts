@@ -141,6 +141,16 @@ Add('add --name, repeated --meta and --tag are recorded with the blob', async ({
   assert.equal(tags, [`best ${id}`])
 })
 
+Add('add --meta keeps keys that objects inherit or treat as their prototype (__proto__, constructor)', async ({ dir, store }) => {
+  const file = await put(dir, 'state.bin', 'odd keys\n')
+  expectOk(await snap(['add', 'snapshot', store, file, '--meta', '__proto__=1', '--meta', 'constructor=2', '--meta', 'toString=3']))
+  const shown = await snap(['show', store, blobIdOf('odd keys\n'), '--json'])
+  expectOk(shown)
+  const meta = (JSON.parse(shown.stdout) as { meta: object }).meta
+  // Entries, not objects: deep equality would not see an own "__proto__" key.
+  assert.equal(Object.entries(meta).sort(), [['__proto__', '1'], ['constructor', '2'], ['toString', '3']])
+})
+
 Add('add --tag with two files fails with E_USAGE, exit 2, and records nothing', async ({ dir, store }) => {
   const a = await put(dir, 'a', 'a')
   const b = await put(dir, 'b', 'b')

@@ -12,6 +12,7 @@ interface SweepContext extends RunsContext {
   afterAgain: string[]
   overlap: Run
   failing: Run
+  proto: Run
 }
 
 const Sweep = specSuite<SweepContext>('snapstore sweep: a full factorial, memoised points skipped', {} as SweepContext)
@@ -24,6 +25,7 @@ Sweep.before(hook(async (ctx) => {
   ctx.afterAgain = await eventIdsIn(ctx.store)
   ctx.overlap = await snap(sweep('cycles=2,3', 'x=b'))
   ctx.failing = await snap(sweep('cycles=1', 'exit=2,5'))
+  ctx.proto = await snap(sweep('cycles=1', '__proto__=7'))
 }))
 Sweep.after(hook(async (ctx) => { await ctx.dispose() }))
 
@@ -77,6 +79,15 @@ Sweep('failed points are counted in the table, which has no end for them, and sw
   const table = sweepTable(failing.stdout)
   assert.equal(table.rows.map((r) => [r.status, r.end, r.params]), [['failed', '-', { cycles: 1, exit: 2 }], ['failed', '-', { cycles: 1, exit: 5 }]])
   assert.is(table.summary, 'ran 0, skipped 0, failed 2')
+})
+
+Sweep('a parameter named __proto__ is recorded like any other, not dropped as an object\'s prototype', async ({ proto, store }) => {
+  assert.is(proto.status, 0, proto.stderr)
+  const [row] = sweepTable(proto.stdout).rows
+  // Entries, not objects: deep equality would not see an own "__proto__" key.
+  assert.equal(Object.entries(row!.params), [['cycles', 1], ['__proto__', 7]])
+  const run = (await runsIn(store)).find((r) => r['run'] === row!.run)
+  assert.equal(Object.entries(run?.['params'] as object), [['cycles', 1], ['__proto__', 7]])
 })
 
 Sweep.run()

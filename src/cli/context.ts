@@ -22,15 +22,20 @@ export function integerOption (option: string, text: string): number {
 
 /** Parses repeated K=V options into a map. */
 export function parsePairs (pairs: readonly string[], option: string): Record<string, string> {
-  const out: Record<string, string> = {}
+  const out = new Map<string, string>()
   for (const pair of pairs) {
     const at = pair.indexOf('=')
     if (at <= 0) throw new UsageError(`Invalid ${option} "${pair}": expected KEY=VALUE`)
     const key = pair.slice(0, at)
-    if (Object.hasOwn(out, key)) throw new UsageError(`Invalid ${option} "${pair}": ${key} is given twice`)
-    out[key] = pair.slice(at + 1)
+    if (out.has(key)) throw new UsageError(`Invalid ${option} "${pair}": ${key} is given twice`)
+    out.set(key, pair.slice(at + 1))
   }
-  return out
+  return ownEntries(out)
+}
+
+/** An object of the entries, each an own property: assigning "__proto__" would set the prototype and lose the entry. */
+export function ownEntries<T> (entries: Iterable<readonly [string, T]>): Record<string, T> {
+  return Object.fromEntries(entries) as Record<string, T>
 }
 
 /** Collects a repeatable option's values. */

@@ -2,7 +2,7 @@ import { UsageError } from '../errors.ts'
 import { submitSweep } from '../runs/submit-sweep.ts'
 import { factorial, runSweep } from '../runs/sweep.ts'
 import { submitOptions } from './cluster-options.ts'
-import { integerOption, storeInit } from './context.ts'
+import { integerOption, ownEntries, storeInit } from './context.ts'
 import { parseValue } from './run.ts'
 import { writeJson, writeLine } from './output.ts'
 import { reportSubmission } from './submission-format.ts'
@@ -23,19 +23,19 @@ export interface SweepOptions extends StoreCommandOptions, ClusterOptions {
 
 /** Parses `--param NAME=V1,V2,…` into the grid of a full factorial. */
 function parseGrid (pairs: readonly string[]): Record<string, Value[]> {
-  const grid: Record<string, Value[]> = {}
+  const grid = new Map<string, Value[]>()
   for (const pair of pairs) {
     const at = pair.indexOf('=')
     if (at <= 0) throw new UsageError(`Invalid --param "${pair}": expected NAME=V1,V2,…`)
     const name = pair.slice(0, at)
-    if (Object.hasOwn(grid, name)) throw new UsageError(`Invalid --param "${pair}": ${name} is given twice (give its values once, separated by commas)`)
+    if (grid.has(name)) throw new UsageError(`Invalid --param "${pair}": ${name} is given twice (give its values once, separated by commas)`)
     const values = pair.slice(at + 1).split(',').map((v) => parseValue(v.trim()))
     const repeated = values.find((value, i) => values.indexOf(value) !== i)
     if (repeated !== undefined) throw new UsageError(`Invalid --param "${pair}": the value ${String(repeated)} is given twice`)
-    grid[name] = values
+    grid.set(name, values)
   }
-  if (Object.keys(grid).length === 0) throw new UsageError('Cannot sweep: give at least one --param NAME=V1,V2,…')
-  return grid
+  if (grid.size === 0) throw new UsageError('Cannot sweep: give at least one --param NAME=V1,V2,…')
+  return ownEntries(grid)
 }
 
 /** `snapstore sweep STORE --from ID --param NAME=V1,V2,… [--jobs N] -- CMD`: the full factorial, memoised runs skipped. */
