@@ -31,7 +31,8 @@ export function parseCondition (text: string, field: ConditionField = 'params'):
 
 /** True when every condition holds on the values (a run's params or a blob's metadata); an absent name satisfies only `!=`. */
 export function conditionsHold (values: Readonly<Record<string, Value>>, conditions: readonly ParamCondition[]): boolean {
-  return conditions.every((condition) => holds(values[condition.name], condition))
+  // Own values only: a name such as "constructor" or "toString" that the record lacks is absent, not inherited.
+  return conditions.every((condition) => holds(Object.hasOwn(values, condition.name) ? values[condition.name] : undefined, condition))
 }
 
 function holds (actual: Value | undefined, { field, op, value }: ParamCondition): boolean {

@@ -65,6 +65,8 @@ const CASES: Record<string, string[]> = {
   ne: ['--where', 'params.cycles != 10'],
   textEq: ['--where', 'params.x = a'],
   textGt: ['--where', 'params.x > c'],
+  inherited: ['--where', 'params.constructor < zzz'],
+  inheritedNe: ['--where', 'params.toString != x'],
   both: ['--where', 'params.cycles < 10', '--where', 'params.cycles > 2'],
   withStatus: ['--status', 'completed', '--where', 'params.cycles < 10'],
   withFrom: ['--from', '{A}', '--where', 'params.x >= b', '--where', 'params.cycles != 3'],
@@ -159,6 +161,11 @@ Ls('ls runs --where compares numbers as numbers with each of >= > < <= = !=', (c
 Ls('ls runs --where compares text values as text', (ctx) => {
   listed(ctx, 'textEq', ['R1', 'R3'])
   listed(ctx, 'textGt', ['R5', 'R6', 'R7'])
+})
+
+Ls('a --where name the runs lack is absent even when every object inherits it (constructor, toString)', (ctx) => {
+  listed(ctx, 'inherited', [])
+  listed(ctx, 'inheritedNe', ['R1', 'R2', 'R3', 'R4', 'R5', 'R6', 'R7'])
 })
 
 Ls('several --where conditions, and --status or --from beside them, must all hold', (ctx) => {
