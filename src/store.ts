@@ -10,6 +10,7 @@ import { withoutBlobPuts } from './blob-writers.ts'
 import { assertOpen, isClosed, markClosed } from './closed-stores.ts'
 import { CHUNKING, isChunkingParams } from './chunking/cdc.ts'
 import { Packs } from './packs/packs.ts'
+import { holdPoolNudge, releasePoolNudge } from './pool-nudge.ts'
 import { splitCheckpointRecords } from './projections/checkpoint-rows.ts'
 import { indexRunEvents } from './projections/run-events.ts'
 import { OUT_OF_SPACE, describeSystemError } from './system-errors.ts'
@@ -238,6 +239,7 @@ async function openDatabase (path: string, waitSeconds: number, signal: AbortSig
     openPaths.set(db, key)
     try {
       await db.open()
+      holdPoolNudge()
       return db
     } catch (err) {
       openHere.delete(key)
@@ -278,7 +280,7 @@ async function closeDatabase (db: Database): Promise<void> {
     await db.close()
   } finally {
     const key = openPaths.get(db)
-    if (key !== undefined) openHere.delete(key)
+    if (key !== undefined && openHere.delete(key)) releasePoolNudge()
   }
 }
 

@@ -5,6 +5,7 @@ import { ClassicLevel } from 'classic-level'
 import * as assert from 'uvu/assert'
 import { FORMAT_VERSION, addBlob, appendEvents, closeStore, codec, digestHex, eventId, initStore, listTags, openStore, putBlob, reindex, setTag, verifyStore } from '../src/index.ts'
 import { eventKey } from '../src/keys.ts'
+import { poolNudgeRunning } from '../src/pool-nudge.ts'
 import { bytes, collect, expectCode, expectNoUnhandledRejection, holdStoreOpen, rawChunks, rawSublevel, storeSuite, withRawDb } from './_helpers/store.ts'
 import type { CID } from 'multiformats/cid'
 import type { Store } from '../src/index.ts'
@@ -121,6 +122,20 @@ Open('an add, an append or a verify asked of a closed store fails with E_BAD_INP
   await expectCode(verifyStore(closed), 'E_BAD_INPUT')
   const store = await t.reopen()
   assert.equal(await verifyStore(store), { ok: true, problems: [], events: 1, blobs: 1 })
+})
+
+Open('while any store is open here the thread pool is nudged each second, and closing the last stops it', async ({ t }) => {
+  assert.ok(poolNudgeRunning(), 'with a store open')
+  const second = await initStore(join(t.dir, 'second'))
+  await t.close()
+  assert.ok(poolNudgeRunning(), 'with one of two stores still open')
+  await closeStore(second)
+  await closeStore(second)
+  assert.not.ok(poolNudgeRunning(), 'with none open, after closing one twice')
+  await expectCode(openStore(join(t.dir, 'nowhere')), 'E_NO_STORE')
+  assert.not.ok(poolNudgeRunning(), 'after a failed open')
+  await t.reopen()
+  assert.ok(poolNudgeRunning(), 'with a store open again')
 })
 
 Open.run()
