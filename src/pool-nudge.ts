@@ -21,7 +21,7 @@ export function holdPoolNudge (): void {
 
 /** Gives back one `holdPoolNudge`; the timer stops with the last. */
 export function releasePoolNudge (): void {
-  if (holders === 0 || --holders > 0) return
+  if (--holders > 0) return
   clearInterval(timer)
   timer = undefined
 }

@@ -30,12 +30,8 @@ export function parsePairs (pairs: readonly string[], option: string): Record<st
     if (out.has(key)) throw new UsageError(`Invalid ${option} "${pair}": ${key} is given twice`)
     out.set(key, pair.slice(at + 1))
   }
-  return ownEntries(out)
-}
-
-/** An object of the entries, each an own property: assigning "__proto__" would set the prototype and lose the entry. */
-export function ownEntries<T> (entries: Iterable<readonly [string, T]>): Record<string, T> {
-  return Object.fromEntries(entries) as Record<string, T>
+  // Each key an own property: assigning "__proto__" would set the prototype and lose the entry.
+  return Object.fromEntries(out)
 }
 
 /** Collects a repeatable option's values. */

@@ -5,7 +5,7 @@ import { runSegment } from '../runs/segment.ts'
 import { runSegments } from '../runs/segments.ts'
 import { submitSegments } from '../runs/submit-segments.ts'
 import { submitOptions } from './cluster-options.ts'
-import { integerOption, ownEntries, parsePairs, storeInit } from './context.ts'
+import { integerOption, parsePairs, storeInit } from './context.ts'
 import { writeJson, writeLine } from './output.ts'
 import { reportSubmission } from './submission-format.ts'
 import type { SegmentResult, SegmentSpec } from '../runs/segment.ts'
@@ -32,7 +32,7 @@ export interface RunOptions extends StoreCommandOptions, ClusterOptions {
 
 /** Parses `--param K=V` values: numbers become numbers, so `--where` compares them as numbers. */
 function parseParams (pairs: readonly string[]): Record<string, Value> {
-  return ownEntries(Object.entries(parsePairs(pairs, '--param')).map(([key, text]) => [key, parseValue(text)]))
+  return Object.fromEntries(Object.entries(parsePairs(pairs, '--param')).map(([key, text]) => [key, parseValue(text)]))
 }
 
 /**

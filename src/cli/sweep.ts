@@ -2,7 +2,7 @@ import { UsageError } from '../errors.ts'
 import { submitSweep } from '../runs/submit-sweep.ts'
 import { factorial, runSweep } from '../runs/sweep.ts'
 import { submitOptions } from './cluster-options.ts'
-import { integerOption, ownEntries, storeInit } from './context.ts'
+import { integerOption, storeInit } from './context.ts'
 import { parseValue } from './run.ts'
 import { writeJson, writeLine } from './output.ts'
 import { reportSubmission } from './submission-format.ts'
@@ -35,7 +35,8 @@ function parseGrid (pairs: readonly string[]): Record<string, Value[]> {
     grid.set(name, values)
   }
   if (grid.size === 0) throw new UsageError('Cannot sweep: give at least one --param NAME=V1,V2,…')
-  return ownEntries(grid)
+  // Each name an own property, "__proto__" too (an assignment would set the prototype instead).
+  return Object.fromEntries(grid)
 }
 
 /** `snapstore sweep STORE --from ID --param NAME=V1,V2,… [--jobs N] -- CMD`: the full factorial, memoised runs skipped. */
