@@ -300,7 +300,8 @@ export interface CompareOptions {
   /**
    * One untimed round of each in-process contender before the timed ones: contenders that share code
    * (a pull and a local merge both run mergeStores) would otherwise leave the JIT's warm-up, and a
-   * server's, to whichever runs first.
+   * server's, to whichever runs first. It is round number `rounds` (one past the last timed one), so a
+   * contender whose work depends on the round (new names, new blobs) does new work in each.
    */
   warmup?: boolean
   /**
@@ -324,9 +325,9 @@ export async function compare (contenders: readonly Contender[], options: Compar
   if (options.collectFirst === true) gc?.()
   if (options.warmup === true) {
     for (const contender of contenders.filter((c) => c.external !== true)) {
-      await contender.setup?.(0)
-      await contender.run(0)
-      await contender.teardown?.(0)
+      await contender.setup?.(options.rounds)
+      await contender.run(options.rounds)
+      await contender.teardown?.(options.rounds)
       progress(`${options.title}: ${contender.name}: warmed up`)
     }
   }
