@@ -6,7 +6,7 @@ import { eventKey, parseEventKey, parsePositionKey, pad } from './keys.ts'
 import { StateOverlay } from './ops.ts'
 import { STATE_SUBLEVELS, keysNeeded, projectState } from './projections/index.ts'
 import { logIndexOps } from './projections/log-index.ts'
-import { exclusive, needsUpgrade, upgradeFormat } from './store.ts'
+import { BULK_READ, exclusive, needsUpgrade, upgradeFormat } from './store.ts'
 import { runEventPositions } from './projections/run-events.ts'
 import { StoreBatch, writeBatch } from './batch.ts'
 import type { CID } from 'multiformats/cid'
@@ -365,7 +365,7 @@ function matches ({ id, event }: StoredEvent, query: LogQuery): boolean {
 
 /** Iterates the events of one origin in seq order, from `fromSeq` on. */
 export async function * iterateOrigin (store: Store, origin: string, fromSeq = 1): AsyncGenerator<StoredEvent> {
-  for await (const [key, bytes] of store.sub.event.iterator({ gte: eventKey(origin, fromSeq), lt: `${origin}:${pad(Number.MAX_SAFE_INTEGER)}~` })) {
+  for await (const [key, bytes] of store.sub.event.iterator({ ...BULK_READ, gte: eventKey(origin, fromSeq), lt: `${origin}:${pad(Number.MAX_SAFE_INTEGER)}~` })) {
     const { seq } = parseEventKey(key)
     yield openEvent(bytes, `${origin}:${seq}`)
   }

@@ -1,7 +1,7 @@
 import { encode } from './codec.ts'
 import { openEvent } from './event-format.ts'
 import { parseEventKey } from './keys.ts'
-import { DERIVED_SUBLEVELS, REINDEXING, exclusive } from './store.ts'
+import { BULK_READ, DERIVED_SUBLEVELS, REINDEXING, exclusive } from './store.ts'
 import { EVENTS_PER_BATCH, EventCommitter, syncStore } from './log.ts'
 import type { Store } from './store.ts'
 import type { OperationOptions, StoredEvent } from './types.ts'
@@ -46,7 +46,7 @@ export async function reindex (store: Store, options: OperationOptions = {}): Pr
 
 /** Every event of the log in (origin, seq) order, decoded and checked; `E_CORRUPT` for a damaged one. */
 async function * loggedEvents (store: Store, options: OperationOptions): AsyncGenerator<StoredEvent> {
-  for await (const [key, bytes] of store.sub.event.iterator()) {
+  for await (const [key, bytes] of store.sub.event.iterator(BULK_READ)) {
     options.signal?.throwIfAborted()
     const { origin, seq } = parseEventKey(key)
     yield openEvent(bytes, `${origin}:${seq}`)

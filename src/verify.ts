@@ -8,7 +8,7 @@ import { verifyBlob } from './blobs.ts'
 import { decodeChunkLocation, readChunkAt } from './chunks.ts'
 import { packName } from './packs/packs.ts'
 import { ProjectionCheck } from './projection-check.ts'
-import { exclusive } from './store.ts'
+import { BULK_READ, exclusive } from './store.ts'
 import { withoutBlobPuts } from './blob-writers.ts'
 import { CID } from 'multiformats/cid'
 import type { BlobRecord } from './blobs.ts'
@@ -98,7 +98,7 @@ async function checkLog (store: Store, rebuild: ProjectionCheck, problems: strin
   const references = new ReferenceCheck(store)
   let maxClock = 0
   let events = 0
-  for await (const [key, bytes] of store.sub.event.iterator()) {
+  for await (const [key, bytes] of store.sub.event.iterator(BULK_READ)) {
     options.signal?.throwIfAborted()
     const { origin, seq } = parseEventKey(key)
     const at = `${origin}:${seq}`
@@ -171,7 +171,7 @@ class ReferenceCheck {
         else same.push(reference)
       }
       // An event counts as held as in the first lookup: stored bytes that hash to its id (unreadable ones are reported as such).
-      for await (const bytes of this.#store.sub.event.values()) {
+      for await (const bytes of this.#store.sub.event.values(BULK_READ)) {
         options.signal?.throwIfAborted()
         wanted.delete(sha256Hex(bytes))
         if (wanted.size === 0) break

@@ -3,12 +3,13 @@ import { existsSync } from 'node:fs'
 import { basename, dirname } from 'node:path'
 import { cp, readFile, writeFile } from 'node:fs/promises'
 import * as assert from 'uvu/assert'
-import { addBlob, digestHex, iterateLog, setTag, verifyStore } from '../src/index.ts'
+import { addBlob, appendEvents, digestHex, iterateLog, setTag, verifyStore } from '../src/index.ts'
 import { exportCar } from '../src/car.ts'
 import { mergeStores } from '../src/merge/merge-stores.ts'
 import { assertSameState, collect, holdOpen, listing, storeState, withRawDb, workspaceSuite } from './_helpers/merge.ts'
 import { bytes, rawChunks, runCli } from './_helpers/store.ts'
 import type { CliResult } from './_helpers/store.ts'
+import type { EventDraft } from '../src/index.ts'
 import type { Workspace } from './_helpers/merge.ts'
 
 /** Asserts a run succeeded: exit 0, nothing on stderr, and (when given) exactly this stdout. */
@@ -163,6 +164,16 @@ Merge('two stores standing for two hosts each add snapshots, merge both ways, an
   assert.equal(onB, onA, 'every listing is identical')
   assert.is(onA.snapshots.length, 6)
   for (const host of [a, b]) assert.equal((await verifyStore(await ws.open(host))).problems, [])
+})
+
+Merge('merge of a store of 12,001 events (opened on a thread of their own) prints its one line, and the destination verifies', async ({ ws }) => {
+  const source = await ws.init('source')
+  const { id } = await addBlob(source, 'snapshot', bytes('12345'))
+  await appendEvents(source, Array.from({ length: 12_000 }, (_, i): EventDraft => ({ type: 'tag.set', body: { name: `tag ${i}`, target: id } })))
+  const dest = await ws.init('dest')
+  await ws.closeAll()
+  expectOk(await runCli(['merge', dest.path, source.path]), merged(12_001, 1, 5, source.path))
+  expectOk(await runCli(['verify', dest.path]), 'ok: 12001 events, 1 blobs\n')
 })
 
 Merge('merge --dry-run says what would be copied and writes nothing', async ({ ws }) => {

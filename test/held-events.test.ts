@@ -1,10 +1,12 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { HeldEvents } from '../src/merge/held-events.ts'
+import { openPage } from '../src/merge/opened-page.ts'
 import { CID } from 'multiformats/cid'
 import { blobIdOf } from './_helpers/cli.ts'
 import { sealChain } from './_helpers/store.ts'
 import type { StoredEvent } from '../src/index.ts'
+import type { CheckedEvent } from '../src/merge/opened-page.ts'
 
 const ORIGIN = 'ab'.repeat(16)
 const TARGET = CID.parse(blobIdOf('a state'))
@@ -17,12 +19,27 @@ function chain (count: number, longEvery = 0): StoredEvent[] {
   })))
 }
 
+/** The events opened as a merge opens them, `perPage` to a page. */
+function opened (events: readonly StoredEvent[], perPage: number): CheckedEvent[] {
+  const checked: CheckedEvent[] = []
+  for (let first = 0; first < events.length; first += perPage) {
+    const slice = events.slice(first, first + perPage)
+    const memory = new Uint8Array(Buffer.concat(slice.map(({ bytes }) => bytes)))
+    let end = 0
+    const ends = new Uint32Array(slice.map(({ bytes }) => (end += bytes.length)))
+    const page = openPage({ memory, ends, origin: ORIGIN, firstSeq: first + 1, sourceName: 'test' })
+    assert.is(page.failure, undefined)
+    for (let index = 0; index < page.count; index++) checked.push({ page, index })
+  }
+  return checked
+}
+
 const Held = suite('events held between the checking and the writing pass of a merge')
 
 Held('held events come back in order, in pages of the size asked, with the same ids, bytes and decoded events', () => {
   const events = chain(3000, 1000)
   const held = new HeldEvents(64 * 1024 * 1024)
-  for (const stored of events) assert.ok(held.hold(stored))
+  for (const checked of opened(events, 1000)) assert.ok(held.hold(checked))
   const pages = [...held.pages(999)]
   assert.equal(pages.map((page) => page.length), [999, 999, 999, 3])
   const back = pages.flat()
@@ -34,12 +51,12 @@ Held('held events come back in order, in pages of the size asked, with the same 
   })
 })
 
-Held('holding stops at the budget, counting each event\'s bytes and id', () => {
-  const events = chain(10)
-  const each = events[5]!.bytes.length + 32
-  const held = new HeldEvents(events.slice(0, 5).reduce((sum, { bytes }) => sum + bytes.length + 32, 0) + each - 1)
-  const taken = events.map((stored) => held.hold(stored))
-  assert.equal(taken, [true, true, true, true, true, false, false, false, false, false])
+Held('holding stops at the first page that would pass the budget, and nothing is held after it', () => {
+  // Twelve events of 700 KiB, two to a page: three pages (4.1 MiB) fit in 5 MiB, four do not.
+  const events = chain(12, 1)
+  const held = new HeldEvents(5 * 1024 * 1024)
+  const taken = opened(events, 2).map((checked) => held.hold(checked))
+  assert.equal(taken, [true, true, true, true, true, true, false, false, false, false, false, false])
 })
 
 Held.run()

@@ -836,3 +836,60 @@ Copies('a merge whose tags, blobs and runs first appear in one write batch and a
 })
 
 Copies.run()
+
+const Many = workspaceSuite('merge of many events, opened on a thread of their own')
+
+const MANY = 12_000
+
+/** A closed source of one snapshot and 12,000 tag.set events naming it (seqs 2 to 12,001), and an empty closed destination. */
+async function manyEvents (ws: Workspace): Promise<{ path: string, origin: string }> {
+  const source = await ws.init('source')
+  const { id } = await addBlob(source, 'snapshot', bytes('the state every tag names'))
+  for (let from = 0; from < MANY; from += 3000) {
+    await appendEvents(source, Array.from({ length: 3000 }, (_, i): EventDraft => ({ type: 'tag.set', body: { name: `tag ${from + i}`, target: id } })))
+  }
+  await ws.init('dest')
+  await ws.closeAll()
+  return { path: source.path, origin: source.origin }
+}
+
+Many('a merge of 12,001 events copies every one: the destination\'s log and listings equal the source\'s, and it verifies', async ({ ws }) => {
+  const source = await manyEvents(ws)
+  const result = await mergeStores(await ws.open('dest'), source.path)
+  assert.is(result.events, MANY + 1)
+  assert.is(result.blobs, 1)
+  const report = await verifyStore(await ws.open('dest'))
+  assert.ok(report.ok, report.problems.join('; '))
+  assert.is(report.events, MANY + 1)
+  const [dest, from] = [await storeState(ws, 'dest'), await storeState(ws, 'source')]
+  assert.equal(dest.log, from.log, 'the log, in total order')
+  assert.equal(dest.listing, from.listing, 'the listings')
+})
+
+// Events come from a store source a thousand at a time: seq 6,001 begins a page, seq 5,501 does not.
+const FORGED_AT = [
+  { where: 'inside a page of events', seq: 5500 },
+  { where: 'at the end of a page of events', seq: 6000 }
+]
+
+for (const { where, seq } of FORGED_AT) {
+  Many(`a large source with an event re-encoded with a changed body ${where} is refused with E_CORRUPT naming the event after it, and nothing is written`, async ({ ws }) => {
+    const source = await manyEvents(ws)
+    await withRawDb(source.path, async (db) => { await rewriteEvent(db, source.origin, seq, (event) => { (event.body as { name?: string }).name = 'forged' }) })
+    const before = await storeState(ws, 'dest')
+    const err = await expectCode(mergeStores(await ws.open('dest'), source.path), 'E_CORRUPT')
+    assert.match(err.message, `${source.origin}:${seq + 1} in ${source.path}: its prev link does not name the event before it`)
+    assertSameState(await storeState(ws, 'dest'), before, 'the destination')
+  })
+}
+
+Many('a large source with event bytes that are not CBOR deep in its log is refused with E_CORRUPT naming them, and nothing is written', async ({ ws }) => {
+  const source = await manyEvents(ws)
+  await withRawDb(source.path, async (db) => { await rawSub(db, 'event').put(eventKey(source.origin, 7777), bytes('\xff not cbor')) })
+  const before = await storeState(ws, 'dest')
+  const err = await expectCode(mergeStores(await ws.open('dest'), source.path), 'E_CORRUPT')
+  assert.match(err.message, `Cannot read event at ${source.origin}:7777 in ${source.path}: malformed CBOR`)
+  assertSameState(await storeState(ws, 'dest'), before, 'the destination')
+})
+
+Many.run()

@@ -4,6 +4,7 @@ import { EVENTS_PER_BATCH, EventCommitter, listHeads, readEventAt } from '../log
 import { exclusive } from '../store.ts'
 import { hasChunks } from '../chunks.ts'
 import { checkedEvents } from './check-events.ts'
+import { storedEventOf } from './opened-page.ts'
 import { IncomingReferences } from './references.ts'
 import { blobPutsEnded, withoutBlobPuts } from '../blob-writers.ts'
 import { copyBlobs, keepsVerifiedCopies, uncopyBlobs } from './copy-blobs.ts'
@@ -13,6 +14,7 @@ import type { Store } from '../store.ts'
 import type { OperationOptions, OriginHead, StoredEvent } from '../types.ts'
 import type { BlobRecord } from '../blobs.ts'
 import type { CopiedBlobs } from './copy-blobs.ts'
+import type { CheckedEvent } from './opened-page.ts'
 import type { OriginRange } from './check-events.ts'
 import type { MergeSource } from './source.ts'
 
@@ -54,15 +56,15 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Merg
 
     // Pass 1: check every event and reference before anything is written; note the blobs to copy.
     const incoming = new IncomingReferences(dest, source)
-    let group: StoredEvent[] = []
+    let group: CheckedEvent[] = []
     // The checked events themselves, within a budget: pass 3 then writes them without reading and
     // checking them again.
     let held: HeldEvents | undefined = new HeldEvents(HOLD_BYTES)
     for await (const page of checkedEvents(source, ranges, EVENTS_PER_BATCH)) {
       options.signal?.throwIfAborted()
-      for (const stored of page) {
-        if (held?.hold(stored) === false) held = undefined
-        group.push(stored)
+      for (const checked of page) {
+        if (held?.hold(checked) === false) held = undefined
+        group.push(checked)
       }
       if (group.length >= CHECK_GROUP) {
         await incoming.note(group)
@@ -96,7 +98,7 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Merg
     let batch: StoredEvent[] = []
     let events = 0
     try {
-      for await (const page of held?.pages(EVENTS_PER_BATCH) ?? checkedEvents(source, ranges, EVENTS_PER_BATCH)) {
+      for await (const page of held?.pages(EVENTS_PER_BATCH) ?? decodedPages(checkedEvents(source, ranges, EVENTS_PER_BATCH))) {
         if (batch.length > 0) {
           await committer.commit(batch, false)
           events += batch.length
@@ -123,6 +125,11 @@ export async function mergeFrom (dest: Store, source: MergeSource, options: Merg
     await committer.settled()
     return { source: source.name, events, blobs: copied.blobs.length, bytes: copied.bytes }
   })
+}
+
+/** Pages of checked events, each decoded again. */
+async function * decodedPages (pages: AsyncIterable<CheckedEvent[]>): AsyncGenerator<StoredEvent[]> {
+  for await (const page of pages) yield page.map(storedEventOf)
 }
 
 /** What a merge would copy, without copying: events, blobs, and the bytes of chunks the destination lacks. */

@@ -1,25 +1,20 @@
-import { decode } from '../codec.ts'
-import { DAG_CBOR, cidFromDigest } from '../ids.ts'
-import type { SnapEvent, StoredEvent } from '../types.ts'
-
-// Event bytes are copied into pages of this size; an event larger than a page gets one of its own.
-const PAGE_BYTES = 1024 * 1024
-const DIGEST_BYTES = 32
+import { storedEventOf } from './opened-page.ts'
+import type { CheckedEvent, OpenedPage } from './opened-page.ts'
+import type { StoredEvent } from '../types.ts'
 
 /**
- * The events a merge has checked, held between its checking pass and its writing pass: their bytes and
- * id digests copied into a few large buffers, up to a budget of bytes. Held this way they cost the
- * garbage collector almost nothing, where the decoded events would outlive the young generation one by
- * one; the writing pass decodes each again (a few microseconds), instead of reading and checking it again.
+ * The events a merge has checked, held between its checking pass and its writing pass, up to a budget of
+ * bytes: the opened pages they came in (their bytes and id digests, in a few typed arrays each) and each
+ * event's place in them. Held this way they cost the garbage collector almost nothing, where the decoded
+ * events would outlive the young generation one by one; the writing pass decodes each again (a few
+ * microseconds), instead of reading and checking it again.
  */
 export class HeldEvents {
   readonly #budget: number
-  readonly #pages: Buffer[] = []
-  #page = Buffer.alloc(0)
-  #pageUsed = 0
-  #digests = Buffer.alloc(DIGEST_BYTES * 1024)
+  readonly #pages: OpenedPage[] = []
+  readonly #pageNumbers = new Map<OpenedPage, number>()
+  // Page number and index in it of each held event, in the order they were held.
   readonly #where: number[] = []
-  #held = 0
   #bytes = 0
 
   constructor (budget: number) {
@@ -27,37 +22,23 @@ export class HeldEvents {
   }
 
   /** Holds one more checked event; false (and nothing held from then on) once the budget would be passed. */
-  hold (stored: StoredEvent): boolean {
-    const { bytes } = stored
-    this.#bytes += bytes.length + DIGEST_BYTES
-    if (this.#bytes > this.#budget) return false
-    if (this.#pageUsed + bytes.length > this.#page.length) {
-      this.#page = Buffer.allocUnsafe(Math.max(PAGE_BYTES, bytes.length))
-      this.#pages.push(this.#page)
-      this.#pageUsed = 0
+  hold ({ page, index }: CheckedEvent): boolean {
+    let number = this.#pageNumbers.get(page)
+    if (number === undefined) {
+      this.#bytes += page.memory.byteLength + page.ids.byteLength + page.refs.byteLength + page.ends.byteLength + 32 * page.ends.length
+      if (this.#bytes > this.#budget) return false
+      number = this.#pages.push(page) - 1
+      this.#pageNumbers.set(page, number)
     }
-    this.#page.set(bytes, this.#pageUsed)
-    this.#where.push(this.#pages.length - 1, this.#pageUsed, bytes.length)
-    this.#pageUsed += bytes.length
-    if ((this.#held + 1) * DIGEST_BYTES > this.#digests.length) {
-      const grown = Buffer.allocUnsafe(this.#digests.length * 2)
-      this.#digests.copy(grown)
-      this.#digests = grown
-    }
-    this.#digests.set(stored.id.multihash.digest, this.#held * DIGEST_BYTES)
-    this.#held++
+    this.#where.push(number, index)
     return true
   }
 
   /** The held events again, in the order they were held, decoded from their checked bytes, `pageSize` at a time. */
   * pages (pageSize: number): Generator<StoredEvent[]> {
     let page: StoredEvent[] = []
-    for (let i = 0; i < this.#held; i++) {
-      const memory = this.#pages[this.#where[3 * i]!]!
-      const offset = this.#where[3 * i + 1]!
-      const bytes = memory.subarray(offset, offset + this.#where[3 * i + 2]!)
-      const id = cidFromDigest(DAG_CBOR, this.#digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES))
-      page.push({ id, bytes, event: decode<SnapEvent>(bytes) })
+    for (let i = 0; i < this.#where.length; i += 2) {
+      page.push(storedEventOf({ page: this.#pages[this.#where[i]!]!, index: this.#where[i + 1]! }))
       if (page.length >= pageSize) {
         yield page
         page = []

@@ -1,12 +1,11 @@
 import { decode } from '../codec.ts'
 import { CorruptError } from '../errors.ts'
-import { eventReferences } from '../event-format.ts'
 import { DigestSet } from '../digest-set.ts'
-import { RAW, cidFromHex, digestHex } from '../ids.ts'
-import type { CID } from 'multiformats/cid'
+import { DAG_CBOR, RAW, cidFromHex, hexOfDigest } from '../ids.ts'
+import { REF_BYTES, REF_EITHER, REF_RAW, checkedDigest } from './opened-page.ts'
+import type { CheckedEvent } from './opened-page.ts'
 import type { BlobRecord } from '../blobs.ts'
 import type { Store } from '../store.ts'
-import type { StoredEvent } from '../types.ts'
 import type { MergeSource } from './source.ts'
 
 /** Blobs looked up in the destination at once when the checking pass is over. */
@@ -37,32 +36,45 @@ export class IncomingReferences {
   }
 
   /** Checks a group of events, in order: every event or blob each names is in the destination or arrived before it. */
-  async note (group: readonly StoredEvent[]): Promise<void> {
+  async note (group: readonly CheckedEvent[]): Promise<void> {
     if (group.length === 0) return
-    const inGroup = new Set(group.map((stored) => digestHex(stored.id)))
-    // What each event names, in order: blobs, then events (marked when the field may name either).
-    const named = group.map(({ event }) => namedBy(event))
+    // The hex digest of every reference, in order; a blob is named by the raw codec, an event by dag-cbor.
+    const hexes: string[] = []
     const blobKeys = new Set<string>()
     const eventKeys = new Set<string>()
-    for (const refs of named) {
-      for (const { cid, hex, blob } of refs) {
-        if (blob) {
+    let inGroup: Set<string> | undefined
+    for (const { page, index } of group) {
+      for (let at = page.refStarts[index]!; at < page.refStarts[index + 1]!; at += REF_BYTES) {
+        const digest = page.refs.subarray(at + 1, at + REF_BYTES)
+        const hex = hexOfDigest(digest)
+        hexes.push(hex)
+        if ((page.refs[at]! & REF_RAW) !== 0) {
           if (!this.needed.has(hex) && !this.#destBlobs.has(hex)) blobKeys.add(hex)
-        } else if (!this.events.has(cid.multihash.digest) && !inGroup.has(hex) && !this.#destEvents.has(hex)) eventKeys.add(hex)
+        } else if (!this.events.has(digest)) {
+          inGroup ??= new Set(group.map((checked) => hexOfDigest(checkedDigest(checked))))
+          if (!inGroup.has(hex) && !this.#destEvents.has(hex)) eventKeys.add(hex)
+        }
       }
     }
     await this.#lookUp(blobKeys, eventKeys)
-    for (const [i, { event }] of group.entries()) {
-      for (const { cid, hex, blob, either } of named[i]!) {
-        if (blob) {
+    let next = 0
+    for (const checked of group) {
+      const { page, index } = checked
+      const first = next
+      for (let at = page.refStarts[index]!; at < page.refStarts[index + 1]!; at += REF_BYTES) {
+        const flags = page.refs[at]!
+        const hex = hexes[next++]!
+        if ((flags & REF_RAW) !== 0) {
           if (!this.needed.has(hex) && !this.#destBlobs.has(hex)) this.needed.add(hex)
-        } else if (!this.events.has(cid.multihash.digest) && !this.#destEvents.has(hex)) {
-          throw new CorruptError(`Cannot merge event ${event.origin}:${event.seq} in ${this.#source.name}: it names ${either ? '' : 'event '}${cid.toString()}, which neither store holds`)
+        } else if (!this.events.has(page.refs.subarray(at + 1, at + REF_BYTES)) && !this.#destEvents.has(hex)) {
+          const named = cidFromHex(DAG_CBOR, hex).toString()
+          throw new CorruptError(`Cannot merge event ${page.origin}:${page.firstSeq + index} in ${this.#source.name}: it names ${(flags & REF_EITHER) !== 0 ? '' : 'event '}${named}, which neither store holds`)
         }
       }
-      // Keyed by the string `needed` holds: one string per blob, however many maps name it.
-      if (event.type === 'blob.add') this.#noteSize(event.body.blob, named[i]!.find(({ cid }) => cid === event.body.blob)?.hex ?? digestHex(event.body.blob), event.body.size)
-      this.events.add(group[i]!.id.multihash.digest)
+      // A blob.add names its blob first, and only it; keyed by the string `needed` holds: one string per blob, however many maps name it.
+      const size = page.sizes[index]!
+      if (size >= 0) this.#noteSize(hexes[first]!, size)
+      this.events.add(checkedDigest(checked))
     }
   }
 
@@ -83,20 +95,20 @@ export class IncomingReferences {
         const size = decode<BlobRecord>(record).size
         this.#destBlobs.set(hex, size)
         const claimed = this.sizes.get(hex)
-        if (claimed !== undefined && claimed !== size) this.#noteSize(cidFromHex(RAW, hex), hex, claimed)
+        if (claimed !== undefined && claimed !== size) this.#noteSize(hex, claimed)
       }
     }
     return this.needed
   }
 
   /** Every `blob.add` must state its blob's true size: checked against the destination's record now, the source's when copied. */
-  #noteSize (blob: CID, hex: string, size: number): void {
+  #noteSize (hex: string, size: number): void {
     const claimed = this.sizes.get(hex)
-    if (claimed !== undefined && claimed !== size) throw new CorruptError(`Cannot merge from ${this.#source.name}: events disagree about the size of blob ${blob.toString()}`)
+    if (claimed !== undefined && claimed !== size) throw new CorruptError(`Cannot merge from ${this.#source.name}: events disagree about the size of blob ${cidFromHex(RAW, hex).toString()}`)
     this.sizes.set(hex, size)
     const ours = this.#destBlobs.get(hex)
     if (ours !== undefined && ours !== size) {
-      throw new CorruptError(`Cannot merge from ${this.#source.name}: a blob.add says blob ${blob.toString()} has ${size} bytes; it has ${ours}`)
+      throw new CorruptError(`Cannot merge from ${this.#source.name}: a blob.add says blob ${cidFromHex(RAW, hex).toString()} has ${size} bytes; it has ${ours}`)
     }
   }
 
@@ -112,22 +124,4 @@ export class IncomingReferences {
       keys.forEach((hex, i) => { if (held[i] === true) this.#destEvents.add(hex) })
     }
   }
-}
-
-/** One id an event names: a blob (by its codec where the field may name either) or an event. */
-interface Named {
-  cid: CID
-  hex: string
-  blob: boolean
-  either: boolean
-}
-
-/** The blobs and events an event names. */
-function namedBy (event: StoredEvent['event']): Named[] {
-  const refs = eventReferences(event)
-  const named: Named[] = []
-  for (const cid of refs.blobs) named.push({ cid, hex: digestHex(cid), blob: true, either: false })
-  for (const cid of refs.either) named.push({ cid, hex: digestHex(cid), blob: cid.code === RAW, either: true })
-  for (const cid of refs.events) named.push({ cid, hex: digestHex(cid), blob: false, either: false })
-  return named
 }

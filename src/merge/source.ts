@@ -2,7 +2,7 @@ import { realpath } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { listHeads } from '../log.ts'
 import { eventKey } from '../keys.ts'
-import { openStore, closeStore } from '../store.ts'
+import { BULK_READ, openStore, closeStore } from '../store.ts'
 import { readChunk, readChunks } from '../chunks.ts'
 import { CorruptError, isSnapstoreError } from '../errors.ts'
 import type { Store, StoreInit } from '../store.ts'
@@ -54,7 +54,7 @@ function storeSource (store: Store, name: string, realPath: string): MergeSource
     store,
     realPath,
     heads: async () => await listHeads(store),
-    events: (origin, from, to) => pagesReadAhead(store.sub.event.values({ gte: eventKey(origin, from), lte: eventKey(origin, to) })),
+    events: (origin, from, to) => pagesReadAhead(store.sub.event.values({ ...BULK_READ, gte: eventKey(origin, from), lte: eventKey(origin, to) })),
     eventAt: async (origin, seq) => await store.sub.event.get(eventKey(origin, seq)),
     blobRecord: async (digestHex) => await store.sub.blob.get(digestHex),
     chunk: async (digestHex) => await readChunk(store, digestHex),

@@ -7,6 +7,7 @@ import { ABSENT, DIGEST_BYTES, frameHeader, joinDigests, parseDigests } from './
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { HeadsReply, SyncLimits } from './protocol.ts'
 import type { StoreLease } from './store-lease.ts'
+import { BULK_READ } from '../store.ts'
 import type { Store } from '../store.ts'
 import type { ChunkLocation } from '../packs/packs.ts'
 
@@ -38,7 +39,7 @@ export async function sendEvents (res: ServerResponse, lease: StoreLease, origin
   const last = Math.min(to, from + maxEvents - 1)
   const readPage = async (seq: number): Promise<Uint8Array[]> => await lease.use(async (store) => {
     const page: Uint8Array[] = []
-    for await (const value of store.sub.event.values({ gte: eventKey(origin, seq), lte: eventKey(origin, last), limit: READ_PAGE })) page.push(value)
+    for await (const value of store.sub.event.values({ ...BULK_READ, gte: eventKey(origin, seq), lte: eventKey(origin, last), limit: READ_PAGE })) page.push(value)
     return page
   })
   let seq = from
