@@ -7,7 +7,7 @@ import { describeSystemError, isSystemError, levelErrorCode } from './system-err
 import { EVENTS_PER_BATCH, EventCommitter } from './log.ts'
 import { writeBatch } from './batch.ts'
 import { splitCheckpointRecords } from './projections/checkpoint-rows.ts'
-import { DERIVED_SUBLEVELS, closeStore, initStore, needsUpgrade } from './store.ts'
+import { BULK_READ, DERIVED_SUBLEVELS, closeStore, initStore, needsUpgrade } from './store.ts'
 import type { Store, Sublevel, SublevelName } from './store.ts'
 import type { StoredEvent } from './types.ts'
 
@@ -169,7 +169,7 @@ async function compareSublevel (name: SublevelName, stored: Sublevel, rebuilt: S
       const order = a === undefined ? 1 : b === undefined ? -1 : Buffer.compare(a[0], b[0])
       if (order < 0) report(`projection ${name} ${keyText(a![0])}: present, but a rebuild does not have it`)
       else if (order > 0) report(`projection ${name} ${keyText(b![0])}: missing`)
-      else if (!Buffer.from(a![1]).equals(b![1])) report(`projection ${name} ${keyText(a![0])}: differs from a rebuild`)
+      else if (Buffer.compare(a![1], b![1]) !== 0) report(`projection ${name} ${keyText(a![0])}: differs from a rebuild`)
       if (order <= 0 && !have.step()) {
         signal?.throwIfAborted()
         await have.fill()
@@ -199,7 +199,7 @@ class Rows {
   #at = 0
 
   constructor (sublevel: Sublevel) {
-    this.#iterator = sublevel.iterator({ keyEncoding: 'buffer' }) as unknown as ByteRowIterator
+    this.#iterator = sublevel.iterator({ ...BULK_READ, keyEncoding: 'buffer' }) as unknown as ByteRowIterator
   }
 
   get row (): [Buffer, Uint8Array] | undefined {
