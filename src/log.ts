@@ -321,7 +321,7 @@ export async function * iterateLog (store: Store, query: LogQuery = {}): AsyncGe
   if (left === 0) return
   // A run's events come from their index, where the store has one; else (or for an id that is not a run's) the whole log is read.
   const viaIndex = query.run !== undefined && !needsUpgrade(store) && (await readEventById(store, query.run))?.event.type === 'run.start'
-  const iterator = viaIndex ? pages(await runEventPositions(store, digestHex(query.run!))) : store.sub.order.keys()
+  const iterator = viaIndex ? pages(await runEventPositions(store, digestHex(query.run!))) : store.sub.order.keys(BULK_READ)
   try {
     for (;;) {
       query.signal?.throwIfAborted()

@@ -9,6 +9,7 @@ import { readCheckpoints } from '../projections/checkpoint-rows.ts'
 import { processAlive } from '../process-alive.ts'
 import type { CID } from 'multiformats/cid'
 import type { RunProjection, RunSnapshot, RunStatus } from '../projections/runs.ts'
+import { BULK_READ } from '../store.ts'
 import type { Store } from '../store.ts'
 import type { ParamCondition } from '../conditions.ts'
 import type { OperationOptions, RunStartBody } from '../types.ts'
@@ -45,7 +46,7 @@ const PAGE = 500
 
 /** Iterates runs in order of first appearance, with optional filters. */
 export async function * listRuns (store: Store, filter: RunFilter = {}): AsyncGenerator<RunInfo> {
-  const iterator = store.sub.runOrder.keys()
+  const iterator = store.sub.runOrder.keys(BULK_READ)
   try {
     for (;;) {
       filter.signal?.throwIfAborted()
