@@ -20,6 +20,11 @@ export function sealEvent (event: SnapEvent): StoredEvent {
 
 /** Decodes stored or received event bytes and checks their shape; anything malformed is `E_CORRUPT`. */
 export function openEvent (bytes: Uint8Array, where: string): StoredEvent {
+  return { id: eventId(bytes), bytes, event: decodeEvent(bytes, where) }
+}
+
+/** `openEvent` without the id: the decoded event, its shape checked; anything malformed is `E_CORRUPT`. */
+export function decodeEvent (bytes: Uint8Array, where: string): SnapEvent {
   let value: unknown
   try {
     value = decode(bytes)
@@ -28,7 +33,7 @@ export function openEvent (bytes: Uint8Array, where: string): StoredEvent {
   }
   const problem = eventShapeProblem(value)
   if (problem !== undefined) throw new CorruptError(`Cannot read event at ${where}: ${problem}`)
-  return { id: eventId(bytes), bytes, event: value as SnapEvent }
+  return value as SnapEvent
 }
 
 /** Describes what is wrong with the shape of a decoded event, or undefined when nothing is. */

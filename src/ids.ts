@@ -51,10 +51,15 @@ function sha256Cid (codec: number, bytes: Uint8Array): CID {
  * JavaScript heap (1.2–1.6 µs an id the Buffer way, 0.4 µs this way).
  */
 export function eventId (bytes: Uint8Array): CID {
-  const digest = hash('sha256', bytes, 'binary')
   const cid = cidPrefix(DAG_CBOR)
-  for (let i = 0; i < 32; i++) cid[4 + i] = digest.charCodeAt(i)
+  sha256Into(bytes, cid, 4)
   return sha256Cid(DAG_CBOR, cid)
+}
+
+/** Writes the sha-256 digest of `bytes` into `target` at `offset`, by way of a 'binary' string as `eventId` does. */
+export function sha256Into (bytes: Uint8Array, target: Uint8Array, offset: number): void {
+  const digest = hash('sha256', bytes, 'binary')
+  for (let i = 0; i < 32; i++) target[offset + i] = digest.charCodeAt(i)
 }
 
 // The two hex digits of each byte value, as character codes.

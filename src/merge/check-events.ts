@@ -30,7 +30,7 @@ const OPENING_AHEAD = 4
  * an event names always carry a lower clock, so consumers see every referenced event before the events
  * that name it. Pages, not single events: each step of an async iteration costs a promise and a turn of
  * the event loop, which a merge of many small events would pay several times per event. Many events are
- * opened on another thread, a page ahead of the one this thread orders and hands on.
+ * opened on another thread, a few pages ahead of the one this thread orders and hands on.
  */
 export async function * checkedEvents (source: MergeSource, ranges: readonly OriginRange[], pageSize: number): AsyncGenerator<CheckedEvent[]> {
   const incoming = ranges.reduce((sum, range) => sum + range.to - range.from + 1, 0)
@@ -167,7 +167,7 @@ class ChainCursor {
     if (index === 0) {
       const where = `${page.origin}:${page.firstSeq} in ${this.#source.name}`
       const prev = page.firstPrev
-      const linked = this.#prev === undefined ? prev === undefined : prev !== undefined && Buffer.from(prev.buffer, prev.byteOffset, prev.length).equals(this.#prev)
+      const linked = this.#prev === undefined ? prev === undefined : prev !== undefined && Buffer.compare(prev, this.#prev) === 0
       if (!linked) return this.#explainBrokenLink(where, page.firstSeq)
       const clock = page.clocks[0]!
       if (clock <= this.#prevClock) throw new CorruptError(`Cannot merge event ${where}: its clock ${clock} does not exceed the clock of the event before it`)

@@ -1,7 +1,7 @@
-import { hash } from 'node:crypto'
 import { decode } from '../codec.ts'
-import { eventReferences, eventShapeProblem } from '../event-format.ts'
-import { DAG_CBOR, RAW, cidFromDigest } from '../ids.ts'
+import { isSnapstoreError } from '../errors.ts'
+import { decodeEvent, eventReferences } from '../event-format.ts'
+import { DAG_CBOR, RAW, cidFromDigest, sha256Into } from '../ids.ts'
 import type { SnapEvent, StoredEvent } from '../types.ts'
 
 const DIGEST_BYTES = 32
@@ -66,37 +66,27 @@ export function openPage (page: PageToOpen): OpenedPage {
     const seq = firstSeq + count
     const where = `${origin}:${seq} in ${sourceName}`
     const bytes = memory.subarray(count === 0 ? 0 : ends[count - 1], ends[count])
-    let value: unknown
+    let event: SnapEvent
     try {
-      value = decode(bytes)
-    } catch {
-      failure = `Cannot read event at ${where}: malformed CBOR`
+      event = decodeEvent(bytes, where)
+    } catch (err) {
+      if (!isSnapstoreError(err)) throw err
+      failure = err.message
       break
     }
-    const problem = eventShapeProblem(value)
-    if (problem !== undefined) {
-      failure = `Cannot read event at ${where}: ${problem}`
-      break
-    }
-    const event = value as SnapEvent
     if (event.origin !== origin || event.seq !== seq) {
       failure = `Cannot merge event ${where}: it says it is ${event.origin}:${event.seq}`
       break
     }
-    if (count === 0) {
-      firstPrev = event.prev === null ? undefined : event.prev.multihash.digest.slice()
-    } else {
-      if (event.prev === null || !sameDigest(event.prev.multihash.digest, ids, count - 1)) {
-        failure = `Cannot merge event ${where}: its prev link does not name the event before it`
-        break
-      }
-      if (event.clock <= clocks[count - 1]!) {
-        failure = `Cannot merge event ${where}: its clock ${event.clock} does not exceed the clock of the event before it`
-        break
-      }
+    if (count === 0) firstPrev = event.prev === null ? undefined : event.prev.multihash.digest.slice()
+    else if (event.prev === null || Buffer.compare(event.prev.multihash.digest, ids.subarray((count - 1) * DIGEST_BYTES, count * DIGEST_BYTES)) !== 0) {
+      failure = `Cannot merge event ${where}: its prev link does not name the event before it`
+      break
+    } else if (event.clock <= clocks[count - 1]!) {
+      failure = `Cannot merge event ${where}: its clock ${event.clock} does not exceed the clock of the event before it`
+      break
     }
-    const digest = hash('sha256', bytes, 'binary')
-    for (let i = 0; i < DIGEST_BYTES; i++) ids[count * DIGEST_BYTES + i] = digest.charCodeAt(i)
+    sha256Into(bytes, ids, count * DIGEST_BYTES)
     clocks[count] = event.clock
     sizes[count] = event.type === 'blob.add' ? event.body.size : -1
     const named = eventReferences(event)
@@ -116,13 +106,6 @@ export function openPage (page: PageToOpen): OpenedPage {
     refStarts[count + 1] = refsUsed
   }
   return { ...page, count, ids, clocks, firstPrev, refs, refStarts, sizes, failure }
-}
-
-function sameDigest (digest: Uint8Array, ids: Uint8Array, index: number): boolean {
-  if (digest.length !== DIGEST_BYTES) return false
-  const at = index * DIGEST_BYTES
-  for (let i = 0; i < DIGEST_BYTES; i++) if (digest[i] !== ids[at + i]) return false
-  return true
 }
 
 /** One event of an opened page. */
