@@ -1,4 +1,4 @@
-import { storedEventOf } from './opened-page.ts'
+import { storedEventOf, transferablesOf } from './opened-page.ts'
 import type { CheckedEvent, OpenedPage } from './opened-page.ts'
 import type { StoredEvent } from '../types.ts'
 
@@ -25,7 +25,7 @@ export class HeldEvents {
   hold ({ page, index }: CheckedEvent): boolean {
     let number = this.#pageNumbers.get(page)
     if (number === undefined) {
-      this.#bytes += page.memory.byteLength + page.ids.byteLength + page.refs.byteLength + page.ends.byteLength + 32 * page.ends.length
+      this.#bytes += transferablesOf(page).reduce((sum, buffer) => sum + buffer.byteLength, 0)
       if (this.#bytes > this.#budget) return false
       number = this.#pages.push(page) - 1
       this.#pageNumbers.set(page, number)
