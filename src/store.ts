@@ -129,7 +129,8 @@ const LEVEL_OPTIONS = {
 /**
  * Options for an iterator that reads many rows in order: each read of LevelDB's binding gathers up to
  * 1 MiB of rows, where its default of 16 KiB gives about 80 events, and a merge's checks then waited
- * on a read every 80 events.
+ * on a read every 80 events. `reverse: false` is the default; it names an option abstract-level's types
+ * know, so the object type-checks where only iterator options are expected.
  */
 export const BULK_READ = { highWaterMarkBytes: 1024 * 1024, reverse: false } as const
 
